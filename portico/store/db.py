@@ -1,0 +1,219 @@
+"""The store: an async engine, transactions, and typed access to asset rows.
+
+Every write goes through :class:`StoreTransaction`, so an asset and everything
+created with it commit together or not at all, and each commit moves the
+shared configuration revision that running gateways poll (hot deploy)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from portico.store.tables import assets, config_state
+
+
+class ConflictError(Exception):
+    """An update lost the optimistic version check, or a create collided."""
+
+
+@dataclass(frozen=True, slots=True)
+class AssetRow:
+    kind: str
+    id: str
+    body: dict[str, Any]
+    revision: int
+    created_at: int
+    updated_at: int
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def normalize_db_url(url: str) -> str:
+    """Accept plain ``postgresql://`` / ``sqlite:///`` URLs and pick the async drivers."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    elif backend == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    else:
+        raise ValueError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
+    return parsed.render_as_string(hide_password=False)
+
+
+def sqlite_url_for(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{(data_dir / 'portico.db').resolve()}"
+
+
+def _row(r: Any) -> AssetRow:
+    return AssetRow(r.kind, r.id, r.body, r.revision, r.created_at, r.updated_at)
+
+
+class StoreTransaction:
+    """Reads and writes inside one database transaction."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self.changed = False
+
+    @property
+    def connection(self) -> AsyncConnection:
+        return self._conn
+
+    async def get(self, kind: str, asset_id: str) -> AssetRow | None:
+        res = await self._conn.execute(
+            select(assets).where(and_(assets.c.kind == kind, assets.c.id == asset_id))
+        )
+        r = res.first()
+        return _row(r) if r is not None else None
+
+    async def list(
+        self,
+        kind: str,
+        ids: Iterable[str] | None = None,
+        name: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[AssetRow]:
+        q = select(assets).where(assets.c.kind == kind)
+        if ids is not None:
+            q = q.where(assets.c.id.in_(list(ids)))
+        if name is not None:
+            q = q.where(assets.c.name == name)
+        q = q.order_by(assets.c.created_at, assets.c.id).offset(offset)
+        if limit is not None:
+            q = q.limit(limit)
+        res = await self._conn.execute(q)
+        return [_row(r) for r in res]
+
+    async def count(self, kind: str) -> int:
+        res = await self._conn.execute(select(func.count()).select_from(assets).where(assets.c.kind == kind))
+        return int(res.scalar_one())
+
+    async def insert(
+        self,
+        kind: str,
+        asset_id: str,
+        body: dict[str, Any],
+        name: str | None = None,
+        version: str | None = None,
+    ) -> AssetRow:
+        if await self.get(kind, asset_id) is not None:
+            raise ConflictError(f"{kind} {asset_id!r} already exists")
+        ts = now_ms()
+        await self._conn.execute(
+            insert(assets).values(
+                kind=kind, id=asset_id, name=name, version=version, body=body,
+                revision=1, created_at=ts, updated_at=ts,
+            )
+        )
+        self.changed = True
+        return AssetRow(kind, asset_id, body, 1, ts, ts)
+
+    async def update(
+        self,
+        kind: str,
+        asset_id: str,
+        body: dict[str, Any],
+        expected_revision: int,
+        name: str | None = None,
+        version: str | None = None,
+    ) -> AssetRow:
+        """Replace the body if the row is still at ``expected_revision``; else ConflictError."""
+        ts = now_ms()
+        res = await self._conn.execute(
+            update(assets)
+            .where(
+                and_(
+                    assets.c.kind == kind,
+                    assets.c.id == asset_id,
+                    assets.c.revision == expected_revision,
+                )
+            )
+            .values(body=body, name=name, version=version, revision=expected_revision + 1, updated_at=ts)
+        )
+        if res.rowcount != 1:
+            raise ConflictError(f"{kind} {asset_id!r} was changed concurrently; reload and retry")
+        self.changed = True
+        current = await self.get(kind, asset_id)
+        assert current is not None
+        return current
+
+    async def upsert(self, kind: str, asset_id: str, body: dict[str, Any], name: str | None = None) -> None:
+        current = await self.get(kind, asset_id)
+        if current is None:
+            await self.insert(kind, asset_id, body, name=name)
+        else:
+            await self.update(kind, asset_id, body, current.revision, name=name)
+
+    async def delete(self, kind: str, asset_id: str) -> bool:
+        res = await self._conn.execute(
+            delete(assets).where(and_(assets.c.kind == kind, assets.c.id == asset_id))
+        )
+        self.changed = self.changed or res.rowcount > 0
+        return bool(res.rowcount)
+
+
+class Store:
+    """Owns the engine. ``transaction()`` is the only way to write."""
+
+    def __init__(self, url: str, echo: bool = False) -> None:
+        self.url = normalize_db_url(url)
+        self.backend = make_url(self.url).get_backend_name()
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.backend == "postgresql":
+            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.backend == "sqlite":
+            from sqlalchemy import event
+
+            @event.listens_for(self.engine.sync_engine, "connect")
+            def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA busy_timeout=10000")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.close()
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision."""
+        from portico.store.migrate import upgrade_to_head
+
+        async with self.engine.begin() as conn:
+            await conn.run_sync(upgrade_to_head)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[StoreTransaction]:
+        async with self.engine.begin() as conn:
+            tx = StoreTransaction(conn)
+            yield tx
+            if tx.changed:
+                await conn.execute(
+                    update(config_state)
+                    .where(config_state.c.id == 1)
+                    .values(revision=config_state.c.revision + 1)
+                )
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[StoreTransaction]:
+        async with self.engine.connect() as conn:
+            yield StoreTransaction(conn)
+
+    async def config_revision(self) -> int:
+        async with self.engine.connect() as conn:
+            res = await conn.execute(select(config_state.c.revision).where(config_state.c.id == 1))
+            value = res.scalar_one_or_none()
+            return int(value or 0)
+
+    async def close(self) -> None:
+        await self.engine.dispose()

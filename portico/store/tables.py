@@ -1,0 +1,62 @@
+"""Relational schema. Assets are typed documents keyed by (kind, id); the
+columns beside the body exist for lookups and the optimistic version check."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("kind", String(64), primary_key=True),
+    Column("id", String(128), primary_key=True),
+    Column("name", String(512), nullable=True),
+    Column("version", String(128), nullable=True),
+    Column("body", JSON, nullable=False),
+    Column("revision", Integer, nullable=False, default=1),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_assets_kind_name", "kind", "name"),
+)
+
+# One row; its counter moves with every committed configuration change so that
+# every gateway node sharing the database notices the change and reloads.
+config_state = Table(
+    "config_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("revision", BigInteger, nullable=False),
+)
+
+transaction_events = Table(
+    "transaction_events",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("creation_date", BigInteger, nullable=False),
+    Column("api_id", String(128), nullable=True),
+    Column("api_name", String(512), nullable=True),
+    Column("api_version", String(128), nullable=True),
+    Column("application_id", String(128), nullable=True),
+    Column("application_name", String(512), nullable=True),
+    Column("package_id", String(128), nullable=True),
+    Column("plan_id", String(128), nullable=True),
+    Column("status", String(32), nullable=True),
+    Column("response_code", Integer, nullable=True),
+    Column("correlation_id", String(128), nullable=True),
+    Column("body", Text, nullable=False),
+    Index("ix_events_date", "creation_date"),
+    Index("ix_events_api", "api_id", "creation_date"),
+    Index("ix_events_app", "application_id", "creation_date"),
+)
