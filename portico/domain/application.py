@@ -1,0 +1,45 @@
+"""An application (a consumer of APIs) and the identifiers the gateway recognises it by."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Identifier keys the reference defines for applications.
+IDENTIFIER_KEYS = {
+    "apiKey", "ipAddressRange", "hostNameAddress", "httpBasicAuth", "partnerId", "httpsCertificate",
+    "jwtClaims", "token", "wssecUsernameToken", "payloadElement", "headers",
+}
+
+
+class Identifier(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = ""
+    key: str
+    name: str = ""
+    value: list[str] = Field(default_factory=list)
+
+
+class Application(BaseModel):
+    """Stored under kind ``application``; ``apiIds`` are the APIs it is registered to."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    name: str
+    description: str = ""
+    version: str = "1.0"
+    owner: str = "Administrator"
+    contactEmails: list[str] = Field(default_factory=list)
+    siteURLs: list[str] = Field(default_factory=list)
+    jsOrigins: list[str] = Field(default_factory=list)
+    authStrategyIds: list[str] = Field(default_factory=list)
+    identifiers: list[Identifier] = Field(default_factory=list)
+    apiKey: str
+    apiKeyExpirationDate: int | None = None
+    apiKeyExpirationInterval: str | None = None
+    isSuspended: bool = False
+    apiIds: list[str] = Field(default_factory=list)
+    subscription: bool = False
+    created: int = 0
+    lastupdated: int | None = None

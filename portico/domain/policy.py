@@ -1,0 +1,56 @@
+"""Policies group policy actions per stage; a policy action is one configured template."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LocalizedText(BaseModel):
+    value: str
+    locale: str = "English"
+
+
+class Enforcement(BaseModel):
+    enforcementObjectId: str
+    order: str = "0"
+
+
+class StageEnforcements(BaseModel):
+    stageKey: str
+    enforcements: list[Enforcement] = Field(default_factory=list)
+
+
+class Policy(BaseModel):
+    """Stored under kind ``policy``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    names: list[LocalizedText] = Field(default_factory=list)
+    descriptions: list[LocalizedText] = Field(default_factory=list)
+    scope: dict[str, Any] = Field(default_factory=dict)
+    policyEnforcements: list[StageEnforcements] = Field(default_factory=list)
+    policyScope: str = "SERVICE"
+    systemPolicy: bool = False
+    global_: bool = Field(default=False, alias="global")
+    active: bool = False
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    def action_ids(self) -> list[str]:
+        return [e.enforcementObjectId for s in self.policyEnforcements for e in s.enforcements]
+
+
+class PolicyAction(BaseModel):
+    """Stored under kind ``policyAction``. ``parameters`` keep the reference's nested form."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    names: list[LocalizedText] = Field(default_factory=list)
+    descriptions: list[LocalizedText] = Field(default_factory=list)
+    templateKey: str
+    parameters: list[dict[str, Any]] = Field(default_factory=list)
+    active: bool = False

@@ -1,0 +1,101 @@
+"""Resource matching: a request's resource path against an API's path templates.
+
+Static paths are a dict lookup; templated ones are regexes tried from the most
+specific (most literal segments) to the least. With strict matching off, a path
+that matches no template falls back to the template that matches its longest
+leading run of segments (``/mypath`` serves ``/mypath/abc``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_PARAM = re.compile(r"\{([^}/]+)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    template: str
+    methods: frozenset[str]
+    pattern: re.Pattern[str] | None = None
+    literal_segments: int = 0
+    segments: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    resource: Resource
+    params: dict[str, str]
+
+
+def _normalize(path: str) -> str:
+    if not path.startswith("/"):
+        path = "/" + path
+    if len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/") or "/"
+    return path
+
+
+def compile_resource(template: str, methods: frozenset[str]) -> Resource:
+    template = _normalize(template)
+    segments = tuple(s for s in template.split("/") if s)
+    if "{" not in template:
+        return Resource(template, methods, None, len(segments), segments)
+    regex = ""
+    last = 0
+    for m in _PARAM.finditer(template):
+        regex += re.escape(template[last : m.start()])
+        name = re.sub(r"\W", "_", m.group(1))
+        regex += f"(?P<{name}>[^/]+)"
+        last = m.end()
+    regex += re.escape(template[last:])
+    literal = sum(1 for s in segments if "{" not in s)
+    return Resource(template, methods, re.compile(f"^{regex}/?$"), literal, segments)
+
+
+class ResourceRouter:
+    def __init__(self, resources: list[Resource]) -> None:
+        self._static = {r.template: r for r in resources if r.pattern is None}
+        self._templated = sorted(
+            (r for r in resources if r.pattern is not None),
+            key=lambda r: (-r.literal_segments, -len(r.segments)),
+        )
+        self._all = resources
+
+    @classmethod
+    def from_paths(cls, paths: dict[str, dict[str, object]]) -> ResourceRouter:
+        methods = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+        resources = []
+        for template, item in paths.items():
+            if not isinstance(item, dict) or item.get("enabled") is False:
+                continue
+            ops = frozenset(
+                m.upper() for m, op in item.items()
+                if m in methods and not (isinstance(op, dict) and op.get("enabled") is False)
+            )
+            resources.append(compile_resource(template, ops))
+        return cls(resources)
+
+    def match(self, path: str, strict: bool = True) -> Match | None:
+        path = _normalize(path)
+        static = self._static.get(path)
+        if static is not None:
+            return Match(static, {})
+        for r in self._templated:
+            assert r.pattern is not None
+            m = r.pattern.match(path)
+            if m is not None:
+                return Match(r, m.groupdict())
+        return None if strict else self._best_prefix(path)
+
+    def _best_prefix(self, path: str) -> Match | None:
+        segments = [s for s in path.split("/") if s]
+        best: Resource | None = None
+        for r in self._all:
+            n = len(r.segments)
+            if n == 0 or n > len(segments):
+                continue
+            if all(t == s or t.startswith("{") for t, s in zip(r.segments, segments, strict=False)):
+                if best is None or n > len(best.segments):
+                    best = r
+        return Match(best, {}) if best is not None else None

@@ -1,0 +1,220 @@
+"""The gateway's read-only view of configuration, rebuilt off the request path.
+
+A :class:`Snapshot` is compiled from the store in one pass (APIs with their
+routers and policy chains, application indexes, settings) and swapped in with
+one assignment, so a request always sees one consistent configuration."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from portico.domain.api import Api
+from portico.domain.application import Application
+from portico.domain.policy import Policy, PolicyAction
+from portico.gateway.router import ResourceRouter
+from portico.policies.base import ConfigError, PolicyHandler, validate_parameters
+from portico.policies.registry import STAGE_KEYS, handler_for
+from portico.security.passwords import verify_password
+from portico.settings import RuntimeSettings
+from portico.store import Store, StoreTransaction
+
+log = logging.getLogger("portico.gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class AppView:
+    id: str
+    name: str
+    api_key: str
+    key_expires_at: int | None
+    suspended: bool
+    api_ids: frozenset[str]
+
+
+@dataclass(slots=True)
+class CompiledApi:
+    id: str
+    name: str
+    version: str
+    active: bool
+    router: ResourceRouter
+    chain: dict[str, list[PolicyHandler]]
+    created: int
+    native_endpoint: str = ""
+
+
+@dataclass(slots=True)
+class ApiVersions:
+    """All versions of one API name, oldest first."""
+
+    by_version: dict[str, CompiledApi] = field(default_factory=dict)
+    ordered: list[CompiledApi] = field(default_factory=list)
+
+
+class UserCredentials:
+    """Verifies HTTP basic credentials of Portico users; remembers successes (scrypt is slow by design)."""
+
+    def __init__(self, hashes: dict[str, str]) -> None:
+        self._hashes = hashes
+        self._verified: dict[bytes, bool] = {}
+
+    def verify(self, user: str, password: str) -> bool:
+        stored = self._hashes.get(user)
+        if stored is None:
+            return False
+        token = hashlib.sha256(f"{user}\0{password}\0{stored}".encode()).digest()
+        if token in self._verified:
+            return True
+        ok = verify_password(password, stored)
+        if ok:
+            if len(self._verified) > 10_000:
+                self._verified.clear()
+            self._verified[token] = True
+        return ok
+
+
+class HostNames:
+    """Reverse DNS of client addresses, cached for a minute."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[float, tuple[str, ...]]] = {}
+
+    async def names_of(self, ip: str) -> tuple[str, ...]:
+        now = time.monotonic()
+        hit = self._cache.get(ip)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        try:
+            host, _ = await asyncio.get_running_loop().getnameinfo((ip, 0), socket.NI_NAMEREQD)
+            names: tuple[str, ...] = (host.lower(), ip)
+        except OSError:
+            names = (ip,)
+        self._cache[ip] = (now + 60.0, names)
+        return names
+
+
+@dataclass(slots=True)
+class Snapshot:
+    revision: int
+    settings: RuntimeSettings
+    apis: dict[str, ApiVersions]
+    apis_by_id: dict[str, CompiledApi]
+    apps_by_key: dict[str, AppView]
+    apps_by_basic_user: dict[str, list[AppView]]
+    apps_by_ip_range: list[tuple[int, int, AppView]]
+    apps_by_host: dict[str, AppView]
+    users: UserCredentials
+    hostnames: HostNames
+
+
+def _ip_range(text: str) -> tuple[int, int] | None:
+    text = text.strip()
+    try:
+        if "-" in text:
+            low, high = (int(ipaddress.ip_address(p.strip())) for p in text.split("-", 1))
+            return (low, high) if low <= high else (high, low)
+        net = ipaddress.ip_network(text, strict=False)
+        return int(net.network_address), int(net.broadcast_address)
+    except ValueError:
+        return None
+
+
+def _compile_chain(api: Api, policies: dict[str, Policy], actions: dict[str, PolicyAction]) -> dict[str, list[PolicyHandler]]:
+    chain: dict[str, list[PolicyHandler]] = {k: [] for k in STAGE_KEYS}
+    for pid in api.policies:
+        policy = policies.get(pid)
+        if policy is None:
+            continue
+        for stage in policy.policyEnforcements:
+            for enf in sorted(stage.enforcements, key=lambda e: int(e.order) if e.order.isdigit() else 0):
+                action = actions.get(enf.enforcementObjectId)
+                if action is None:
+                    continue
+                cls = handler_for(action.templateKey)
+                if cls is None:
+                    continue
+                try:
+                    config = validate_parameters(cls, action.parameters)
+                except ConfigError as exc:  # stored config is validated on write; be defensive on read
+                    log.error("API %s: skipping policy action %s: %s", api.apiName, action.id, exc)
+                    continue
+                chain.setdefault(cls.stage, []).append(cls(config))
+    return chain
+
+
+def _compile_api(api: Api, policies: dict[str, Policy], actions: dict[str, PolicyAction]) -> CompiledApi:
+    return CompiledApi(
+        id=api.id,
+        name=api.apiName,
+        version=api.apiVersion,
+        active=api.isActive,
+        router=ResourceRouter.from_paths(api.apiDefinition.get("paths") or {}),
+        chain=_compile_chain(api, policies, actions),
+        created=api.creationDate,
+        native_endpoint=api.nativeEndpoint[0].uri if api.nativeEndpoint else "",
+    )
+
+
+def _app_view(app: Application) -> AppView:
+    return AppView(
+        id=app.id, name=app.name, api_key=app.apiKey, key_expires_at=app.apiKeyExpirationDate,
+        suspended=app.isSuspended, api_ids=frozenset(app.apiIds),
+    )
+
+
+def _index_apps(snap: Snapshot, apps: Iterable[Application]) -> None:
+    for app in apps:
+        view = _app_view(app)
+        if app.apiKey:
+            snap.apps_by_key[app.apiKey] = view
+        for ident in app.identifiers:
+            for value in ident.value:
+                if ident.key == "httpBasicAuth":
+                    snap.apps_by_basic_user.setdefault(value, []).append(view)
+                elif ident.key == "ipAddressRange":
+                    rng = _ip_range(value)
+                    if rng is not None:
+                        snap.apps_by_ip_range.append((rng[0], rng[1], view))
+                elif ident.key == "hostNameAddress":
+                    snap.apps_by_host[value.strip().lower()] = view
+
+
+async def _load(tx: StoreTransaction, kind: str) -> list[dict[str, Any]]:
+    return [r.body for r in await tx.list(kind)]
+
+
+async def build_snapshot(store: Store, hostnames: HostNames | None = None) -> Snapshot:
+    revision = await store.config_revision()
+    async with store.read() as tx:
+        apis = [Api.model_validate(b) for b in await _load(tx, "api")]
+        policies = {p.id: p for p in (Policy.model_validate(b) for b in await _load(tx, "policy"))}
+        actions = {a.id: a for a in (PolicyAction.model_validate(b) for b in await _load(tx, "policyAction"))}
+        apps = [Application.model_validate(b) for b in await _load(tx, "application")]
+        users = {b["loginId"]: b["passwordHash"] for b in await _load(tx, "user") if b.get("active", True)}
+        settings_row = await tx.get("settings", "settings")
+        errors_row = await tx.get("settings", "errorProcessing")
+    stored = settings_row.body if settings_row else {}
+    settings = RuntimeSettings.build(
+        stored.get("extendedKeys", {}), stored.get("wattKeys", {}), errors_row.body if errors_row else {}
+    )
+    snap = Snapshot(
+        revision=revision, settings=settings, apis={}, apis_by_id={}, apps_by_key={},
+        apps_by_basic_user={}, apps_by_ip_range=[], apps_by_host={},
+        users=UserCredentials(users), hostnames=hostnames or HostNames(),
+    )
+    for api in sorted(apis, key=lambda a: (a.creationDate, a.id)):
+        compiled = _compile_api(api, policies, actions)
+        snap.apis_by_id[api.id] = compiled
+        versions = snap.apis.setdefault(api.apiName, ApiVersions())
+        versions.by_version[api.apiVersion] = compiled
+        versions.ordered.append(compiled)
+    _index_apps(snap, apps)
+    return snap

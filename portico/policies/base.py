@@ -1,0 +1,81 @@
+"""What every policy module provides, and what a phase returns.
+
+A policy module defines a frozen pydantic ``Config`` (validated once, when the
+configuration changes) and a handler class built from it. The gateway calls
+``run(exchange)`` in the handler's stage; ``run`` returns ``None`` to go on or
+a :class:`Violation` to end the chain (or an awaitable of either)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from portico.policies.params import ParameterError, parameters_to_mapping
+
+if TYPE_CHECKING:
+    from portico.gateway.exchange import Exchange
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """Ends the chain. ``key`` is stable: error templates, events and tests match on it."""
+
+    status: int
+    key: str
+    message: str
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+class PolicyConfig(BaseModel):
+    """Base of every policy's config: frozen, unknown parameters rejected.
+
+    Single-valued parameters arrive as one-element lists on the wire; they are
+    unwrapped here so the models can use plain scalar types."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _unwrap_single(cls, value: Any, info: Any) -> Any:
+        field = cls.model_fields.get(info.field_name)
+        wants_list = field is not None and getattr(field.annotation, "__origin__", None) in (list, tuple)
+        if isinstance(value, list) and not wants_list:
+            if len(value) == 0:
+                return None
+            if len(value) == 1:
+                return value[0]
+        return value
+
+
+class PolicyHandler:
+    """Built once per configuration snapshot from a validated config."""
+
+    template_key: ClassVar[str]
+    stage: ClassVar[str]
+    title: ClassVar[str]
+    Config: ClassVar[type[PolicyConfig]]
+
+    def __init__(self, config: PolicyConfig) -> None:
+        self.config = config
+
+    def run(self, ex: Exchange) -> Violation | None | Awaitable[Violation | None]:
+        raise NotImplementedError
+
+
+class ConfigError(ValueError):
+    """A policy action's parameters do not fit its template; the message names the field."""
+
+
+def validate_parameters(handler: type[PolicyHandler], parameters: Any) -> PolicyConfig:
+    try:
+        mapping = parameters_to_mapping(parameters)
+        return handler.Config.model_validate(mapping)
+    except ParameterError as exc:
+        raise ConfigError(f"{handler.template_key}: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"] if not isinstance(p, int)) or "parameters"
+        raise ConfigError(f"{handler.template_key}: parameter '{loc}': {first['msg']}") from None

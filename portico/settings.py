@@ -1,0 +1,150 @@
+"""Extended settings and watt keys: names, defaults, and the typed view the gateway reads.
+
+Settings travel as strings (that is how the reference stores and exchanges them);
+:class:`RuntimeSettings` parses them once per configuration snapshot."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+# Extended settings Portico knows, with the reference defaults.
+EXTENDED_DEFAULTS: dict[str, str] = {
+    "apiKeyHeader": "x-Gateway-APIKey",
+    "apiKeyExpirationPeriod": "",
+    "customCertificateHeader": "X-Client-Cert",
+    "return408ForConnectionTimeout": "true",
+    "strictResourceMatching": "true",
+    "pg.endpoint.connectionTimeout": "30",
+    "pg.endpoint.readTimeout": "30",
+    "pg.default.enable.oldVersion": "false",
+    "forwardQueryParams": "false",
+    "decodeAllDelimitersInURI": "false",
+    "openAPIImporterValidation": "false",
+    "apiMaturityStatePossibleValues": "Beta,Deprecated,Experimental,Production,Test",
+    "apiGroupingPossibleValues": "Internal,External",
+    "defaultSearchResultSize": "1000",
+    "enableHotdeploy": "true",
+    "pg.lb.failoverOnDowntimeErrorOnly": "true",
+    "startDayOfTheWeek": "MONDAY",
+    "xmlToJSONConversion_keepString": "true",
+}
+
+WATT_DEFAULTS: dict[str, str] = {
+    "watt.server.enterprisegateway.ignoreXForwardedForHeader": "true",
+}
+
+BOOLEAN_SETTINGS = {
+    "return408ForConnectionTimeout",
+    "strictResourceMatching",
+    "pg.default.enable.oldVersion",
+    "forwardQueryParams",
+    "decodeAllDelimitersInURI",
+    "openAPIImporterValidation",
+    "enableHotdeploy",
+    "pg.lb.failoverOnDowntimeErrorOnly",
+    "xmlToJSONConversion_keepString",
+    "watt.server.enterprisegateway.ignoreXForwardedForHeader",
+}
+POSITIVE_NUMBER_SETTINGS = {"pg.endpoint.connectionTimeout", "pg.endpoint.readTimeout", "defaultSearchResultSize"}
+
+DEFAULT_ERROR_TEMPLATE = (
+    "API Gateway encountered an error. Error Message: $ERROR_MESSAGE. Request Details: Service - $SERVICE, "
+    "Operation - $OPERATION, Invocation Time:$TIME, Date:$DATE, Client IP - $CLIENT_IP, User - $USER and "
+    "Application:$CONSUMER_APPLICATION"
+)
+
+ERROR_PROCESSING_DEFAULTS: dict[str, Any] = {
+    "sendNativeProviderFault": False,
+    "defaultErrorMessage": DEFAULT_ERROR_TEMPLATE,
+    "fallbackErrorMessage": "",
+}
+
+_UNITS = {
+    "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
+    "min": 60, "mins": 60, "minute": 60, "minutes": 60,
+    "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
+    "d": 86400, "day": 86400, "days": 86400,
+    "w": 604800, "week": 604800, "weeks": 604800,
+    # The reference reads a bare "m" as months ("10 months, 10m"); a month is 30 days here.
+    "m": 2592000, "month": 2592000, "months": 2592000,
+    "y": 31536000, "year": 31536000, "years": 31536000,
+}
+_PERIOD = re.compile(r"^\s*(\d+)\s*([a-zA-Z]+)\s*$")
+
+
+def parse_period(text: str) -> int | None:
+    """Seconds in an ``apiKeyExpirationPeriod`` value; None for "never expires"; ValueError if malformed."""
+    if not text.strip():
+        return None
+    m = _PERIOD.match(text)
+    if not m or m.group(2).lower() not in _UNITS:
+        raise ValueError(
+            f"invalid period {text!r}: expected a number and a unit such as 8s, 15min, 2 days, 10 months"
+        )
+    return int(m.group(1)) * _UNITS[m.group(2).lower()]
+
+
+def validate_setting(key: str, value: Any) -> str:
+    """Return the value as stored (a string) or raise ValueError naming the problem."""
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    if isinstance(value, int | float):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"setting {key!r} must be a string, got {type(value).__name__}")
+    if key in BOOLEAN_SETTINGS and value.lower() not in ("true", "false"):
+        raise ValueError(f"setting {key!r} must be 'true' or 'false', got {value!r}")
+    if key in POSITIVE_NUMBER_SETTINGS:
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"setting {key!r} must be a number, got {value!r}") from None
+        if number < 0 and not (key == "defaultSearchResultSize" and number == -1):
+            raise ValueError(f"setting {key!r} must not be negative")
+    if key == "apiKeyExpirationPeriod":
+        parse_period(value)
+    if key == "apiKeyHeader" and not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", value):
+        raise ValueError(f"setting 'apiKeyHeader' must be a valid header name, got {value!r}")
+    return value
+
+
+def _true(value: str) -> bool:
+    return value.strip().lower() == "true"
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeSettings:
+    """The settings the gateway consults, parsed once per snapshot."""
+
+    api_key_header: bytes
+    connect_timeout: float
+    read_timeout: float
+    return_408_for_timeout: bool
+    strict_resource_matching: bool
+    default_to_oldest_version: bool
+    forward_query_params: bool
+    decode_all_delimiters: bool
+    ignore_x_forwarded_for: bool
+    send_native_provider_fault: bool
+    error_template: str
+
+    @classmethod
+    def build(cls, extended: dict[str, str], watt: dict[str, str], error: dict[str, Any]) -> RuntimeSettings:
+        ext = {**EXTENDED_DEFAULTS, **extended}
+        wt = {**WATT_DEFAULTS, **watt}
+        err = {**ERROR_PROCESSING_DEFAULTS, **error}
+        return cls(
+            api_key_header=ext["apiKeyHeader"].lower().encode("latin-1"),
+            connect_timeout=float(ext["pg.endpoint.connectionTimeout"] or 30),
+            read_timeout=float(ext["pg.endpoint.readTimeout"] or 30),
+            return_408_for_timeout=_true(ext["return408ForConnectionTimeout"]),
+            strict_resource_matching=_true(ext["strictResourceMatching"]),
+            default_to_oldest_version=_true(ext["pg.default.enable.oldVersion"]),
+            forward_query_params=_true(ext["forwardQueryParams"]),
+            decode_all_delimiters=_true(ext["decodeAllDelimitersInURI"]),
+            ignore_x_forwarded_for=_true(wt["watt.server.enterprisegateway.ignoreXForwardedForHeader"]),
+            send_native_provider_fault=bool(err.get("sendNativeProviderFault")),
+            error_template=str(err.get("defaultErrorMessage") or DEFAULT_ERROR_TEMPLATE),
+        )
