@@ -1,0 +1,213 @@
+"""Bounded, non-blocking event recording with a background batch writer.
+
+The gateway calls :meth:`EventRecorder.record` once per request. That call only
+appends to an in-memory queue: a slow or broken database must never slow down
+or fail API traffic, so events are shed (and counted) instead. A single
+background task drains the queue in batches, one ``executemany`` per batch in
+one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from typing import Any
+
+import orjson
+from sqlalchemy import insert
+
+from portico.events.model import TransactionEvent
+from portico.store import Store
+from portico.store.tables import transaction_events
+
+log = logging.getLogger(__name__)
+
+# How often at most the "queue full" warning is logged; a saturated gateway
+# would otherwise write one log line per request.
+DROP_WARNING_INTERVAL = 5.0
+
+
+def event_row(event: TransactionEvent) -> dict[str, Any]:
+    """The ``transaction_events`` row of one event: lookup columns plus the JSON body."""
+    # default=str: a header value or custom field that is not JSON-native must
+    # not make the whole batch fail.
+    body = orjson.dumps(event.to_json(), default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    return {
+        "id": event.id,
+        "creation_date": event.creation_date,
+        "api_id": event.api_id,
+        "api_name": event.api_name,
+        "api_version": event.api_version,
+        "application_id": event.application_id,
+        "application_name": event.application_name,
+        "package_id": event.package_id,
+        "plan_id": event.plan_id,
+        "status": event.status,
+        "response_code": event.response_code,
+        "correlation_id": event.correlation_id,
+        "body": body,
+    }
+
+
+class EventRecorder:
+    """Queues events and writes them to the store in the background.
+
+    Counters (read them for health/metrics): ``recorded`` events accepted,
+    ``written`` events committed, ``dropped`` events refused because the queue
+    was full or the recorder closed, ``failed`` events lost because the store
+    kept rejecting their batch. ``record`` must be called from the event loop's
+    thread (it is not thread-safe)."""
+
+    def __init__(
+        self,
+        store: Store,
+        max_queue: int = 10_000,
+        batch_size: int = 500,
+        flush_interval: float = 0.5,
+        max_attempts: int = 4,
+        retry_backoff: float = 0.2,
+    ) -> None:
+        self.store = store
+        self.max_queue = max_queue
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.max_attempts = max_attempts
+        self.retry_backoff = retry_backoff
+        self.recorded = 0
+        self.written = 0
+        self.dropped = 0
+        self.failed = 0
+        self._queue: deque[TransactionEvent] = deque()
+        self._wakeup = asyncio.Event()
+        # Serialises writers (background loop and flush()) so that flush()
+        # returns only after batches already taken by the loop are done too.
+        self._write_lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._drops_unreported = 0
+        self._last_drop_warning = 0.0
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def record(self, event: TransactionEvent) -> None:
+        """Queue ``event``; never blocks, never raises. A full queue sheds the event."""
+        if self._closed or len(self._queue) >= self.max_queue:
+            self._count_drop()
+            return
+        self._queue.append(event)
+        self.recorded += 1
+        if len(self._queue) >= self.batch_size:
+            self._wakeup.set()
+
+    def _count_drop(self) -> None:
+        self.dropped += 1
+        self._drops_unreported += 1
+        now = time.monotonic()
+        if now - self._last_drop_warning >= DROP_WARNING_INTERVAL:
+            log.warning(
+                "event queue full or closed: dropped %d transaction event(s) (%d in total)",
+                self._drops_unreported,
+                self.dropped,
+            )
+            self._last_drop_warning = now
+            self._drops_unreported = 0
+
+    def start(self) -> None:
+        """Start the background writer; call from within the running event loop."""
+        if self._task is None or self._task.done():
+            self._closed = False
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="portico-event-writer")
+
+    async def flush(self) -> None:
+        """Write everything queued so far (batches the store rejects are counted in ``failed``)."""
+        async with self._write_lock:
+            while self._queue:
+                await self._write_batch(self._take_batch())
+
+    # ASYNC109: the timeout is the shutdown budget the caller hands over, part of the contract.
+    async def close(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Stop accepting events, flush what is queued within ``timeout`` seconds, stop the writer.
+
+        Events still queued when the timeout expires are counted in ``dropped``."""
+        self._closed = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.flush(), timeout)
+        await self._stop_task()
+        if self._queue:
+            left = len(self._queue)
+            self._queue.clear()
+            self.dropped += left
+            log.warning("event recorder closed with %d unwritten event(s)", left)
+
+    async def _stop_task(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self.flush_interval)
+            self._wakeup.clear()
+            try:
+                await self._drain()
+            except Exception:  # a bug here must not silently kill the writer
+                log.exception("event writer failed; continuing")
+
+    async def _drain(self) -> None:
+        # Take the lock per batch so that flush()/close() can interleave.
+        while self._queue:
+            async with self._write_lock:
+                if self._queue:
+                    await self._write_batch(self._take_batch())
+
+    def _take_batch(self) -> list[TransactionEvent]:
+        n = min(self.batch_size, len(self._queue))
+        return [self._queue.popleft() for _ in range(n)]
+
+    async def _write_batch(self, batch: list[TransactionEvent]) -> None:
+        rows = self._rows(batch)
+        if not rows:
+            return
+        try:
+            await self._insert_with_retries(rows)
+        except asyncio.CancelledError:
+            # close() gave up waiting: this batch is neither written nor queued any more.
+            self.dropped += len(rows)
+            raise
+
+    def _rows(self, batch: list[TransactionEvent]) -> list[dict[str, Any]]:
+        rows = []
+        for event in batch:
+            try:
+                rows.append(event_row(event))
+            except Exception:  # one malformed event must not cost the whole batch
+                self.failed += 1
+                log.exception("cannot serialise transaction event %s", event.id)
+        return rows
+
+    async def _insert_with_retries(self, rows: list[dict[str, Any]]) -> None:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                await self._insert(rows)
+            except Exception as exc:  # any store failure: connection lost, table missing, ...
+                if attempt == self.max_attempts:
+                    self.failed += len(rows)
+                    log.error("dropping %d event(s) after %d failed attempts: %s", len(rows), attempt, exc)
+                    return
+                log.warning("writing %d event(s) failed (attempt %d): %s", len(rows), attempt, exc)
+                await asyncio.sleep(self.retry_backoff * 2 ** (attempt - 1))
+            else:
+                self.written += len(rows)
+                return
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> None:
+        async with self.store.engine.begin() as conn:
+            await conn.execute(insert(transaction_events), rows)
