@@ -1,0 +1,193 @@
+"""EventRecorder against real stores: batching, back-pressure, store failures, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import func, select, text
+
+from portico.events import EventRecorder, TransactionEvent
+from portico.store import Store
+from portico.store.tables import transaction_events
+
+
+def event(**kw: Any) -> TransactionEvent:
+    kw.setdefault("api_id", "api-1")
+    kw.setdefault("api_name", "PetStore")
+    return TransactionEvent(**kw)
+
+
+async def stored_count(store: Store) -> int:
+    async with store.engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(transaction_events))).scalar_one())
+
+
+async def written_at_least(recorder: EventRecorder, n: int, within: float = 5.0) -> None:
+    """Give the background writer up to ``within`` seconds to commit ``n`` events."""
+    for _ in range(int(within / 0.02)):
+        if recorder.written >= n:
+            return
+        await asyncio.sleep(0.02)
+
+
+def counting_inserts(recorder: EventRecorder) -> list[int]:
+    """Record the size of every insert transaction the recorder makes."""
+    sizes: list[int] = []
+    real = recorder._insert
+
+    async def insert(rows: list[dict[str, Any]]) -> None:
+        sizes.append(len(rows))
+        await real(rows)
+
+    recorder._insert = insert  # type: ignore[method-assign]
+    return sizes
+
+
+def test_to_json_uses_the_reference_names() -> None:
+    e = TransactionEvent(
+        api_id="a", correlation_id="c", server_id="s", native_url="http://n", response_code=503,
+        status="FAILURE", cached_response=False, query_parameters={"q": "1"},
+    )
+    body = e.to_json()
+    assert body["eventType"] == "Transactional"
+    assert body["sourceGateway"] == "APIGateway"
+    assert (body["correlationID"], body["serverID"], body["nativeURL"]) == ("c", "s", "http://n")
+    assert body["responseCode"] == "503" and body["cachedResponse"] == "false"
+    assert body["queryParameters"] == {"q": "1"} and body["creationDate"] == e.creation_date
+    assert "apiName" not in body  # unset fields are left out
+
+
+async def test_batch_insert_of_2000_events(store: Store) -> None:
+    recorder = EventRecorder(store, batch_size=500)
+    sizes = counting_inserts(recorder)
+    events = [event(correlation_id=f"c{i}") for i in range(2000)]
+    for e in events:
+        recorder.record(e)
+    await recorder.flush()
+    assert sizes == [500, 500, 500, 500]
+    assert (recorder.recorded, recorder.written, recorder.dropped, recorder.failed) == (2000, 2000, 0, 0)
+    assert await stored_count(store) == 2000
+    async with store.engine.connect() as conn:
+        query = select(transaction_events).where(transaction_events.c.id == events[7].id)
+        row = (await conn.execute(query)).one()
+    assert (row.api_id, row.correlation_id, row.status) == ("api-1", "c7", "SUCCESS")
+    assert orjson.loads(row.body) == events[7].to_json()
+
+
+async def test_background_writer_flushes_on_its_own(store: Store) -> None:
+    recorder = EventRecorder(store, flush_interval=0.05)
+    recorder.start()
+    try:
+        for _ in range(3):
+            recorder.record(event())
+        await written_at_least(recorder, 3)
+        assert recorder.written == 3
+    finally:
+        await recorder.close()
+    assert await stored_count(store) == 3
+
+
+async def test_full_batch_wakes_the_writer_early(store: Store) -> None:
+    recorder = EventRecorder(store, batch_size=10, flush_interval=60)
+    recorder.start()
+    try:
+        for _ in range(10):
+            recorder.record(event())
+        await written_at_least(recorder, 10)
+        assert recorder.written == 10  # long before the 60 s interval
+    finally:
+        await recorder.close()
+
+
+async def test_failing_store_is_counted_and_never_reaches_callers(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with store.engine.begin() as conn:
+        await conn.execute(text("DROP TABLE transaction_events"))
+    recorder = EventRecorder(store, batch_size=4, max_attempts=3, retry_backoff=0.01, flush_interval=0.02)
+    sizes = counting_inserts(recorder)
+    recorder.start()
+    try:
+        for _ in range(6):
+            recorder.record(event())  # must not raise
+        await recorder.flush()
+        assert (recorder.recorded, recorder.written, recorder.failed, recorder.dropped) == (6, 0, 6, 0)
+        assert sum(sizes) == 6 * 3  # each batch tried max_attempts times, then given up
+        recorder.record(event())  # still accepting after failures
+        assert recorder.recorded == 7
+    finally:
+        await recorder.close(timeout=5)
+    assert recorder.failed == 7
+    assert any("after 3 failed attempts" in r.getMessage() for r in caplog.records)
+
+
+async def test_store_recovering_between_retries_loses_nothing(store: Store) -> None:
+    recorder = EventRecorder(store, max_attempts=5, retry_backoff=0.01)
+    real = recorder._insert
+    calls = 0
+
+    async def flaky(rows: list[dict[str, Any]]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise ConnectionError("database restarting")
+        await real(rows)
+
+    recorder._insert = flaky  # type: ignore[method-assign]
+    recorder.record(event())
+    await recorder.flush()
+    assert (recorder.written, recorder.failed, calls) == (1, 0, 3)
+    assert await stored_count(store) == 1
+
+
+async def test_queue_overflow_drops_and_warns_once(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    recorder = EventRecorder(store, max_queue=10)
+    with caplog.at_level(logging.WARNING, logger="portico.events.recorder"):
+        for _ in range(15):
+            recorder.record(event())
+    assert (recorder.recorded, recorder.dropped, recorder.pending) == (10, 5, 10)
+    warnings = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(warnings) == 1  # rate-limited, not one line per dropped event
+    await recorder.flush()
+    assert recorder.written == 10 and await stored_count(store) == 10
+
+
+async def test_close_writes_everything_pending(store: Store) -> None:
+    recorder = EventRecorder(store, batch_size=100, flush_interval=60)
+    recorder.start()
+    for _ in range(250):
+        recorder.record(event())
+    await recorder.close(timeout=10)
+    assert (recorder.written, recorder.pending) == (250, 0)
+    assert await stored_count(store) == 250
+    recorder.record(event())  # after close: refused, counted, no exception
+    assert recorder.dropped == 1
+
+
+async def test_close_is_bounded_when_the_store_hangs(store: Store) -> None:
+    recorder = EventRecorder(store, batch_size=5, flush_interval=60)
+
+    async def hang(rows: list[dict[str, Any]]) -> None:
+        await asyncio.sleep(3600)
+
+    recorder._insert = hang  # type: ignore[method-assign]
+    recorder.start()
+    for _ in range(12):
+        recorder.record(event())
+    started = time.monotonic()
+    await recorder.close(timeout=0.2)
+    assert time.monotonic() - started < 2
+    assert (recorder.written, recorder.dropped, recorder.pending) == (0, 12, 0)
+
+
+async def test_unserialisable_values_do_not_lose_the_batch(store: Store) -> None:
+    recorder = EventRecorder(store)
+    recorder.record(event(custom_fields={"when": object()}))  # type: ignore[dict-item]
+    recorder.record(event())
+    await recorder.flush()
+    assert (recorder.written, recorder.failed) == (2, 0)
