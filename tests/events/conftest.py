@@ -31,8 +31,10 @@ async def _pg_admin(sql: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+# Fixtures are named via name= so that other test packages can import them
+# (``from events.conftest import store_fixture``) without shadowing warnings.
+@pytest.fixture(scope="session", name="postgres_url")
+def postgres_url_fixture() -> Iterator[str]:
     name = f"portico_test_{uuid.uuid4().hex[:12]}"
     try:
         asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
@@ -45,8 +47,8 @@ def postgres_url() -> Iterator[str]:
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture(params=BACKENDS)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture(params=BACKENDS, name="store_url")
+def store_url_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     # Synchronous on purpose: postgres_url uses asyncio.run, which cannot run
     # inside the event loop that async fixtures execute in.
     if request.param == "sqlite":
@@ -55,8 +57,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
+@pytest.fixture(name="store")
+async def store_fixture(store_url: str) -> AsyncIterator[Store]:
     s = Store(store_url)
     if s.backend == "postgresql":
         # The database is shared by the session; tests may drop tables, so start clean.
