@@ -1,0 +1,14 @@
+"""OpenAPI 3.0 / 3.1 and Swagger 2.0 import, normalization and rendering.
+
+``import_spec`` turns an uploaded document into the stored ``apiDefinition`` model,
+``render`` turns that model back into an OpenAPI 3 or Swagger 2 document, ``operations``
+lists the resources the gateway exposes, and ``fetch_spec`` downloads a document by URL.
+"""
+
+from portico.specs.fetch import fetch_spec
+from portico.specs.importer import ImportedSpec, import_spec
+from portico.specs.load import SpecError
+from portico.specs.normalize import operations
+from portico.specs.render import render
+
+__all__ = ["ImportedSpec", "SpecError", "fetch_spec", "import_spec", "operations", "render"]
