@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,11 +13,21 @@ if TYPE_CHECKING:
     from portico.store import Store
 
 
+def _nothing() -> None:
+    return None
+
+
 @dataclass
 class AdminContext:
     store: Store
     events: EventRecorder
     extras: dict[str, Any] = field(default_factory=dict)
+    # Called after a committed configuration change so this node's gateway reloads at once
+    # (other nodes notice the store's revision on their next poll).
+    on_change: Callable[[], None] = _nothing
+
+    def notify_change(self) -> None:
+        self.on_change()
 
 
 def context_of(request: Request) -> AdminContext:

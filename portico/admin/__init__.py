@@ -1,0 +1,1 @@
+"""The management REST API (``/rest/apigateway``), a Starlette application."""

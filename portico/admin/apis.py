@@ -1,0 +1,332 @@
+"""``/apis``: create, list, read, update, delete, activate, versions, source, applications."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from portico.admin.api_assets import (
+    SpecInput,
+    absolute_endpoints,
+    build_api,
+    default_policy,
+    load_api,
+    new_id,
+    now_ms,
+    parse_spec,
+    read_spec_input,
+    routing_uri,
+    save_api,
+    source_of,
+    versions_of,
+    write_policy_assets,
+)
+from portico.admin.common import bool_param, ids_param, int_param, json_response, read_object
+from portico.admin.context import context_of
+from portico.admin.errors import ApiError
+from portico.domain.api import Api, NativeEndpoint
+from portico.domain.application import Application
+from portico.domain.policy import Policy, PolicyAction
+from portico.specs import SpecError, render
+from portico.store import StoreTransaction
+from portico.wire.apis import api_list, api_response, versions_list
+from portico.wire.applications import applications_response
+
+
+async def create_api(request: Request) -> Response:
+    ctx = context_of(request)
+    spec_in = await read_spec_input(request)
+    async with ctx.store.transaction() as tx:
+        spec = await parse_spec(tx, spec_in)
+        name = spec_in.field("apiName") or spec.title
+        version = spec_in.field("apiVersion") or spec.version or "1.0"
+        if not name:
+            raise ApiError(400, "field 'apiName' is required when the definition has no info.title")
+        if any(a.apiVersion == version for a in await versions_of(tx, name)):
+            raise ApiError(409, f"an API named {name!r} with version {version!r} already exists")
+        api_id = new_id()
+        endpoints = absolute_endpoints(spec)
+        policy, actions = default_policy(api_id, name, endpoints[0] if endpoints else None)
+        api = build_api(spec, spec_in, api_id, policy.id, name, version)
+        await write_policy_assets(tx, policy, actions)
+        await save_api(tx, api, None)
+        await tx.insert("api_source", api_id, source_of(spec, spec_in).model_dump())
+        versions = await versions_of(tx, name)
+    ctx.notify_change()
+    return json_response(api_response(api, versions))
+
+
+async def list_apis(request: Request) -> Response:
+    ids = ids_param(request, "apiIds")
+    offset = int_param(request, "from", 0, maximum=10**9)
+    size = int_param(request, "size", -1, minimum=-1, maximum=10**6)
+    async with context_of(request).store.read() as tx:
+        rows = await tx.list("api", ids=ids, offset=offset, limit=None if size < 0 else size)
+    return json_response(api_list([Api.model_validate(r.body) for r in rows]))
+
+
+async def get_api(request: Request) -> Response:
+    fmt = request.query_params.get("format")
+    async with context_of(request).store.read() as tx:
+        api, _ = await load_api(tx, request.path_params["apiId"])
+        versions = await versions_of(tx, api.apiName)
+    if fmt:
+        try:
+            return json_response(render(api.apiDefinition, fmt.lower()))
+        except SpecError as exc:
+            raise ApiError(400, f"query parameter 'format': {exc}") from None
+    return json_response(api_response(api, versions))
+
+
+async def update_api(request: Request) -> Response:
+    ctx = context_of(request)
+    spec_in = await read_spec_input(request, allow_empty=True)
+    async with ctx.store.transaction() as tx:
+        api, revision = await load_api(tx, request.path_params["apiId"])
+        _check_system_version(api, spec_in)
+        if spec_in.raw is not None:
+            spec = await parse_spec(tx, spec_in)
+            await _retarget_default_routing(tx, api, absolute_endpoints(spec))
+            api.apiDefinition = spec.definition
+            api.nativeEndpoint = [NativeEndpoint(uri=u) for u in absolute_endpoints(spec)]
+            api.sourceFormat = spec.source_format
+            await tx.upsert("api_source", api.id, source_of(spec, spec_in).model_dump())
+        _apply_metadata(api, spec_in)
+        api.lastModified = now_ms()
+        api.systemVersion += 1
+        await save_api(tx, api, revision)
+        versions = await versions_of(tx, api.apiName)
+    ctx.notify_change()
+    return json_response(api_response(api, versions))
+
+
+def _check_system_version(api: Api, spec_in: SpecInput) -> None:
+    sent = spec_in.fields.get("systemVersion")
+    if sent is not None and str(sent) != str(api.systemVersion):
+        raise ApiError(409, f"the API was changed meanwhile (systemVersion {api.systemVersion}, sent {sent})")
+
+
+def _apply_metadata(api: Api, spec_in: SpecInput) -> None:
+    for key in ("apiDescription", "maturityState"):
+        value = spec_in.field(key)
+        if value:
+            setattr(api, key, value)
+    version = spec_in.field("apiVersion")
+    if version and version != api.apiVersion:
+        raise ApiError(400, "the version of an API cannot be changed by update; use POST /apis/{id}/versions")
+
+
+async def _retarget_default_routing(tx: StoreTransaction, api: Api, endpoints: list[str]) -> None:
+    """Keep the default routing action pointing at the native endpoint when the spec moves it."""
+    if not api.nativeEndpoint or not endpoints or endpoints[0] == api.nativeEndpoint[0].uri:
+        return
+    old_uri, new_uri = routing_uri(api.nativeEndpoint[0].uri), routing_uri(endpoints[0])
+    for action in await _actions_of(tx, api):
+        if action.templateKey != "straightThroughRouting":
+            continue
+        if any(p.get("templateKey") == "endpointUri" and p.get("values") == [old_uri] for p in action.parameters):
+            for p in action.parameters:
+                if p.get("templateKey") == "endpointUri":
+                    p["values"] = [new_uri]
+            row = await tx.get("policyAction", action.id)
+            assert row is not None
+            await tx.update("policyAction", action.id, action.model_dump(mode="json"), row.revision,
+                            name=action.templateKey)
+
+
+async def _actions_of(tx: StoreTransaction, api: Api) -> list[PolicyAction]:
+    out = []
+    for pid in api.policies:
+        row = await tx.get("policy", pid)
+        if row is None:
+            continue
+        for aid in Policy.model_validate(row.body).action_ids():
+            arow = await tx.get("policyAction", aid)
+            if arow is not None:
+                out.append(PolicyAction.model_validate(arow.body))
+    return out
+
+
+async def _registered_apps(tx: StoreTransaction, api_id: str) -> list[Application]:
+    apps = [Application.model_validate(r.body) for r in await tx.list("application")]
+    return [a for a in apps if api_id in a.apiIds]
+
+
+async def _delete_one(tx: StoreTransaction, api_id: str, force: bool) -> None:
+    api, _ = await load_api(tx, api_id)
+    if api.isActive:
+        raise ApiError(400, f"API {api.apiName} {api.apiVersion} is active; deactivate it before deleting")
+    apps = await _registered_apps(tx, api_id)
+    if apps and not force:
+        names = ", ".join(a.name for a in apps)
+        raise ApiError(400, f"applications are registered to API {api.apiName}: {names}; use forceDelete=true")
+    for app in apps:
+        app.apiIds = [i for i in app.apiIds if i != api_id]
+        row = await tx.get("application", app.id)
+        assert row is not None
+        await tx.update("application", app.id, app.model_dump(mode="json"), row.revision, name=app.name)
+    for action in await _actions_of(tx, api):
+        await tx.delete("policyAction", action.id)
+    for pid in api.policies:
+        await tx.delete("policy", pid)
+    await tx.delete("api_source", api_id)
+    await tx.delete("api", api_id)
+
+
+async def delete_api(request: Request) -> Response:
+    ctx = context_of(request)
+    async with ctx.store.transaction() as tx:
+        await _delete_one(tx, request.path_params["apiId"], bool_param(request, "forceDelete"))
+    ctx.notify_change()
+    return Response(status_code=204)
+
+
+async def delete_apis(request: Request) -> Response:
+    ids = ids_param(request, "apiIds")
+    if not ids:
+        raise ApiError(400, "query parameter 'apiIds' is required")
+    ctx = context_of(request)
+    async with ctx.store.transaction() as tx:
+        for api_id in ids:
+            await _delete_one(tx, api_id, bool_param(request, "forceDelete"))
+    ctx.notify_change()
+    return Response(status_code=204)
+
+
+async def _set_active(request: Request, active: bool) -> Response:
+    ctx = context_of(request)
+    async with ctx.store.transaction() as tx:
+        api, revision = await load_api(tx, request.path_params["apiId"])
+        if api.isActive == active:
+            state = "active" if active else "inactive"
+            raise ApiError(400, f"API {api.apiName} {api.apiVersion} is already {state}")
+        if active and not _has_enabled_operations(api):
+            raise ApiError(400, f"API {api.apiName} has no enabled operations to expose")
+        api.isActive = active
+        api.lastModified = now_ms()
+        await save_api(tx, api, revision)
+        versions = await versions_of(tx, api.apiName)
+    ctx.notify_change()
+    return json_response(api_response(api, versions))
+
+
+def _has_enabled_operations(api: Api) -> bool:
+    from portico.specs import operations
+
+    return bool(operations(api.apiDefinition))
+
+
+async def activate_api(request: Request) -> Response:
+    return await _set_active(request, True)
+
+
+async def deactivate_api(request: Request) -> Response:
+    return await _set_active(request, False)
+
+
+async def get_versions(request: Request) -> Response:
+    async with context_of(request).store.read() as tx:
+        api, _ = await load_api(tx, request.path_params["apiId"])
+        versions = await versions_of(tx, api.apiName)
+    return json_response({"apiResponse": [api_response(v)["apiResponse"] for v in versions],
+                          "versions": versions_list(versions)})
+
+
+async def create_version(request: Request) -> Response:
+    ctx = context_of(request)
+    body = await read_object(request)
+    new_version = body.get("newApiVersion")
+    if not isinstance(new_version, str) or not new_version.strip():
+        raise ApiError(400, "field 'newApiVersion' is required and must be a string")
+    retain = body.get("retainApplications", False)
+    if not isinstance(retain, bool):
+        raise ApiError(400, "field 'retainApplications' must be a boolean")
+    async with ctx.store.transaction() as tx:
+        api, _ = await load_api(tx, request.path_params["apiId"])
+        versions = await versions_of(tx, api.apiName)
+        if versions[-1].id != api.id:
+            raise ApiError(400, "a new version can be created only from the latest version of the API")
+        if any(v.apiVersion == new_version for v in versions):
+            raise ApiError(409, f"version {new_version!r} of API {api.apiName} already exists")
+        copy = await _copy_api(tx, api, new_version.strip())
+        if retain:
+            for app in await _registered_apps(tx, api.id):
+                app.apiIds.append(copy.id)
+                row = await tx.get("application", app.id)
+                assert row is not None
+                await tx.update("application", app.id, app.model_dump(mode="json"), row.revision, name=app.name)
+        versions = await versions_of(tx, api.apiName)
+    ctx.notify_change()
+    return json_response(api_response(copy, versions))
+
+
+async def _copy_api(tx: StoreTransaction, api: Api, version: str) -> Api:
+    policy_ids = []
+    for pid in api.policies:
+        row = await tx.get("policy", pid)
+        if row is None:
+            continue
+        policy = Policy.model_validate(row.body)
+        policy.id = new_id()
+        for stage in policy.policyEnforcements:
+            for enf in stage.enforcements:
+                arow = await tx.get("policyAction", enf.enforcementObjectId)
+                if arow is None:
+                    continue
+                action = PolicyAction.model_validate(arow.body)
+                action.id = new_id()
+                enf.enforcementObjectId = action.id
+                await tx.insert("policyAction", action.id, action.model_dump(mode="json"), name=action.templateKey)
+        await tx.insert("policy", policy.id, policy.model_dump(mode="json", by_alias=True))
+        policy_ids.append(policy.id)
+    ts = now_ms()
+    copy = api.model_copy(update={
+        "id": new_id(), "apiVersion": version, "policies": policy_ids, "isActive": False,
+        "creationDate": ts, "lastModified": ts, "systemVersion": 1,
+    })
+    await save_api(tx, copy, None)
+    source = await tx.get("api_source", api.id)
+    if source is not None:
+        await tx.insert("api_source", copy.id, source.body)
+    return copy
+
+
+async def api_applications(request: Request) -> Response:
+    async with context_of(request).store.read() as tx:
+        api, _ = await load_api(tx, request.path_params["apiId"])
+        apps = await _registered_apps(tx, api.id)
+    return json_response(applications_response(apps))
+
+
+async def api_source(request: Request) -> Response:
+    async with context_of(request).store.read() as tx:
+        api, _ = await load_api(tx, request.path_params["apiId"])
+        row = await tx.get("api_source", api.id)
+    if row is None:
+        return json_response(render(api.apiDefinition, "openapi"))
+    text: str = row.body["text"]
+    stripped = text.lstrip()
+    media = "application/json" if stripped.startswith(("{", "[")) else "application/yaml"
+    try:
+        orjson.loads(text) if media == "application/json" else None
+    except orjson.JSONDecodeError:
+        media = "text/plain"
+    return Response(text.encode(), media_type=media)
+
+
+routes = [
+    Route("/apis", create_api, methods=["POST"]),
+    Route("/apis", list_apis, methods=["GET"]),
+    Route("/apis", delete_apis, methods=["DELETE"]),
+    Route("/apis/{apiId}", get_api, methods=["GET"]),
+    Route("/apis/{apiId}", update_api, methods=["PUT"]),
+    Route("/apis/{apiId}", delete_api, methods=["DELETE"]),
+    Route("/apis/{apiId}/activate", activate_api, methods=["PUT"]),
+    Route("/apis/{apiId}/deactivate", deactivate_api, methods=["PUT"]),
+    Route("/apis/{apiId}/versions", get_versions, methods=["GET"]),
+    Route("/apis/{apiId}/versions", create_version, methods=["POST"]),
+    Route("/apis/{apiId}/applications", api_applications, methods=["GET"]),
+    Route("/apis/{apiId}/source", api_source, methods=["GET"]),
+]

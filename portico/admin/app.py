@@ -1,0 +1,83 @@
+"""The management application: routes under ``/rest/apigateway``, auth, and error mapping."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from portico.admin import apis, applications, configurations, events, health, policies
+from portico.admin.auth import PUBLIC_PREFIXES, authorize
+from portico.admin.common import json_response
+from portico.admin.context import AdminContext
+from portico.admin.errors import ApiError
+from portico.admin.openapi import build_document
+from portico.store import ConflictError
+
+log = logging.getLogger("portico.admin")
+BASE = "/rest/apigateway"
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _guarded(endpoint: Endpoint) -> Endpoint:
+    async def guarded(request: Request) -> Response:
+        await authorize(request)
+        return await endpoint(request)
+
+    guarded.__doc__ = endpoint.__doc__
+    guarded.__name__ = endpoint.__name__
+    return guarded
+
+
+def _routes() -> list[Route]:
+    modules = (health, apis, applications, policies, configurations, events)
+    return [r for m in modules for r in m.routes if isinstance(r, Route)]
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    headers = {"WWW-Authenticate": 'Basic realm="Portico"'} if exc.status == 401 else None
+    response = json_response({"errorDetails": exc.message}, exc.status)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = {404: f"no such resource: {request.url.path}",
+               405: f"method {request.method} is not allowed on {request.url.path}"}.get(exc.status_code, exc.detail)
+    return json_response({"errorDetails": message}, exc.status_code)
+
+
+async def _conflict(request: Request, exc: Exception) -> Response:
+    return json_response({"errorDetails": str(exc)}, 409)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return json_response({"errorDetails": f"internal error ({type(exc).__name__})"}, 500)
+
+
+def build_admin_app(ctx: AdminContext) -> Starlette:
+    routes = _routes()
+    document = build_document(routes, BASE, PUBLIC_PREFIXES)
+
+    async def openapi(request: Request) -> Response:
+        """The OpenAPI description of this management API."""
+        return json_response(document)
+
+    guarded = [Route(r.path, _guarded(r.endpoint), methods=list(r.methods or []), name=r.name) for r in routes]
+    app = Starlette(
+        routes=[Mount(BASE, routes=[Route("/openapi.json", openapi, methods=["GET"]), *guarded])],
+        exception_handlers={
+            ApiError: _api_error, HTTPException: _http_error, ConflictError: _conflict, Exception: _unexpected,
+        },
+    )
+    app.state.portico = ctx
+    return app

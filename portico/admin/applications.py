@@ -1,0 +1,253 @@
+"""``/applications``: CRUD, API keys, suspension and API registration."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from portico.admin.common import ids_param, json_response, read_object, str_list
+from portico.admin.config_store import extended_setting
+from portico.admin.context import context_of
+from portico.admin.errors import ApiError, not_found
+from portico.domain.application import IDENTIFIER_KEYS, Application, Identifier
+from portico.settings import parse_period
+from portico.store import StoreTransaction
+from portico.wire.applications import application_body, applications_response
+
+EDITABLE_LISTS = ("contactEmails", "siteURLs", "jsOrigins", "authStrategyIds")
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+def new_api_key() -> str:
+    # 256 bits from the OS CSPRNG, hex: safe in headers, unguessable.
+    return secrets.token_hex(32)
+
+
+async def _key_expiry(tx: StoreTransaction, issued: int) -> tuple[int | None, str | None]:
+    period = await extended_setting(tx, "apiKeyExpirationPeriod")
+    try:
+        seconds = parse_period(period)
+    except ValueError:
+        return None, None
+    return (issued + seconds * 1000, period) if seconds is not None else (None, None)
+
+
+async def load_app(tx: StoreTransaction, app_id: str) -> tuple[Application, int]:
+    row = await tx.get("application", app_id)
+    if row is None:
+        raise not_found("application", app_id)
+    return Application.model_validate(row.body), row.revision
+
+
+async def save_app(tx: StoreTransaction, app: Application, revision: int | None) -> None:
+    body = app.model_dump(mode="json")
+    if revision is None:
+        await tx.insert("application", app.id, body, name=app.name, version=app.version)
+    else:
+        await tx.update("application", app.id, body, revision, name=app.name, version=app.version)
+
+
+def _identifiers(data: dict[str, Any]) -> list[Identifier]:
+    raw = data.get("identifiers", [])
+    if not isinstance(raw, list):
+        raise ApiError(400, "field 'identifiers' must be a list")
+    out = []
+    for i, item in enumerate(raw):
+        try:
+            ident = Identifier.model_validate(item)
+        except ValidationError as exc:
+            raise ApiError(400, f"identifiers[{i}]: {exc.errors()[0]['msg']}") from None
+        if ident.key not in IDENTIFIER_KEYS:
+            raise ApiError(400, f"identifiers[{i}].key {ident.key!r} is not one of {sorted(IDENTIFIER_KEYS)}")
+        out.append(ident.model_copy(update={"id": ident.id or str(uuid.uuid4())}))
+    return out
+
+
+def _apply_fields(app: Application, data: dict[str, Any]) -> None:
+    for key in ("name", "description", "version"):
+        if key in data:
+            value = data[key]
+            if not isinstance(value, str) or (key == "name" and not value.strip()):
+                raise ApiError(400, f"field '{key}' must be a non-empty string" if key == "name"
+                               else f"field '{key}' must be a string")
+            setattr(app, key, value.strip() if key == "name" else value)
+    for key in EDITABLE_LISTS:
+        if key in data:
+            setattr(app, key, str_list(data, key))
+    if "identifiers" in data:
+        app.identifiers = _identifiers(data)
+
+
+async def _check_api_ids(tx: StoreTransaction, api_ids: list[str]) -> None:
+    for api_id in api_ids:
+        if await tx.get("api", api_id) is None:
+            raise ApiError(400, f"unknown API id {api_id!r} in 'apiIDs'")
+
+
+async def create_application(request: Request) -> Response:
+    ctx = context_of(request)
+    data = await read_object(request)
+    if not isinstance(data.get("name"), str) or not data["name"].strip():
+        raise ApiError(400, "field 'name' is required")
+    async with ctx.store.transaction() as tx:
+        ts = _now()
+        expires, interval = await _key_expiry(tx, ts)
+        app = Application(id=str(uuid.uuid4()), name="x", apiKey=new_api_key(), created=ts,
+                          apiKeyExpirationDate=expires, apiKeyExpirationInterval=interval)
+        _apply_fields(app, data)
+        api_ids = str_list(data, "apiIDs") or str_list(data, "consumingAPIs")
+        await _check_api_ids(tx, api_ids)
+        app.apiIds = list(dict.fromkeys(api_ids))
+        await save_app(tx, app, None)
+    ctx.notify_change()
+    return json_response(application_body(app))
+
+
+async def list_applications(request: Request) -> Response:
+    ids = ids_param(request, "applicationIds") or ids_param(request, "ids")
+    async with context_of(request).store.read() as tx:
+        rows = await tx.list("application", ids=ids)
+    return json_response(applications_response([Application.model_validate(r.body) for r in rows]))
+
+
+async def get_application(request: Request) -> Response:
+    async with context_of(request).store.read() as tx:
+        app, _ = await load_app(tx, request.path_params["applicationId"])
+    return json_response(applications_response([app]))
+
+
+async def update_application(request: Request) -> Response:
+    ctx = context_of(request)
+    data = await read_object(request)
+    async with ctx.store.transaction() as tx:
+        app, revision = await load_app(tx, request.path_params["applicationId"])
+        _apply_fields(app, data)
+        app.lastupdated = _now()
+        await save_app(tx, app, revision)
+    ctx.notify_change()
+    return json_response(application_body(app))
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ApiError(400, "field 'isSuspended' must be true or false")
+
+
+async def patch_application(request: Request) -> Response:
+    ctx = context_of(request)
+    data = await read_object(request)
+    if "isSuspended" not in data:
+        raise ApiError(400, "field 'isSuspended' is required")
+    async with ctx.store.transaction() as tx:
+        app, revision = await load_app(tx, request.path_params["applicationId"])
+        app.isSuspended = _flag(data["isSuspended"])
+        app.lastupdated = _now()
+        await save_app(tx, app, revision)
+    ctx.notify_change()
+    return json_response(application_body(app))
+
+
+async def delete_application(request: Request) -> Response:
+    ctx = context_of(request)
+    async with ctx.store.transaction() as tx:
+        app_id = request.path_params["applicationId"]
+        await load_app(tx, app_id)
+        await tx.delete("application", app_id)
+    ctx.notify_change()
+    return Response(status_code=204)
+
+
+async def delete_applications(request: Request) -> Response:
+    ids = ids_param(request, "ids") or ids_param(request, "applicationIds")
+    if not ids:
+        raise ApiError(400, "query parameter 'ids' is required")
+    ctx = context_of(request)
+    async with ctx.store.transaction() as tx:
+        for app_id in ids:
+            await load_app(tx, app_id)
+            await tx.delete("application", app_id)
+    ctx.notify_change()
+    return Response(status_code=204)
+
+
+async def regenerate_key(request: Request) -> Response:
+    ctx = context_of(request)
+    data = await read_object(request)
+    kind = data.get("type", "apiAccessKeyCredentials")
+    if kind != "apiAccessKeyCredentials":
+        raise ApiError(400, f"field 'type' must be 'apiAccessKeyCredentials', got {kind!r}")
+    async with ctx.store.transaction() as tx:
+        app, revision = await load_app(tx, request.path_params["applicationId"])
+        ts = _now()
+        app.apiKey = new_api_key()
+        app.apiKeyExpirationDate, app.apiKeyExpirationInterval = await _key_expiry(tx, ts)
+        app.lastupdated = ts
+        await save_app(tx, app, revision)
+    ctx.notify_change()
+    return json_response(application_body(app)["accessTokens"])
+
+
+async def refresh_all_expiries(request: Request) -> Response:
+    """Recompute every key's expiry from ``apiKeyExpirationPeriod`` (counted from now)."""
+    ctx = context_of(request)
+    async with ctx.store.transaction() as tx:
+        ts = _now()
+        expires, interval = await _key_expiry(tx, ts)
+        count = 0
+        for row in await tx.list("application"):
+            app = Application.model_validate(row.body)
+            app.apiKeyExpirationDate, app.apiKeyExpirationInterval = expires, interval
+            await save_app(tx, app, row.revision)
+            count += 1
+    ctx.notify_change()
+    return json_response({"updated": count})
+
+
+async def get_registered_apis(request: Request) -> Response:
+    async with context_of(request).store.read() as tx:
+        app, _ = await load_app(tx, request.path_params["applicationId"])
+    return json_response({"apiIDs": app.apiIds})
+
+
+async def set_registered_apis(request: Request) -> Response:
+    ctx = context_of(request)
+    data = await read_object(request)
+    if "apiIDs" not in data:
+        raise ApiError(400, "field 'apiIDs' is required (the complete list of API ids)")
+    api_ids = str_list(data, "apiIDs")
+    async with ctx.store.transaction() as tx:
+        app, revision = await load_app(tx, request.path_params["applicationId"])
+        await _check_api_ids(tx, api_ids)
+        app.apiIds = list(dict.fromkeys(api_ids))
+        app.lastupdated = _now()
+        await save_app(tx, app, revision)
+    ctx.notify_change()
+    return json_response({"apiIDs": app.apiIds})
+
+
+routes = [
+    Route("/applications", create_application, methods=["POST"]),
+    Route("/applications", list_applications, methods=["GET"]),
+    Route("/applications", delete_applications, methods=["DELETE"]),
+    Route("/applications/accessTokens", refresh_all_expiries, methods=["PUT"]),
+    Route("/applications/{applicationId}", get_application, methods=["GET"]),
+    Route("/applications/{applicationId}", update_application, methods=["PUT"]),
+    Route("/applications/{applicationId}", patch_application, methods=["PATCH"]),
+    Route("/applications/{applicationId}", delete_application, methods=["DELETE"]),
+    Route("/applications/{applicationId}/accessTokens", regenerate_key, methods=["POST"]),
+    Route("/applications/{applicationId}/apis", get_registered_apis, methods=["GET"]),
+    Route("/applications/{applicationId}/apis", set_registered_apis, methods=["POST", "PUT"]),
+]

@@ -1,0 +1,134 @@
+"""Composition root: builds the store, the gateway, the management API and the listener."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from portico.admin.app import build_admin_app
+from portico.admin.context import AdminContext
+from portico.events.recorder import EventRecorder
+from portico.gateway.reloader import Reloader
+from portico.gateway.runtime import Gateway
+from portico.gateway.server import HttpServer
+from portico.gateway.snapshot import build_snapshot
+from portico.gateway.upstream import UpstreamPool
+from portico.security.passwords import hash_password, verify_password
+from portico.store import Store
+from portico.store.db import now_ms, sqlite_url_for
+
+log = logging.getLogger("portico")
+DEFAULT_ADMIN_PASSWORD = "manage"
+ADMIN_USER = "Administrator"
+
+
+class StartupError(Exception):
+    """Portico cannot start as configured; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 5555
+    data_dir: Path = Path("portico-data")
+    db_url: str | None = None
+    shutdown_timeout: float = 10.0
+    reload_interval: float = 0.25
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(ipaddress.ip_address(a[4][0]).is_loopback for a in socket.getaddrinfo(host, None))
+        except OSError:
+            return False
+
+
+async def seed_administrator(store: Store) -> bool:
+    """Create the Administrator on first start; True if it still has the default password."""
+    async with store.transaction() as tx:
+        row = await tx.get("user", ADMIN_USER)
+        if row is None:
+            password = os.environ.get("PORTICO_ADMIN_PASSWORD") or DEFAULT_ADMIN_PASSWORD
+            if password == DEFAULT_ADMIN_PASSWORD:
+                log.warning("Administrator created with the default password %r: set PORTICO_ADMIN_PASSWORD "
+                            "before the first start, or change it", DEFAULT_ADMIN_PASSWORD)
+            body = {"loginId": ADMIN_USER, "passwordHash": hash_password(password), "active": True,
+                    "firstName": "System", "lastName": "Administrator", "type": "local", "created": now_ms()}
+            await tx.insert("user", ADMIN_USER, body, name=ADMIN_USER)
+            stored = body["passwordHash"]
+        else:
+            stored = row.body["passwordHash"]
+    return verify_password(DEFAULT_ADMIN_PASSWORD, stored)
+
+
+class Portico:
+    """One running node: listener, gateway, management API, event recorder, hot-deploy watcher."""
+
+    def __init__(self, options: ServeOptions) -> None:
+        self.options = options
+        url = options.db_url or os.environ.get("PORTICO_DB_URL")
+        if url is None:
+            options.data_dir.mkdir(parents=True, exist_ok=True)
+            url = sqlite_url_for(options.data_dir)
+        self.store = Store(url)
+        self.events = EventRecorder(self.store)
+        self.pool = UpstreamPool()
+        self.gateway: Gateway | None = None
+        self.reloader: Reloader | None = None
+        self.server: HttpServer | None = None
+
+    @property
+    def port(self) -> int:
+        return self.server.port if self.server else 0
+
+    async def start(self) -> None:
+        await self.store.migrate()
+        default_password = await seed_administrator(self.store)
+        if default_password and not is_loopback(self.options.host):
+            await self.store.close()
+            raise StartupError(
+                f"refusing to listen on {self.options.host}: the Administrator still has the default password. "
+                "Change it (or start once with PORTICO_ADMIN_PASSWORD set on a fresh data directory), "
+                "or listen on 127.0.0.1."
+            )
+        self.gateway = Gateway(await build_snapshot(self.store), self.pool, self.events)
+        self.reloader = Reloader(self.store, self.gateway, self.options.reload_interval)
+        ctx = AdminContext(store=self.store, events=self.events, on_change=self.reloader.poke)
+        self.server = HttpServer(self.gateway.handle, build_admin_app(ctx))
+        self.events.start()
+        self.reloader.start()
+        await self.server.start(self.options.host, self.options.port)
+        log.info("Portico listening on http://%s:%s (gateway /gateway/, management /rest/apigateway)",
+                 self.options.host, self.port)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.shutdown(self.options.shutdown_timeout)
+        if self.reloader is not None:
+            await self.reloader.stop()
+        await self.events.close(timeout=5.0)
+        await self.pool.close()
+        await self.store.close()
+
+
+async def serve(options: ServeOptions) -> None:
+    node = Portico(options)
+    await node.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: finishing in-flight requests")
+    await node.stop()

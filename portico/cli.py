@@ -1,0 +1,62 @@
+"""``portico`` command line: argument parsing only."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+import portico
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="portico", description="Portico API gateway")
+    parser.add_argument("--version", action="version", version=f"portico {portico.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gateway and the management API")
+    serve.add_argument("--host", default=os.environ.get("PORTICO_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORTICO_PORT", "5555")))
+    serve.add_argument("--data-dir", type=Path, default=Path(os.environ.get("PORTICO_DATA_DIR", "portico-data")),
+                       help="where the embedded SQLite store lives (default ./portico-data)")
+    serve.add_argument("--db", default=os.environ.get("PORTICO_DB_URL"),
+                       help="database URL, e.g. postgresql://user@host/db (default: SQLite in --data-dir)")
+    serve.add_argument("--log-level", default=os.environ.get("PORTICO_LOG_LEVEL", "info"),
+                       choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--shutdown-timeout", type=float, default=10.0,
+                       help="seconds in-flight requests get to finish on SIGTERM/SIGINT")
+    return parser
+
+
+def _install_loop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from portico.app import ServeOptions, StartupError, serve
+
+    options = ServeOptions(host=args.host, port=args.port, data_dir=args.data_dir, db_url=args.db,
+                           shutdown_timeout=args.shutdown_timeout)
+    _install_loop()
+    try:
+        asyncio.run(serve(options))
+    except StartupError as exc:
+        print(f"portico: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"portico: cannot start: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

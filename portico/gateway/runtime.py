@@ -1,0 +1,251 @@
+"""The data plane's request handler: resolve the API, run the policy stages, proxy, record.
+
+One request's path through this module:
+``handle`` -> ``_resolve`` (API + version + resource) -> ``_run_stages`` (transport, IAM,
+request processing, routing) -> ``proxy.call_upstream`` -> ``proxy.relay_response`` ->
+``_record`` (transaction event, queued; never blocks)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+from portico.gateway.errors import render_template, send_error
+from portico.gateway.exchange import Exchange
+from portico.gateway.http import ClientDisconnected, Request, ResponseWriter
+from portico.gateway.proxy import call_upstream, relay_response
+from portico.gateway.snapshot import CompiledApi, Snapshot
+from portico.gateway.upstream import UpstreamClosed, UpstreamConnectError, UpstreamPool, UpstreamTimeout
+from portico.policies.base import Violation
+from portico.policies.straight_through_routing import StraightThroughRouting, StraightThroughRoutingConfig
+
+from portico.events.model import TransactionEvent
+
+if TYPE_CHECKING:
+    from portico.events.recorder import EventRecorder
+
+log = logging.getLogger("portico.gateway")
+
+REQUEST_STAGES = ("transport", "IAM", "requestPayloadProcessing", "routing")
+_PREFIX_LEN = len("/gateway/")
+
+
+class Failure(Exception):
+    """A request the gateway answers itself (no native call), with a stable key."""
+
+    def __init__(self, status: int, key: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.key, self.message = status, key, message
+
+
+class Gateway:
+    """Holds the current snapshot; ``handle`` is called by the HTTP server for /gateway/ paths."""
+
+    def __init__(self, snapshot: Snapshot, pool: UpstreamPool, events: EventRecorder | None) -> None:
+        self.snapshot = snapshot
+        self.pool = pool
+        self.events = events
+        self._fallback_routes: dict[str, StraightThroughRouting] = {}
+
+    def swap(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self._fallback_routes = {}
+
+    async def handle(self, req: Request, resp: ResponseWriter) -> None:
+        started = time.perf_counter()
+        snap = self.snapshot
+        client_ip = self._client_ip(req, snap)
+        api: CompiledApi | None = None
+        ex: Exchange | None = None
+        status, provider_ms, failure_key, sent = 500, 0.0, "", 0
+        try:
+            api, resource_path = self._resolve(req, snap)
+            ex = Exchange(req, snap, api, resource_path, client_ip, started, uuid.uuid4().hex)
+            violation = await self._run_stages(ex)
+            if violation is not None:
+                raise Failure(violation.status, violation.key, violation.message)
+            status, provider_ms, sent = await self._forward(ex, resp)
+        except Failure as f:
+            status, failure_key = f.status, f.key
+            if not resp.started:
+                sent = await self._error(resp, snap, f, api, req, ex, client_ip)
+        except ClientDisconnected:
+            status, failure_key = 499, "CLIENT_DISCONNECTED"
+        finally:
+            if api is not None and self.events is not None:
+                self._record(ex, api, req, client_ip, status, failure_key, started, provider_ms, sent)
+
+    # -- resolution ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _client_ip(req: Request, snap: Snapshot) -> str:
+        if not snap.settings.ignore_x_forwarded_for:
+            xff = req.header(b"x-forwarded-for")
+            if xff:
+                return xff.split(b",", 1)[0].strip().decode("latin-1")
+        return req.client_ip
+
+    @staticmethod
+    def _resolve(req: Request, snap: Snapshot) -> tuple[CompiledApi, str]:
+        rest = req.path[_PREFIX_LEN:]
+        name_raw, _, rest = rest.partition("/")
+        versions = snap.apis.get(unquote(name_raw))
+        if versions is None or not versions.ordered:
+            raise Failure(404, "API_NOT_FOUND", f"No API named {unquote(name_raw)!r} is deployed")
+        version_raw, slash, tail = rest.partition("/")
+        api = versions.by_version.get(unquote(version_raw))
+        if api is None:
+            # No known version in the URL: the whole rest is the resource path.
+            api = versions.ordered[0] if snap.settings.default_to_oldest_version else versions.ordered[-1]
+            resource_path = "/" + rest
+        else:
+            resource_path = "/" + tail if slash else "/"
+        if not api.active:
+            raise Failure(404, "API_NOT_ACTIVE", f"The API {api.name} {api.version} is not active")
+        return api, resource_path
+
+    def _match_resource(self, ex: Exchange) -> None:
+        settings = ex.snapshot.settings
+        path = unquote(ex.resource_path) if settings.decode_all_delimiters else ex.resource_path
+        match = ex.api.router.match(path, strict=settings.strict_resource_matching)
+        if match is None:
+            raise Failure(404, "RESOURCE_NOT_FOUND", f"No resource matches {ex.resource_path}")
+        method = ex.request.method
+        if method not in match.resource.methods and not (
+            method == "HEAD" and "GET" in match.resource.methods
+        ):
+            raise Failure(405, "METHOD_NOT_ALLOWED", f"Method {method} is not defined for {match.resource.template}")
+        ex.resource = match.resource.template
+        ex.path_params = match.params
+
+    # -- stages ----------------------------------------------------------------------------------
+
+    async def _run_stages(self, ex: Exchange) -> Violation | None:
+        self._match_resource(ex)
+        chain = ex.api.chain
+        for stage in REQUEST_STAGES:
+            for handler in chain.get(stage, ()):
+                result = handler.run(ex)
+                if result is not None and not isinstance(result, Violation):
+                    result = await result
+                if result is not None:
+                    return result
+        if ex.route is None:
+            self._default_route(ex)
+        return None
+
+    def _default_route(self, ex: Exchange) -> None:
+        """An API without a routing action goes straight to its native endpoint."""
+        endpoint = ex.api.native_endpoint
+        if not endpoint:
+            raise Failure(502, "NO_ROUTE", "The API has no native endpoint to route to")
+        handler = self._fallback_routes.get(endpoint)
+        if handler is None:
+            base = endpoint.rstrip("/") + "/${sys:resource_path}"
+            handler = StraightThroughRouting(StraightThroughRoutingConfig(endpointUri=base))
+            self._fallback_routes[endpoint] = handler
+        handler.run(ex)
+
+    # -- native call -----------------------------------------------------------------------------
+
+    async def _forward(self, ex: Exchange, resp: ResponseWriter) -> tuple[int, float, int]:
+        route = ex.route
+        assert route is not None
+        settings = ex.snapshot.settings
+        t0 = time.perf_counter()
+        try:
+            up = await call_upstream(self.pool, ex, route)
+        except UpstreamTimeout as exc:
+            status = 408 if settings.return_408_for_timeout else 504
+            raise Failure(status, "NATIVE_TIMEOUT", f"The native service did not answer in time ({exc.phase})") from None
+        except UpstreamConnectError as exc:
+            raise Failure(503, "NATIVE_UNAVAILABLE", f"Cannot connect to the native service: {exc}") from None
+        except UpstreamClosed as exc:
+            raise Failure(502, "NATIVE_PROTOCOL_ERROR", f"The native service closed the connection: {exc}") from None
+        provider_ms = (time.perf_counter() - t0) * 1000
+        if up.status >= 400 and not settings.send_native_provider_fault:
+            await up.aclose()
+            raise Failure(up.status, "NATIVE_FAULT", f"The native service answered {up.status} {up.reason}")
+        try:
+            sent = await relay_response(up, resp, ex.request.method == "HEAD")
+        except (UpstreamTimeout, UpstreamClosed) as exc:
+            # Mid-body failure: the head is out, so the only honest signal left is to cut the connection.
+            log.warning("native response of %s broke off: %s", ex.api.name, exc)
+            await up.aclose()
+            raise Failure(502, "NATIVE_BODY_BROKEN", str(exc)) from None
+        return up.status, provider_ms, sent
+
+    @staticmethod
+    async def _error(
+        resp: ResponseWriter,
+        snap: Snapshot,
+        f: Failure,
+        api: CompiledApi | None,
+        req: Request,
+        ex: Exchange | None,
+        client_ip: str,
+    ) -> int:
+        text = render_template(
+            snap.settings.error_template,
+            f.message,
+            service=api.name if api else "",
+            operation=(ex.resource or ex.resource_path) if ex else req.path,
+            client_ip=client_ip,
+            user=(ex.user or "") if ex else "",
+            application=ex.application.name if ex and ex.application else "",
+        )
+        return await send_error(resp, f.status, text)
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def _record(
+        self,
+        ex: Exchange | None,
+        api: CompiledApi,
+        req: Request,
+        client_ip: str,
+        status: int,
+        failure_key: str,
+        started: float,
+        provider_ms: float,
+        sent: int,
+    ) -> None:
+        total_ms = (time.perf_counter() - started) * 1000
+        app = ex.application if ex else None
+        route = ex.route if ex else None
+        event = TransactionEvent(
+            api_id=api.id,
+            api_name=api.name,
+            api_version=api.version,
+            application_id=app.id if app else None,
+            application_name=app.name if app else None,
+            application_ip=client_ip,
+            consumer_ip=client_ip,
+            correlation_id=ex.correlation_id if ex else None,
+            http_method=req.method,
+            operation_name=ex.resource if ex and ex.resource else None,
+            query_parameters=_query_dict(req.query) if req.query else None,
+            request_headers={n.decode("latin-1"): v.decode("latin-1") for n, v in req.headers},
+            response_code=status,
+            status="SUCCESS" if status < 400 and not failure_key else "FAILURE",
+            error_origin=failure_key or None,
+            native_url=route.url if route else None,
+            native_http_method=route.method if route else None,
+            total_time=int(total_ms),
+            provider_time=int(provider_ms),
+            gateway_time=int(max(total_ms - provider_ms, 0)),
+            total_data_size=sent + (req.body.received if req.body.has_body else 0),
+        )
+        self.events.record(event)  # type: ignore[union-attr]
+
+
+def _query_dict(query: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in query.split("&"):
+        if part:
+            k, _, v = part.partition("=")
+            out[unquote(k)] = unquote(v)
+    return out

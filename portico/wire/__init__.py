@@ -1,0 +1,1 @@
+"""The reference's JSON shapes, confined here: envelopes, date formats, renamed fields."""
