@@ -5,7 +5,7 @@ interface (no httpx: starlette.testclient is not available), on both backends.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import orjson
@@ -134,12 +134,12 @@ async def get(app: Starlette, path: str, query: str) -> tuple[int, Any]:
         "query_string": query.encode(), "headers": [(b"host", b"test")],
         "server": ("test", 80), "client": ("127.0.0.1", 50000),
     }
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     await app(scope, receive, send)

@@ -11,9 +11,14 @@ from portico.store import Store
 
 T0 = 1_709_251_200_000  # 2024-03-01T00:00:00Z
 DAY = 86_400_000
-IN_RANGE = {"from_date": T0, "to_date": T0 + DAY - 1}
 
-# name -> (offset from T0 in ms, fields); "old" lies outside IN_RANGE.
+
+def in_range(**criteria: str) -> EventFilter:
+    """A filter on the day of T0 plus ``criteria``."""
+    return EventFilter(from_date=T0, to_date=T0 + DAY - 1, **criteria)
+
+
+# name -> (offset from T0 in ms, fields); "old" lies outside in_range().
 SEED: dict[str, tuple[int, dict[str, Any]]] = {
     "e1": (1000, dict(api_id="api-1", api_name="PetStore", api_version="1.0", application_id="app-a",
                       application_name="MobileApp", package_id="pkg-1", package_name="Travel",
@@ -72,7 +77,7 @@ def names(found: list[dict[str, Any]], events: dict[str, TransactionEvent]) -> l
 async def test_filters(
     store: Store, seeded: dict[str, TransactionEvent], criteria: dict[str, str], expected: list[str]
 ) -> None:
-    filters = EventFilter(**IN_RANGE, **criteria)
+    filters = in_range(**criteria)
     found, total = await search(store, filters)
     assert names(found, seeded) == expected
     assert total == len(expected)
@@ -87,7 +92,7 @@ async def test_time_range_is_inclusive(store: Store, seeded: dict[str, Transacti
 
 
 async def test_paging(store: Store, seeded: dict[str, TransactionEvent]) -> None:
-    everything = EventFilter(**IN_RANGE)
+    everything = in_range()
     found, total = await search(store, everything, offset=1, limit=2)
     assert (names(found, seeded), total) == (["e4", "e3"], 5)
     found, total = await search(store, everything, offset=4, limit=10)
@@ -97,20 +102,20 @@ async def test_paging(store: Store, seeded: dict[str, TransactionEvent]) -> None
 
 
 async def test_results_are_the_wire_form(store: Store, seeded: dict[str, TransactionEvent]) -> None:
-    found, _ = await search(store, EventFilter(**IN_RANGE, api_version="2.0"))
+    found, _ = await search(store, in_range(api_version="2.0"))
     assert found == [seeded["e3"].to_json()]
     assert found[0]["responseCode"] == "502" and found[0]["status"] == "FAILURE"
 
 
 async def test_count_by_api(store: Store, seeded: dict[str, TransactionEvent]) -> None:
-    counts = await count_by_api(store, EventFilter(**IN_RANGE, api_name=".*"))
+    counts = await count_by_api(store, in_range(api_name=".*"))
     assert counts == [
         ApiCount("api-4", "MyPetStore", "1.0", 1),
         ApiCount("api-1", "PetStore", "1.0", 2),
         ApiCount("api-2", "PetStore", "2.0", 1),
         ApiCount("api-3", "Weather", "1.0", 1),
     ]
-    assert await count_by_api(store, EventFilter(**IN_RANGE, plan_id="none")) == []
+    assert await count_by_api(store, in_range(plan_id="none")) == []
 
 
 def test_has_criteria() -> None:
