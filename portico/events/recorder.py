@@ -87,7 +87,7 @@ class EventRecorder:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._drops_unreported = 0
-        self._last_drop_warning = 0.0
+        self._last_drop_warning = float("-inf")  # the first drop is always reported
 
     @property
     def pending(self) -> int:
