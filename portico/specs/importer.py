@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import ValidationError
 from openapi_spec_validator import (
     OpenAPIV2SpecValidator,
     OpenAPIV30SpecValidator,
@@ -233,12 +233,41 @@ def _run_validator(doc: dict[str, Any], spec_version: str) -> None:
 
 
 def _describe(error: ValidationError) -> str:
-    # "... is not valid under any of the given schemas" hides the cause in `context`.
-    if error.context:
-        error = best_match(error.context)
+    error = _closest(error)
     where = _location(f"[{p}]" if isinstance(p, int) else str(p) for p in error.absolute_path)
-    message = _short(error.message)
+    if error.validator in ("oneOf", "anyOf"):
+        # The stock message repeats the whole offending object; the location says enough.
+        message = "does not match any of the allowed forms"
+    else:
+        message = _short(error.message)
     return f"{where}: {message}" if where else message
+
+
+def _closest(error: ValidationError) -> ValidationError:
+    """The most specific cause of a oneOf/anyOf failure.
+
+    The OpenAPI schemas use oneOf for "a Reference or a Parameter" and "a body or a query
+    parameter". Branches that fail only because the object is another kind (a required
+    ``$ref``, a single-valued enum such as ``in: body``) are not what the user meant;
+    the first other branch is, and within it the deepest error.
+    """
+    while error.context:
+        branches: dict[Any, list[ValidationError]] = {}
+        for child in error.context:
+            branches.setdefault(child.relative_schema_path[0], []).append(child)
+        plausible = [errors for errors in branches.values() if not any(map(_other_kind, errors))]
+        if not plausible:
+            break
+        error = max(plausible[0], key=lambda e: len(e.absolute_path))
+    return error
+
+
+def _other_kind(error: ValidationError) -> bool:
+    if error.validator == "required":
+        return "$ref" in error.validator_value
+    if error.validator == "enum":
+        return isinstance(error.validator_value, list) and len(error.validator_value) == 1
+    return error.validator in ("const", "additionalProperties")
 
 
 def _short(text: str) -> str:
