@@ -1,0 +1,397 @@
+#!/usr/bin/env python3
+"""Side-by-side data-plane benchmark: Portico against the nginx references in shared/bench.
+
+Scenarios:
+  proxy   reference A (nginx-proxy.conf, :8080) vs Portico proxying an API with no identification
+  apikey  reference B (nginx-peer.conf, :8082) vs Portico with an evaluatePolicy (API key) action
+          and 1,000 registered applications; both get the same 1,000 keys, rotated per request
+
+Per scenario: saturating wrk runs alternating reference / Portico (median rps, ratio vs target),
+then open-loop paced runs at a fixed rate against the upstream directly, the reference and
+Portico (added p50/p99 over upstream-direct). See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import shlex
+import signal
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import load
+import portico_config
+import services
+from load import Target, WrkResult
+from services import BENCH_DIR, BenchError, Nginx
+
+UPSTREAM_URL = "http://127.0.0.1:9000/json"
+MIN_RATIO = {"proxy": 0.5, "apikey": 0.4}
+MAX_ADDED_P99_MS = 2.0
+BUSY_LIMIT = 0.10  # CPU share used by others before a scenario above which results are flagged
+NGINX_KEY_HEADER = "X-API-Key"  # nginx-peer.conf maps $http_x_api_key
+KEYS_FILE = BENCH_DIR / "keys.txt"  # one key per line, for wrk-keyfile.lua and paced.py
+NGINX_MAP = BENCH_DIR / "keys.map"  # included by nginx-peer.conf
+
+
+# ---------------------------------------------------------------- command line
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scenario", choices=("proxy", "apikey", "all"), default="all")
+    p.add_argument("--rounds", type=int, default=3, help="alternating runs per target (default 3)")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run (default 10)")
+    p.add_argument("--paced-duration", type=float, help="seconds per paced run (default: --duration)")
+    p.add_argument("--rate", type=float, default=2000.0, help="paced request rate (default 2000)")
+    p.add_argument("--warmup", type=float, default=5.0, help="seconds of wrk per target first (default 5)")
+    p.add_argument("--keys", type=int, default=1000, help="applications / API keys (default 1000)")
+    p.add_argument("--quick", action="store_true", help="smoke run: 1 round, 5 s runs, 2 s warm-up")
+    p.add_argument("--only-references", action="store_true", help="skip Portico (nginx side only)")
+    p.add_argument("--portico-cmd", default="portico", help="command that runs Portico (default portico)")
+    p.add_argument("--json", type=Path, help="also write all raw results to this file")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.rounds, args.duration, args.warmup = 1, 5.0, 2.0
+    if args.paced_duration is None:
+        args.paced_duration = args.duration
+    return args
+
+
+# ---------------------------------------------------------------- setup
+
+
+class Cleanup:
+    """Teardown steps, run last-in first-out, each one even if another fails."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, Callable[[], None]]] = []
+
+    def add(self, what: str, step: Callable[[], None]) -> None:
+        self.steps.append((what, step))
+
+    def run(self) -> None:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip steps
+        try:
+            while self.steps:
+                what, step = self.steps.pop()
+                try:
+                    step()
+                except Exception as error:
+                    print(f"cleanup: {what} failed: {error}", file=sys.stderr)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def reference_nginx(shared: Path) -> dict[str, Nginx]:
+    return {
+        "upstream": Nginx("upstream", shared / "upstream-nginx.conf", 9000),
+        "proxy": Nginx("reference A", shared / "nginx-proxy.conf", 8080),
+        "apikey": Nginx("reference B", shared / "nginx-peer.conf", 8082),
+    }
+
+
+def start_nginx(nginx: Nginx, cleanup: Cleanup) -> None:
+    print(f"starting {nginx.name} ({nginx.conf.name}, port {nginx.port})", flush=True)
+    pid = services.start_nginx(nginx)
+    cleanup.add(f"stop {nginx.name}", lambda: services.stop_nginx(nginx, pid))
+
+
+def write_keys(keys: list[str]) -> None:
+    """The same keys for everyone: keys.map for nginx-peer, keys.txt for the load generators."""
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    for key in keys:
+        if not key or any(c in key for c in "\"'\\; \t\r\n"):
+            raise BenchError(f"key {key!r} cannot be written into an nginx map")
+    NGINX_MAP.write_text("".join(f'"{key}" "consumer-{n:06d}";\n' for n, key in enumerate(keys, 1)))
+    KEYS_FILE.write_text("".join(f"{key}\n" for key in keys))
+
+
+def synthetic_keys(count: int) -> list[str]:
+    """Keys in make-keys.py's format, used when Portico does not generate them."""
+    return [f"key-{n:06d}" for n in range(1, count + 1)]
+
+
+@dataclass
+class Setup:
+    """What run() needs once everything is started and configured."""
+
+    scenarios: list[str]
+    portico: services.Portico | None = None
+    portico_urls: dict[str, str] = field(default_factory=dict)
+
+
+def start_portico(args: argparse.Namespace, cleanup: Cleanup, setup: Setup) -> list[str]:
+    """Start and configure Portico for the selected scenarios; returns the generated keys."""
+    password = secrets.token_urlsafe(16)
+    portico = services.start_portico(shlex.split(args.portico_cmd), password)
+    cleanup.add("stop portico", lambda: services.stop_portico(portico))
+    print(f"starting portico on port {portico.port} (log {portico.log})", flush=True)
+    services.wait_healthy(portico)
+    setup.portico = portico
+    admin = portico_config.Admin(portico.base_url, password)
+    keys: list[str] = []
+    if "proxy" in setup.scenarios:
+        setup.portico_urls["proxy"] = portico_config.configure_api(admin, "bench").url
+    if "apikey" in setup.scenarios:
+        print(f"configuring portico: API with API-key identification, {args.keys} applications", flush=True)
+        started = time.monotonic()
+        api = portico_config.configure_api(admin, "benchkey", apps=args.keys)
+        print(f"  {len(api.keys)} applications in {time.monotonic() - started:.0f} s", flush=True)
+        setup.portico_urls["apikey"] = api.url
+        keys = api.keys
+    return keys
+
+
+def targets(scenario: str, setup: Setup) -> dict[str, Target]:
+    """upstream direct / reference / Portico targets of one scenario, keyed by role."""
+    ref_url = {"proxy": "http://127.0.0.1:8080/json", "apikey": "http://127.0.0.1:8082/json"}[scenario]
+    keyed = scenario == "apikey"
+    gw_header = portico_config.KEY_HEADER if keyed else None
+    result = {
+        "direct": Target("upstream direct", UPSTREAM_URL, gw_header, KEYS_FILE if keyed else None),
+        "reference": Target(
+            "A nginx proxy_pass" if scenario == "proxy" else "B nginx key map",
+            ref_url,
+            NGINX_KEY_HEADER if keyed else None,
+            KEYS_FILE if keyed else None,
+        ),
+    }
+    if scenario in setup.portico_urls:
+        result["portico"] = Target(
+            "portico", setup.portico_urls[scenario], gw_header, result["direct"].keys_file
+        )
+    return result
+
+
+def check_targets(scenario: str, roles: dict[str, Target]) -> None:
+    """Each target answers 200 to a keyed request; keyed gateways refuse a missing or wrong key."""
+    key = KEYS_FILE.read_text().split()[0] if scenario == "apikey" else None
+    for role, target in roles.items():
+        status = load.probe(target.url, target.header, key)
+        if status != 200:
+            raise BenchError(f"{target.label} ({target.url}) answered {status} instead of 200")
+        if scenario == "apikey" and role != "direct":
+            for sent in (None, "not-a-registered-key"):
+                refused = load.probe(target.url, target.header, sent)
+                if refused not in (401, 403):
+                    raise BenchError(f"{target.label} answered {refused} to key {sent!r}, expected 401/403")
+
+
+# ---------------------------------------------------------------- measuring
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    labels: dict[str, str]
+    busy_before: float = 0.0
+    throughput: dict[str, list[WrkResult]] = field(default_factory=dict)
+    paced: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def throughput_rounds(roles: dict[str, Target], args: argparse.Namespace, result: ScenarioResult) -> None:
+    order = [role for role in ("reference", "portico") if role in roles]
+    for n in range(1, args.rounds + 1):
+        for role in order:
+            run = load.wrk(roles[role], args.duration)
+            result.throughput.setdefault(role, []).append(run)
+            flag = "" if run.clean else f"  !! {run.non_2xx} non-2xx, {run.socket_errors} socket errors"
+            print(
+                f"  [{result.name}] round {n} {roles[role].label:<20} {run.rps:>10,.0f} rps{flag}", flush=True
+            )
+
+
+def paced_rounds(roles: dict[str, Target], args: argparse.Namespace, result: ScenarioResult) -> None:
+    order = [role for role in ("direct", "reference", "portico") if role in roles]
+    for n in range(1, args.rounds + 1):
+        for role in order:
+            run = load.paced(roles[role], args.rate, args.paced_duration)
+            result.paced.setdefault(role, []).append(run)
+            bad = int(run["non_2xx_3xx"]) + int(run["errors"])
+            flag = f"  !! {bad} failed" if bad else ""
+            print(
+                f"  [{result.name}] paced {n} {roles[role].label:<20} p50 {run['p50_ms']:.3f} ms"
+                f"  p99 {run['p99_ms']:.3f} ms  ({run['achieved_rps']:,.0f} rps){flag}",
+                flush=True,
+            )
+
+
+def warm_up(roles: dict[str, Target], seconds: float) -> None:
+    for target in roles.values():
+        load.wrk(target, seconds)
+
+
+def run_scenario(scenario: str, setup: Setup, args: argparse.Namespace) -> ScenarioResult:
+    roles = targets(scenario, setup)
+    check_targets(scenario, roles)
+    busy = services.cpu_busy()
+    print(f"== scenario {scenario}: CPU {busy:.0%} busy before start; warm-up {args.warmup:g} s", flush=True)
+    if busy > BUSY_LIMIT:
+        print(f"   !! something else is using the CPUs: figures will be noisy ({busy:.0%})", flush=True)
+    warm_up(roles, args.warmup)
+    result = ScenarioResult(scenario, {role: t.label for role, t in roles.items()}, busy)
+    throughput_rounds(roles, args, result)
+    paced_rounds(roles, args, result)
+    return result
+
+
+# ---------------------------------------------------------------- reporting
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Plain-text table: the first two columns left-aligned, the figures right-aligned."""
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        padded = (
+            c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+        return "  ".join(padded).rstrip()
+
+    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *map(line, rows)])
+
+
+def median_rps(runs: list[WrkResult]) -> float:
+    return statistics.median(r.rps for r in runs)
+
+
+def median_of(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(float(r[key]) for r in runs)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def throughput_rows(results: list[ScenarioResult]) -> list[list[str]]:
+    rows = []
+    for res in results:
+        ref = median_rps(res.throughput["reference"])
+        dirty = sum(not r.clean for runs in res.throughput.values() for r in runs)
+        note = f"{dirty} run(s) had errors" if dirty else ""
+        if "portico" in res.throughput:
+            por = median_rps(res.throughput["portico"])
+            ratio = por / ref
+            goal = MIN_RATIO[res.name]
+            cells = [f"{por:,.0f}", f"{ratio:.2f}", f">= {goal:.1f}", verdict(ratio >= goal and not dirty)]
+        else:
+            cells = ["-", "-", f">= {MIN_RATIO[res.name]:.1f}", "-"]
+        rows.append([res.name, res.labels["reference"], f"{ref:,.0f}", *cells, note])
+    return rows
+
+
+def latency_rows(results: list[ScenarioResult]) -> list[list[str]]:
+    rows = []
+    for res in results:
+        base50 = median_of(res.paced["direct"], "p50_ms")
+        base99 = median_of(res.paced["direct"], "p99_ms")
+        for role in ("direct", "reference", "portico"):
+            if role not in res.paced:
+                continue
+            runs = res.paced[role]
+            p50, p99 = median_of(runs, "p50_ms"), median_of(runs, "p99_ms")
+            added = role != "direct"
+            check = ""
+            if role == "portico":
+                check = f"{verdict(p99 - base99 <= MAX_ADDED_P99_MS)} (<= {MAX_ADDED_P99_MS:g})"
+            rows.append(
+                [
+                    res.name,
+                    res.labels[role],
+                    f"{p50:.2f}",
+                    f"{p99:.2f}",
+                    f"{median_of(runs, 'p999_ms'):.2f}",
+                    f"{p50 - base50:+.2f}" if added else "",
+                    f"{p99 - base99:+.2f}" if added else "",
+                    check,
+                    f"{median_of(runs, 'lag_p99_ms'):.2f}",
+                ]
+            )
+    return rows
+
+
+def report(results: list[ScenarioResult], args: argparse.Namespace, rss_kib: int | None) -> str:
+    throughput = table(
+        ["scenario", "reference", "ref rps", "portico rps", "ratio", "target", "", "note"],
+        throughput_rows(results),
+    )
+    latency = table(
+        ["scenario", "target", "p50", "p99", "p99.9", "+p50", "+p99", "+p99 target", "send lag p99"],
+        latency_rows(results),
+    )
+    rss = f"{rss_kib / 1024:.1f} MiB" if rss_kib is not None else "-"
+    busy = [f"{r.name} {r.busy_before:.0%}" for r in results if r.busy_before > BUSY_LIMIT]
+    warning = f"!! the machine was busy before: {', '.join(busy)} CPU; rerun on an idle box\n" if busy else ""
+    return (
+        f"\nThroughput: wrk -t1 -c64 -d{args.duration:g}s, median of {args.rounds} alternating run(s)\n"
+        f"{throughput}\n\n"
+        f"Latency (ms): open-loop {args.rate:,.0f} rps over 64 connections, {args.paced_duration:g} s, "
+        f"median of {args.rounds} run(s); +p50/+p99 = added over upstream direct\n"
+        f"{latency}\n\n"
+        f"Portico RSS after the runs: {rss}\n"
+        f"{warning}"
+    )
+
+
+def save_json(path: Path, results: list[ScenarioResult], args: argparse.Namespace, rss: int | None) -> None:
+    payload = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "portico_rss_kib": rss,
+        "scenarios": [asdict(r) for r in results],
+    }
+    path.write_text(json.dumps(payload, indent=2))
+
+
+# ---------------------------------------------------------------- main
+
+
+def run(args: argparse.Namespace, cleanup: Cleanup) -> tuple[list[ScenarioResult], int | None]:
+    services.ensure_tools()
+    nginx = reference_nginx(services.shared_bench_dir())
+    setup = Setup(["proxy", "apikey"] if args.scenario == "all" else [args.scenario])
+    start_nginx(nginx["upstream"], cleanup)
+    keys = [] if args.only_references else start_portico(args, cleanup, setup)
+    if "apikey" in setup.scenarios:
+        write_keys(keys or synthetic_keys(args.keys))
+    for scenario in setup.scenarios:
+        start_nginx(nginx[scenario], cleanup)
+    results = [run_scenario(scenario, setup, args) for scenario in setup.scenarios]
+    rss = services.tree_rss_kib(setup.portico.process.pid) if setup.portico else None
+    return results, rss
+
+
+def raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    cleanup = Cleanup()
+    try:
+        results, rss = run(args, cleanup)
+    except KeyboardInterrupt:
+        print("\ninterrupted; cleaning up", file=sys.stderr)
+        return 130
+    except (BenchError, portico_config.AdminError, RuntimeError) as error:
+        print(f"\nerror: {error}", file=sys.stderr)
+        return 1
+    finally:
+        cleanup.run()
+    print(report(results, args, rss))
+    if args.json:
+        save_json(args.json, results, args, rss)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
