@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 import pytest
-from events.conftest import postgres_url_fixture, store_fixture, store_url_fixture
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -23,8 +22,18 @@ from portico.events import EventRecorder, TransactionEvent
 from portico.store import Store
 
 # The backend fixtures (SQLite + PostgreSQL) live in tests/events/conftest.py for
-# now; importing them registers them here. Moving them to tests/conftest.py
-# would make this unnecessary.
+# now; importing them registers them here. The module's name depends on whether
+# tests/ is a package (tests/__init__.py), hence both spellings. Moving the
+# fixtures to tests/conftest.py would make this unnecessary.
+try:
+    from tests.events.conftest import postgres_url_fixture, store_fixture, store_url_fixture
+except ImportError:
+    from events.conftest import (  # type: ignore[no-redef]
+        postgres_url_fixture,
+        store_fixture,
+        store_url_fixture,
+    )
+
 __all__ = ["postgres_url_fixture", "store_fixture", "store_url_fixture"]
 
 DAY_MS = 86_400_000
