@@ -1,0 +1,240 @@
+"""``/apis`` through the real management API on both store backends."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.node import Node
+from tests.support.upstream import Upstream, spec_for
+
+SWAGGER = {
+    "swagger": "2.0",
+    "info": {"title": "Pets", "version": "2.1"},
+    "host": "127.0.0.1:1",
+    "basePath": "/v2",
+    "schemes": ["http"],
+    "paths": {"/pets": {"get": {"responses": {"200": {"description": "ok"}}}}},
+}
+
+
+async def _create_multipart(node: Node, content: bytes, name: str = "spec.json", **fields: str) -> Any:
+    files = {"file": (name, content, "application/octet-stream")}
+    return await node.admin.post("/apis", files=files, data=fields)
+
+
+async def test_create_by_multipart_upload_keeps_source_and_default_policy(node: Node, upstream: Upstream) -> None:
+    spec = spec_for(upstream.url)
+    r = await _create_multipart(node, json.dumps(spec).encode(), apiName="Echo", apiVersion="1.0", type="openapi")
+    assert r.status_code == 200, r.text
+    api = r.json()["apiResponse"]["api"]
+    assert api["apiName"] == "Echo" and api["apiVersion"] == "1.0" and api["isActive"] is False
+    assert api["nativeEndpoint"][0]["uri"] == upstream.url
+    assert api["apiDefinition"]["paths"]["/echo"]["get"]["enabled"] is True
+    policy = (await node.admin.get(f"/policies/{api['policies'][0]}")).json()["policy"]
+    stages = {s["stageKey"]: s for s in policy["policyEnforcements"]}
+    assert set(stages) == {"transport", "routing"}
+    routing_id = stages["routing"]["enforcements"][0]["enforcementObjectId"]
+    action = (await node.admin.get(f"/policyActions/{routing_id}")).json()["policyAction"]
+    assert action["templateKey"] == "straightThroughRouting"
+    assert action["parameters"][0]["values"] == [f"{upstream.url}/${{sys:resource_path}}"]
+    source = await node.admin.get(f"/apis/{api['id']}/source")
+    assert json.loads(source.content) == spec
+
+
+async def test_create_from_yaml_swagger_upload(node: Node) -> None:
+    r = await _create_multipart(node, yaml.safe_dump(SWAGGER).encode(), "pets.yaml", type="swagger")
+    assert r.status_code == 200, r.text
+    api = r.json()["apiResponse"]["api"]
+    assert (api["apiName"], api["apiVersion"]) == ("Pets", "2.1")
+    assert api["nativeEndpoint"][0]["uri"] == "http://127.0.0.1:1/v2"
+    rendered = (await node.admin.get(f"/apis/{api['id']}", params={"format": "openapi"})).json()
+    assert rendered["openapi"].startswith("3.") and rendered["servers"][0]["url"] == "http://127.0.0.1:1/v2"
+    swagger = (await node.admin.get(f"/apis/{api['id']}", params={"format": "swagger"})).json()
+    assert swagger["swagger"] == "2.0" and "/pets" in swagger["paths"]
+
+
+@pytest.fixture
+def spec_server() -> Iterator[str]:
+    body = json.dumps(SWAGGER).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            status = 200 if self.path == "/swagger.json" else 404
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+async def test_create_by_url(node: Node, spec_server: str) -> None:
+    r = await node.admin.post("/apis", json={"type": "swagger", "url": f"{spec_server}/swagger.json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["apiResponse"]["api"]["apiName"] == "Pets"
+    missing = await node.admin.post("/apis", json={"type": "swagger", "url": f"{spec_server}/nope.json"})
+    assert missing.status_code == 400 and "404" in missing.json()["errorDetails"]
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"apiName": "x"}, "one of 'url', 'apiDefinition'"),
+        ({"apiDefinition": "text"}, "apiDefinition"),
+        ({"apiDefinition": {"openapi": "3.0.0", "info": {"title": "t"}}}, "invalid API definition"),
+        ({"apiDefinition": {"swagger": "1.2", "info": {"title": "t", "version": "1"}, "paths": {}}}, "unsupported"),
+        ({"type": "raml", "apiDefinition": SWAGGER}, "type"),
+        ({"type": "openapi", "apiDefinition": SWAGGER}, "swagger"),
+        ({"url": "ftp://example/spec"}, "http"),
+        ({"url": 5}, "url"),
+    ],
+)
+async def test_bad_definitions_are_400_and_store_nothing(node: Node, body: dict[str, Any], fragment: str) -> None:
+    r = await node.admin.post("/apis", json=body)
+    assert r.status_code == 400, r.text
+    assert fragment.lower() in r.json()["errorDetails"].lower()
+    assert (await node.admin.get("/apis")).json() == {"apiResponse": []}
+    assert (await node.admin.get("/policyActions")).json() == {"policyAction": []}
+
+
+async def test_malformed_bodies(node: Node) -> None:
+    r = await node.admin.post("/apis", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "malformed JSON" in r.json()["errorDetails"]
+    r = await node.admin.post("/apis", content=b"--x\r\nbroken", headers={"content-type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 400
+    r = await _create_multipart(node, b"openapi: [3", "bad.yaml")
+    assert r.status_code == 400 and "invalid API definition" in r.json()["errorDetails"]
+    r = await node.admin.post("/apis", files={"other": ("a", b"x")})
+    assert r.status_code == 400 and "'file'" in r.json()["errorDetails"]
+    big = b"{" + b" " * (11 * 1024 * 1024) + b"}"
+    r = await node.admin.post("/apis", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413
+
+
+async def test_duplicate_name_and_version_conflicts(node: Node, upstream: Upstream) -> None:
+    await node.create_api(spec_for(upstream.url), activate=False)
+    r = await node.admin.post("/apis", json={"type": "openapi", "apiDefinition": spec_for(upstream.url)})
+    assert r.status_code == 409
+
+
+async def test_list_get_paging_and_unknown_ids(node: Node, upstream: Upstream) -> None:
+    a = await node.create_api(spec_for(upstream.url, "A"), activate=False)
+    b = await node.create_api(spec_for(upstream.url, "B"), activate=False)
+    listed = (await node.admin.get("/apis")).json()["apiResponse"]
+    assert [x["api"]["apiName"] for x in listed] == ["A", "B"]
+    page = (await node.admin.get("/apis", params={"from": 1, "size": 1})).json()["apiResponse"]
+    assert [x["api"]["id"] for x in page] == [b["id"]]
+    only = (await node.admin.get("/apis", params={"apiIds": a["id"]})).json()["apiResponse"]
+    assert [x["api"]["id"] for x in only] == [a["id"]]
+    assert (await node.admin.get("/apis", params={"size": "x"})).status_code == 400
+    missing = await node.admin.get("/apis/nope")
+    assert missing.status_code == 404 and "nope" in missing.json()["errorDetails"]
+    assert (await node.admin.get(f"/apis/{a['id']}", params={"format": "raml"})).status_code == 400
+
+
+async def test_activate_deactivate_and_delete_rules(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url), activate=True)
+    again = await node.admin.put(f"/apis/{api['id']}/activate")
+    assert again.status_code == 400 and "already active" in again.json()["errorDetails"]
+    active_delete = await node.admin.delete(f"/apis/{api['id']}")
+    assert active_delete.status_code == 400 and "deactivate" in active_delete.json()["errorDetails"]
+    assert (await node.admin.put(f"/apis/{api['id']}/deactivate")).status_code == 200
+    app = (await node.admin.post("/applications", json={"name": "consumer"})).json()
+    await node.admin.put(f"/applications/{app['id']}/apis", json={"apiIDs": [api["id"]]})
+    blocked = await node.admin.delete(f"/apis/{api['id']}")
+    assert blocked.status_code == 400 and "forceDelete" in blocked.json()["errorDetails"]
+    assert (await node.admin.delete(f"/apis/{api['id']}", params={"forceDelete": "true"})).status_code == 204
+    assert (await node.admin.get(f"/apis/{api['id']}")).status_code == 404
+    assert (await node.admin.get(f"/applications/{app['id']}/apis")).json() == {"apiIDs": []}
+    assert (await node.admin.get("/policies")).json() == {"policy": []}
+    assert (await node.admin.get("/policyActions")).json() == {"policyAction": []}
+
+
+async def test_bulk_delete(node: Node, upstream: Upstream) -> None:
+    a = await node.create_api(spec_for(upstream.url, "A"), activate=False)
+    b = await node.create_api(spec_for(upstream.url, "B"), activate=True)
+    r = await node.admin.delete("/apis", params={"apiIds": f"{a['id']},{b['id']}"})
+    assert r.status_code == 400  # b is active: nothing is deleted
+    assert len((await node.admin.get("/apis")).json()["apiResponse"]) == 2
+    await node.admin.put(f"/apis/{b['id']}/deactivate")
+    assert (await node.admin.delete("/apis", params={"apiIds": f"{a['id']},{b['id']}"})).status_code == 204
+    assert (await node.admin.get("/apis")).json() == {"apiResponse": []}
+
+
+async def test_update_from_inline_definition_moves_default_routing(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for("http://127.0.0.1:1"), activate=False)
+    r = await node.admin.put(f"/apis/{api['id']}", json={"apiDefinition": spec_for(upstream.url), "type": "openapi"})
+    assert r.status_code == 200, r.text
+    updated = r.json()["apiResponse"]["api"]
+    assert updated["nativeEndpoint"][0]["uri"] == upstream.url and updated["systemVersion"] == 2
+    policy = (await node.admin.get(f"/policies/{api['policies'][0]}")).json()["policy"]
+    routing = next(s for s in policy["policyEnforcements"] if s["stageKey"] == "routing")
+    action_id = routing["enforcements"][0]["enforcementObjectId"]
+    action = (await node.admin.get(f"/policyActions/{action_id}")).json()["policyAction"]
+    assert action["parameters"][0]["values"] == [f"{upstream.url}/${{sys:resource_path}}"]
+    stale = await node.admin.put(f"/apis/{api['id']}", json={"apiDescription": "x", "systemVersion": 1})
+    assert stale.status_code == 409
+    broken = await node.admin.put(f"/apis/{api['id']}", json={"apiDefinition": {"openapi": "3.0.0"}})
+    assert broken.status_code == 400
+    after = (await node.admin.get(f"/apis/{api['id']}")).json()["apiResponse"]["api"]
+    assert after["systemVersion"] == 2
+
+
+async def test_versions_with_retained_applications(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url), activate=False)
+    app = (await node.admin.post("/applications", json={"name": "consumer", "apiIDs": [api["id"]]})).json()
+    r = await node.admin.post(f"/apis/{api['id']}/versions", json={"newApiVersion": "2.0", "retainApplications": True})
+    assert r.status_code == 200, r.text
+    v2 = r.json()["apiResponse"]["api"]
+    assert v2["apiVersion"] == "2.0" and v2["policies"] != api["policies"]
+    versions = (await node.admin.get(f"/apis/{api['id']}/versions")).json()["versions"]
+    assert [v["versionNumber"] for v in versions] == ["1.0", "2.0"]
+    registered = (await node.admin.get(f"/applications/{app['id']}/apis")).json()["apiIDs"]
+    assert set(registered) == {api["id"], v2["id"]}
+    not_latest = await node.admin.post(f"/apis/{api['id']}/versions", json={"newApiVersion": "3.0"})
+    assert not_latest.status_code == 400 and "latest" in not_latest.json()["errorDetails"]
+    dup = await node.admin.post(f"/apis/{v2['id']}/versions", json={"newApiVersion": "1.0"})
+    assert dup.status_code == 409
+    assert (await node.admin.post(f"/apis/{v2['id']}/versions", json={})).status_code == 400
+    apps = (await node.admin.get(f"/apis/{v2['id']}/applications")).json()["applications"]
+    assert [a["id"] for a in apps] == [app["id"]]
+
+
+async def test_management_requires_valid_credentials(node: Node) -> None:
+    anonymous = await node.gw.get(f"{node.base}/rest/apigateway/apis")
+    assert anonymous.status_code == 401 and "errorDetails" in anonymous.json()
+    wrong = await node.gw.get(f"{node.base}/rest/apigateway/apis", auth=("Administrator", "manage"))
+    assert wrong.status_code == 401
+    unknown = await node.gw.get(f"{node.base}/rest/apigateway/apis", auth=("nobody", "x"))
+    assert unknown.status_code == 401
+    health = await node.gw.get(f"{node.base}/rest/apigateway/health")
+    assert health.status_code == 200 and health.json()["status"] == "green"
+    for sub in ("engine", "admin"):
+        assert (await node.gw.get(f"{node.base}/rest/apigateway/health/{sub}")).json()["status"] == "green"
+
+
+async def test_unknown_route_and_method(node: Node) -> None:
+    r = await node.admin.get("/nothing-here")
+    assert r.status_code == 404 and "errorDetails" in r.json()
+    r = await node.admin.patch("/apis")
+    assert r.status_code == 405 and "errorDetails" in r.json()
+
+
+async def test_serves_its_own_openapi_document(node: Node) -> None:
+    doc = (await node.admin.get("/openapi.json")).json()
+    assert doc["openapi"].startswith("3.") and "/apis/{apiId}/activate" in doc["paths"]
+    assert "post" in doc["paths"]["/applications"]

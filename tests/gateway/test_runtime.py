@@ -1,0 +1,300 @@
+"""The gateway end to end: a real upstream, Portico on a real socket, both store backends."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from tests.support.node import Node
+from tests.support.upstream import Upstream, spec_for
+
+API_KEY_RULE = [
+    {"templateKey": "logicalConnector", "values": ["OR"]},
+    {"templateKey": "allowAnonymous", "values": ["false"]},
+    {"templateKey": "IdentificationRule", "parameters": [
+        {"templateKey": "applicationLookup", "values": ["strict"]},
+        {"templateKey": "identificationType", "values": ["apiKey"]},
+    ]},
+]
+
+
+def rules(*kinds: str, connector: str = "OR", lookup: str = "strict", anonymous: bool = False) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [
+        {"templateKey": "logicalConnector", "values": [connector]},
+        {"templateKey": "allowAnonymous", "values": [str(anonymous).lower()]},
+    ]
+    for kind in kinds:
+        out.append({"templateKey": "IdentificationRule", "parameters": [
+            {"templateKey": "applicationLookup", "values": [lookup]},
+            {"templateKey": "identificationType", "values": [kind]},
+        ]})
+    return out
+
+
+async def add_action(node: Node, api: dict[str, Any], template: str, stage: str, parameters: list[Any]) -> str:
+    r = await node.admin.post("/policyActions", json={"policyAction": {
+        "names": [{"value": template, "locale": "English"}], "templateKey": template, "parameters": parameters}})
+    assert r.status_code == 201, r.text
+    action_id: str = r.json()["policyAction"]["id"]
+    pid = api["policies"][0]
+    policy = (await node.admin.get(f"/policies/{pid}")).json()["policy"]
+    enforcements = [s for s in policy["policyEnforcements"] if s["stageKey"] != stage]
+    existing = [s for s in policy["policyEnforcements"] if s["stageKey"] == stage]
+    others = existing[0]["enforcements"] if existing and stage != "IAM" else []
+    if stage == "routing":
+        others = []
+    enforcements.append({"stageKey": stage, "enforcements": [
+        *others, {"enforcementObjectId": action_id, "order": str(len(others))}]})
+    r = await node.admin.put(f"/policies/{pid}", json={"policy": {"policyEnforcements": enforcements}})
+    assert r.status_code == 200, r.text
+    await node.reload()
+    return action_id
+
+
+async def new_app(node: Node, api_ids: list[str], **fields: Any) -> dict[str, Any]:
+    r = await node.admin.post("/applications", json={"name": fields.pop("name", "app"), "apiIDs": api_ids, **fields})
+    assert r.status_code == 200, r.text
+    await node.reload()
+    app: dict[str, Any] = r.json()
+    return app
+
+
+def key_of(app: dict[str, Any]) -> str:
+    key: str = app["accessTokens"]["apiAccessKey_credentials"]["apiAccessKey"]
+    return key
+
+
+async def test_proxies_method_path_query_headers_and_body(node: Node, upstream: Upstream) -> None:
+    await node.create_api(spec_for(upstream.url))
+    r = await node.gw.post("/Echo/1.0/echo?a=1&b=x%20y", content=b"hello", headers={"X-Custom": "v",
+                                                                                 "Connection": "keep-alive"})
+    assert r.status_code == 200, r.text
+    seen = r.json()
+    assert seen["method"] == "POST" and seen["path"] == "/echo?a=1&b=x%20y"
+    assert seen["body"] == "hello" and seen["headers"]["x-custom"] == "v"
+    assert seen["headers"]["host"] == f"127.0.0.1:{upstream.port}"
+    assert seen["headers"]["x-forwarded-for"] == "127.0.0.1"
+    assert seen["headers"]["x-forwarded-proto"] == "http"
+    assert seen["headers"]["x-forwarded-host"].startswith("127.0.0.1:")
+    templated = await node.gw.delete("/Echo/1.0/echo/42")
+    assert templated.json()["path"] == "/echo/42" and templated.json()["method"] == "DELETE"
+
+
+async def test_api_name_is_url_decoded_and_version_defaults(node: Node, upstream: Upstream) -> None:
+    await node.create_api(spec_for(upstream.url, "Echo Service", "1.0"))
+    v2 = spec_for(upstream.url + "/echo", "Echo Service", "2.0")
+    await node.create_api(v2)
+    assert (await node.gw.get("/Echo%20Service/1.0/echo")).json()["path"] == "/echo"
+    # No known version in the URL: the latest version serves, with the whole rest as resource path.
+    assert (await node.gw.get("/Echo%20Service/echo")).json()["path"] == "/echo/echo"
+    await node.admin.put("/configurations/settings", json={"preferredSettings": {
+        "extendedKeys": {"pg.default.enable.oldVersion": "true"}}})
+    await node.reload()
+    assert (await node.gw.get("/Echo%20Service/echo")).json()["path"] == "/echo"
+
+
+async def test_not_found_not_active_and_method_not_allowed(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url), activate=False)
+    unknown = await node.gw.get("/Nope/1.0/echo")
+    assert unknown.status_code == 404 and "Nope" in unknown.json()["Exception"]
+    inactive = await node.gw.get("/Echo/1.0/echo")
+    assert inactive.status_code == 404 and "not active" in inactive.json()["Exception"]
+    await node.admin.put(f"/apis/{api['id']}/activate")
+    await node.reload()
+    assert (await node.gw.get("/Echo/1.0/unknown")).status_code == 404
+    wrong = await node.gw.patch("/Echo/1.0/echo")
+    assert wrong.status_code == 405 and "PATCH" in wrong.json()["Exception"]
+
+
+async def test_strict_resource_matching_off_serves_best_prefix(node: Node, upstream: Upstream) -> None:
+    await node.create_api(spec_for(upstream.url))
+    assert (await node.gw.get("/Echo/1.0/echo/1/extra")).status_code == 404
+    await node.admin.put("/configurations/settings", json={"preferredSettings": {
+        "extendedKeys": {"strictResourceMatching": "false"}}})
+    await node.reload()
+    r = await node.gw.get("/Echo/1.0/echo/1/extra")
+    assert r.status_code == 200 and r.json()["path"] == "/echo/1/extra"
+
+
+async def test_api_key_identification(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url))
+    other = await node.create_api(spec_for(upstream.url, "Other"))
+    await add_action(node, api, "evaluatePolicy", "IAM", API_KEY_RULE)
+    registered = await new_app(node, [api["id"]], name="registered")
+    stranger = await new_app(node, [other["id"]], name="stranger")
+    missing = await node.gw.get("/Echo/1.0/echo")
+    assert missing.status_code == 403
+    assert "Unable to identify the application" in missing.json()["Exception"]
+    ok = await node.gw.get("/Echo/1.0/echo", headers={"x-gateway-apikey": key_of(registered)})
+    assert ok.status_code == 200
+    assert (await node.gw.get("/Echo/1.0/echo", headers={"X-Gateway-APIKey": key_of(registered)})).status_code == 200
+    assert (await node.gw.get("/Echo/1.0/echo", headers={"x-gateway-apikey": "bogus"})).status_code == 403
+    strict = await node.gw.get("/Echo/1.0/echo", headers={"x-gateway-apikey": key_of(stranger)})
+    assert strict.status_code == 403
+    # A custom header name from the settings.
+    await node.admin.put("/configurations/settings", json={"preferredSettings": {"extendedKeys": {"apiKeyHeader": "X-Key"}}})
+    await node.reload()
+    assert (await node.gw.get("/Echo/1.0/echo", headers={"x-key": key_of(registered)})).status_code == 200
+
+
+async def test_global_lookup_suspension_regeneration_and_expiry(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("apiKey", lookup="global"))
+    app = await new_app(node, [], name="unregistered")
+    headers = {"x-gateway-apikey": key_of(app)}
+    assert (await node.gw.get("/Echo/1.0/echo", headers=headers)).status_code == 200
+    assert (await node.admin.patch(f"/applications/{app['id']}", json={"isSuspended": True})).status_code == 200
+    await node.reload()
+    suspended = await node.gw.get("/Echo/1.0/echo", headers=headers)
+    assert suspended.status_code == 403 and "suspended" in suspended.json()["Exception"]
+    await node.admin.patch(f"/applications/{app['id']}", json={"isSuspended": "false"})
+    regenerated = await node.admin.post(f"/applications/{app['id']}/accessTokens",
+                                        json={"type": "apiAccessKeyCredentials"})
+    new_key = regenerated.json()["apiAccessKey_credentials"]["apiAccessKey"]
+    assert new_key != key_of(app)
+    await node.reload()
+    assert (await node.gw.get("/Echo/1.0/echo", headers=headers)).status_code == 403
+    assert (await node.gw.get("/Echo/1.0/echo", headers={"x-gateway-apikey": new_key})).status_code == 200
+    await node.admin.put("/configurations/settings", json={"preferredSettings": {
+        "extendedKeys": {"apiKeyExpirationPeriod": "1s"}}})
+    short = await new_app(node, [], name="short-lived")
+    assert short["accessTokens"]["apiAccessKey_credentials"]["expirationDate"] is not None
+    await asyncio.sleep(1.1)
+    expired = await node.gw.get("/Echo/1.0/echo", headers={"x-gateway-apikey": key_of(short)})
+    assert expired.status_code == 403 and "expired" in expired.json()["Exception"]
+
+
+async def test_anonymous_allowed(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("apiKey", anonymous=True))
+    assert (await node.gw.get("/Echo/1.0/echo")).status_code == 200
+
+
+async def test_ip_range_and_basic_auth_with_and_or(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("ipAddressRange", "httpBasicAuth", connector="AND"))
+    app = await new_app(node, [api["id"]], name="both", identifiers=[
+        {"key": "ipAddressRange", "name": "loopback", "value": ["127.0.0.1-127.0.0.5"]},
+        {"key": "httpBasicAuth", "name": "user", "value": ["Administrator"]},
+    ])
+    assert app["identifiers"][0]["id"]
+    assert (await node.gw.get("/Echo/1.0/echo")).status_code == 403  # IP alone is not enough with AND
+    ok = await node.gw.get("/Echo/1.0/echo", auth=("Administrator", "test-secret"))
+    assert ok.status_code == 200
+    bad = await node.gw.get("/Echo/1.0/echo", auth=("Administrator", "wrong"))
+    assert bad.status_code == 401 and "cannot be authenticated" in bad.json()["Exception"]
+    # OR: the IP range alone identifies the application.
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("ipAddressRange", "httpBasicAuth", connector="OR"))
+    assert (await node.gw.get("/Echo/1.0/echo")).status_code == 200
+
+
+async def test_x_forwarded_for_is_honoured_only_when_configured(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("ipAddressRange"))
+    await new_app(node, [api["id"]], identifiers=[{"key": "ipAddressRange", "value": ["10.1.0.0/16"]}])
+    spoofed = {"x-forwarded-for": "10.1.2.3"}
+    assert (await node.gw.get("/Echo/1.0/echo", headers=spoofed)).status_code == 403
+    await node.admin.put("/configurations/settings", json={"preferredSettings": {
+        "wattKeys": {"watt.server.enterprisegateway.ignoreXForwardedForHeader": "false"}}})
+    await node.reload()
+    assert (await node.gw.get("/Echo/1.0/echo", headers=spoofed)).status_code == 200
+
+
+async def test_hostname_identification(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("hostNameAddress"))
+    await new_app(node, [api["id"]], identifiers=[{"key": "hostNameAddress", "value": ["127.0.0.1"]}])
+    assert (await node.gw.get("/Echo/1.0/echo")).status_code == 200
+
+
+async def test_entry_protocol_https_only_rejects_http(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "entryProtocolPolicy", "transport", [{"templateKey": "protocol", "values": ["https"]}])
+    r = await node.gw.get("/Echo/1.0/echo")
+    assert r.status_code == 403 and "https" in r.json()["Exception"]
+
+
+async def test_routing_without_resource_path_and_forward_query_params(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "straightThroughRouting", "routing", [
+        {"templateKey": "endpointUri", "values": [f"{upstream.url}/echo/fixed"]},
+        {"templateKey": "method", "values": ["PUT"]}])
+    r = await node.gw.get("/Echo/1.0/echo?q=1")
+    assert r.json()["path"] == "/echo/fixed" and r.json()["method"] == "PUT"
+    await node.admin.put("/configurations/settings", json={"preferredSettings": {
+        "extendedKeys": {"forwardQueryParams": "true"}}})
+    await node.reload()
+    assert (await node.gw.get("/Echo/1.0/echo?q=1")).json()["path"] == "/echo/fixed?q=1"
+
+
+async def test_native_faults_replaced_or_passed_through(node: Node, upstream: Upstream) -> None:
+    await node.create_api(spec_for(upstream.url))
+    replaced = await node.gw.get("/Echo/1.0/status/500")
+    assert replaced.status_code == 500 and "Exception" in replaced.json()
+    await node.admin.put("/configurations/errorProcessing", json={"sendNativeProviderFault": True,
+                                                                  "defaultErrorMessage": "Oops: $ERROR_MESSAGE"})
+    await node.reload()
+    passed = await node.gw.get("/Echo/1.0/status/503")
+    assert passed.status_code == 503 and passed.json() == {"status": 503}
+    custom = await node.gw.get("/Echo/1.0/missing")
+    assert custom.json()["Exception"].startswith("Oops: No resource matches")
+
+
+async def test_upstream_refusing_connections(node: Node, upstream: Upstream) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    await node.create_api(spec_for(f"http://127.0.0.1:{dead_port}"))
+    r = await node.gw.get("/Echo/1.0/echo")
+    assert r.status_code == 503 and "connect" in r.json()["Exception"].lower()
+
+
+async def test_read_timeout_gives_408_or_504(node: Node, upstream: Upstream) -> None:
+    await node.create_api(spec_for(upstream.url))
+    await node.admin.put("/configurations/settings", json={"preferredSettings": {
+        "extendedKeys": {"pg.endpoint.readTimeout": "0.3"}}})
+    await node.reload()
+    assert (await node.gw.get("/Echo/1.0/slow/2")).status_code == 408
+    await node.admin.put("/configurations/settings", json={"preferredSettings": {
+        "extendedKeys": {"return408ForConnectionTimeout": "false"}}})
+    await node.reload()
+    assert (await node.gw.get("/Echo/1.0/slow/2")).status_code == 504
+
+
+async def test_routing_action_timeout_takes_precedence(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "straightThroughRouting", "routing", [
+        {"templateKey": "endpointUri", "values": [f"{upstream.url}/${{sys:resource_path}}"]},
+        {"templateKey": "readTimeout", "values": ["0.3"]}])
+    assert (await node.gw.get("/Echo/1.0/slow/2")).status_code == 408
+
+
+async def test_upstream_closing_mid_body_cuts_the_client(node: Node, upstream: Upstream) -> None:
+    await node.create_api(spec_for(upstream.url))
+    try:
+        r = await node.gw.get("/Echo/1.0/cut")
+    except httpx.HTTPError:
+        pass  # the connection was cut: the client must not see a complete response
+    else:
+        assert len(r.content) < 100000
+    assert (await node.gw.get("/Echo/1.0/echo")).status_code == 200
+
+
+async def test_large_response_streams(node: Node, upstream: Upstream) -> None:
+    await node.create_api(spec_for(upstream.url))
+    size = 0
+    async with node.gw.stream("GET", "/Echo/1.0/bytes/20000000") as r:
+        async for chunk in r.aiter_bytes():
+            size += len(chunk)
+    assert size == 20_000_000
+
+
+async def test_head_request(node: Node, upstream: Upstream) -> None:
+    await node.create_api(spec_for(upstream.url))
+    r = await node.gw.head("/Echo/1.0/echo")
+    assert r.status_code == 200 and r.content == b""
+    assert (await node.gw.get("/Echo/1.0/echo")).status_code == 200

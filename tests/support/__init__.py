@@ -1,0 +1,1 @@
+"""Test support: a real upstream HTTP server and a running Portico node."""

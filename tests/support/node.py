@@ -1,0 +1,52 @@
+"""A Portico node running in the test's event loop on a real socket."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from portico.app import Portico, ServeOptions
+
+ADMIN = ("Administrator", "test-secret")
+
+
+class Node:
+    def __init__(self, portico: Portico) -> None:
+        self.portico = portico
+        self.base = f"http://127.0.0.1:{portico.port}"
+        self.admin = httpx.AsyncClient(base_url=f"{self.base}/rest/apigateway", auth=ADMIN, timeout=30)
+        self.gw = httpx.AsyncClient(base_url=f"{self.base}/gateway", timeout=30)
+
+    async def reload(self) -> None:
+        assert self.portico.reloader is not None
+        await self.portico.reloader.reload_now()
+
+    async def create_api(self, spec: dict[str, Any], activate: bool = True, **fields: Any) -> dict[str, Any]:
+        r = await self.admin.post("/apis", json={"type": "openapi", "apiDefinition": spec, **fields})
+        assert r.status_code == 200, r.text
+        api: dict[str, Any] = r.json()["apiResponse"]["api"]
+        if activate:
+            r = await self.admin.put(f"/apis/{api['id']}/activate")
+            assert r.status_code == 200, r.text
+        await self.reload()
+        return api
+
+    async def close(self) -> None:
+        await self.admin.aclose()
+        await self.gw.aclose()
+
+
+@asynccontextmanager
+async def running_node(db_url: str, data_dir: Path, **options: Any) -> AsyncIterator[Node]:
+    portico = Portico(ServeOptions(port=0, db_url=db_url, data_dir=data_dir, shutdown_timeout=2.0, **options))
+    await portico.start()
+    node = Node(portico)
+    try:
+        yield node
+    finally:
+        await node.close()
+        await portico.stop()
