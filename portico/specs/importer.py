@@ -107,13 +107,13 @@ def detect_format(doc: dict[str, Any]) -> tuple[SourceFormat, str]:
     if has_swagger:
         version = _version_text(doc["swagger"])
         if version != "2.0":
-            raise SpecError(f"unsupported specification: swagger version {version!r}; expected '2.0'")
+            raise SpecError(f"unsupported specification: swagger version {doc['swagger']!r}; expected '2.0'")
         return "swagger", version
     if has_openapi:
         version = _version_text(doc["openapi"])
         if not version.startswith(("3.0", "3.1")):
             raise SpecError(
-                f"unsupported specification: openapi version {version!r}; expected 3.0.x or 3.1.x"
+                f"unsupported specification: openapi version {doc['openapi']!r}; expected 3.0.x or 3.1.x"
             )
         return "openapi", version
     raise SpecError(_UNSUPPORTED)
