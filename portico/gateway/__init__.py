@@ -1,0 +1,1 @@
+"""Portico's data plane: HTTP server, upstream client and the request path between them."""

@@ -1,0 +1,660 @@
+"""HTTP/1.1 server of the data plane: asyncio Protocol + httptools, no framework in between.
+
+Requests whose path starts with a gateway prefix go to the gateway handler
+(``async handler(Request, ResponseWriter)``); every other request goes to the management ASGI app
+through ``AsgiBridge``. One task runs per request; pipelined requests wait in a queue and are
+answered in order.
+
+Timeouts are enforced by one sweep per second over all connections instead of a timer per request,
+which keeps the request path free of timer bookkeeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import cast
+
+import httptools
+
+from portico.gateway.asgi import ASGIApp, AsgiBridge
+from portico.gateway.http import EMPTY_BODY, BodyReader, ClientDisconnected, Request, ResponseWriter
+
+__all__ = ["Handler", "HttpServer", "ServerLimits"]
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Request, ResponseWriter], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """Protocol limits and timeouts (seconds) of the HTTP server."""
+
+    max_header_bytes: int = 64 * 1024  # request line + headers; beyond: 431
+    max_url_bytes: int = 16 * 1024  # beyond: 414
+    header_timeout: float = 30.0  # from the first byte of a request to the end of its head (slowloris)
+    keepalive_timeout: float = 75.0  # idle time between requests on a kept-alive connection
+    body_timeout: float = 60.0  # a handler waiting this long for the next body chunk gets TimeoutError
+    max_discard_bytes: int = 1024 * 1024  # unread body drained to keep the connection; beyond: close
+
+
+def _status_line(status: int) -> bytes:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    return b"HTTP/1.1 %d %s\r\n" % (status, phrase.encode("latin-1"))
+
+
+_STATUS_LINES: dict[int, bytes] = {int(s): _status_line(int(s)) for s in HTTPStatus}
+_CONN_CLOSE = b"connection: close\r\n"
+_CONN_KEEP_ALIVE = b"connection: keep-alive\r\n"
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_WRITE_HIGH_WATER = 256 * 1024
+_METHODS = {m: m.decode() for m in (b"GET", b"POST", b"PUT", b"DELETE", b"PATCH", b"HEAD", b"OPTIONS")}
+_ERROR_JSON = b'{"errorDetails": "internal error"}'
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+def error_response(status: int, message: str, close: bool = True) -> bytes:
+    """A complete ``{"errorDetails": message}`` response, optionally with ``Connection: close``."""
+    body = b'{"errorDetails": "%s"}' % message.replace("\\", "\\\\").replace('"', '\\"').encode()
+    return b"".join(
+        (
+            _STATUS_LINES.get(status) or _status_line(status),
+            b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body),
+            _CONN_CLOSE if close else b"",
+            b"\r\n",
+            body,
+        )
+    )
+
+
+class _Rejected(Exception):
+    """The request cannot be served; answer ``status`` with ``message`` and close."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class HttpServer:
+    """The data plane's HTTP/1.1 listener.
+
+    ``handler`` receives every request whose path starts with one of ``gateway_prefixes``; the rest
+    go to ``fallback_asgi`` (an ASGI 3 app; None answers them 404).
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        fallback_asgi: ASGIApp | None,
+        gateway_prefixes: tuple[str, ...] = ("/gateway/",),
+        limits: ServerLimits = ServerLimits(),  # frozen, so a shared default is safe
+    ) -> None:
+        self.handler = handler
+        self.fallback: Handler = AsgiBridge(fallback_asgi) if fallback_asgi is not None else _not_found
+        self.prefixes = tuple(gateway_prefixes)
+        self.limits = limits
+        self.port = 0
+        self.closing = False
+        self.now = 0.0  # loop time, refreshed by the sweep: timeouts need only 1 s resolution
+        self._connections: set[_Connection] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._all_closed: asyncio.Event | None = None
+
+    async def start(self, host: str, port: int) -> None:
+        """Bind and start accepting; ``port=0`` picks a free port, exposed afterwards as ``port``."""
+        loop = asyncio.get_running_loop()
+        self.now = loop.time()
+        self._server = await loop.create_server(lambda: _Connection(self), host, port, backlog=4096)
+        self.port = self._server.sockets[0].getsockname()[1]
+        if isinstance(self.fallback, AsgiBridge):
+            self.fallback.server = (host, self.port)
+        self._sweeper = loop.call_later(1.0, self._sweep)
+
+    async def shutdown(self, timeout: float) -> None:  # noqa: ASYNC109 (the documented API)
+        """Stop accepting, close idle connections, give in-flight requests ``timeout`` seconds to
+        finish (their responses carry ``Connection: close``), then abort what is left."""
+        self.closing = True
+        if self._server is not None:
+            self._server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for conn in list(self._connections):
+            conn.close_if_idle()
+        if self._connections:
+            self._all_closed = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._all_closed.wait(), timeout)
+            except TimeoutError:
+                logger.warning("shutdown: aborting %d connections still busy", len(self._connections))
+            for conn in list(self._connections):
+                conn.cancel()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def connection_made(self, conn: _Connection) -> None:
+        self._connections.add(conn)
+
+    def connection_lost(self, conn: _Connection) -> None:
+        self._connections.discard(conn)
+        if self._all_closed is not None and not self._connections:
+            self._all_closed.set()
+
+    def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.now = now = loop.time()
+        limits = self.limits
+        for conn in list(self._connections):
+            conn.check_timeouts(now, limits)
+        self._sweeper = loop.call_later(1.0, self._sweep)
+
+
+async def _not_found(request: Request, response: ResponseWriter) -> None:
+    await response.respond(404, _JSON_HEADERS, b'{"errorDetails": "not found"}')
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: parses requests, runs them one at a time, in order."""
+
+    def __init__(self, server: HttpServer) -> None:
+        self._server = server
+        self._limits = server.limits
+        self._loop = asyncio.get_running_loop()
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
+        self._client: tuple[str, int] = ("", 0)
+        self._closed = False
+        self._pause_bits = 0  # 1: a body buffer is full, 2: pipelined requests are waiting
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._disconnected: asyncio.Future[None] | None = None
+        # request being parsed
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body: BodyReader = EMPTY_BODY
+        self._head_bytes = 0
+        self._reading_head = True
+        self._continue_pending = False
+        # requests being served
+        self._active: _ResponseStream | None = None
+        self._queue: deque[tuple[Request, _ResponseStream]] = deque()
+        self._pending_error: bytes | None = None
+        self._stamp = server.now
+        self._client_eof = False
+        # One worker task per connection runs its requests; it sleeps on _idle_waiter between them
+        # (cheaper than a task per request).
+        self._worker: asyncio.Task[None] | None = None
+        self._idle_waiter: asyncio.Future[None] | None = None
+
+    # -- asyncio.Protocol -----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but they implement it.
+        self._transport = transport = cast(asyncio.Transport, transport)
+        transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self._client = (peer[0], peer[1])
+        self._server.connection_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._pending_error is not None:
+            return  # the connection is condemned; ignore whatever the client still sends
+        if self._reading_head:
+            self._head_bytes += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._on_upgrade()
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if isinstance(cause, _Rejected):
+                self._reject(cause.status, cause.message)
+            else:
+                logger.error("HTTP request parsing failed", exc_info=cause or exc)
+                self._reject(400, "malformed request")
+        except httptools.HttpParserError as exc:
+            self._reject(400, f"malformed request: {exc}")
+        else:
+            if self._reading_head and self._head_bytes > self._limits.max_header_bytes:
+                # Headers still incomplete but already too big: httptools would buffer them forever.
+                self._reject(431, "request headers too large")
+
+    def eof_received(self) -> bool | None:
+        # Keep the transport open while requests are pending so their responses still go out.
+        self._client_eof = True
+        if self._active is None:
+            return None
+        self._body.set_exception(ClientDisconnected("client closed during request body"))
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        error = ClientDisconnected("client disconnected")
+        self._body.set_exception(error)
+        self._queue.clear()
+        for waiter in (self._drain_waiter, self._disconnected, self._idle_waiter):
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+        self._server.connection_lost(self)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- httptools callbacks --------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if not self._reading_head:
+            self._reading_head = True
+            self._stamp = self._server.now
+        self._url = b""
+        self._headers = []
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self._limits.max_url_bytes:
+            raise _Rejected(414, "request URL too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        head_bytes = self._head_bytes
+        self._head_bytes = 0
+        if head_bytes > self._limits.max_header_bytes:
+            # The read that completed the head was large: count the head itself, not the body after it.
+            if (
+                len(self._url) + sum(len(n) + len(v) + 4 for n, v in self._headers)
+                > self._limits.max_header_bytes
+            ):
+                raise _Rejected(431, "request headers too large")
+        request = self._build_request()
+        keep_alive = request.keep_alive and not self._server.closing
+        response = _ResponseStream(self, keep_alive, request.method == "HEAD", request.http_version == "1.0")
+        self._queue.append((request, response))
+        if self._active is not None:  # pipelined: waits its turn; read no further meanwhile
+            self._pause(2)
+            return
+        self._active = response
+        waiter = self._idle_waiter
+        if waiter is not None:
+            self._idle_waiter = None
+            waiter.set_result(None)
+        else:
+            self._worker = self._loop.create_task(self._serve())
+
+    def on_body(self, body: bytes) -> None:
+        self._body.feed(body)
+
+    def on_message_complete(self) -> None:
+        self._body.feed_eof()
+        self._body = EMPTY_BODY
+        self._continue_pending = False
+
+    # -- request lifecycle ----------------------------------------------------------------------
+
+    def _build_request(self) -> Request:
+        parser = self._parser
+        url = self._url
+        if url[:1] != b"/":
+            url = _origin_form(url)
+        q = url.find(b"?")
+        if q < 0:
+            path, query = url.decode("latin-1"), ""
+        else:
+            path, query = url[:q].decode("latin-1"), url[q + 1 :].decode("latin-1")
+        method = parser.get_method()
+        content_length: int | None = None
+        chunked = False
+        expect = False
+        for name, value in self._headers:
+            if name == b"content-length":
+                content_length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+            elif name == b"expect":
+                expect = value.lower() == b"100-continue"
+        version = parser.get_http_version()
+        if chunked or content_length:
+            body = self._body = BodyReader(self, self._limits.body_timeout)
+            self._continue_pending = expect and version == "1.1"
+        else:
+            body = EMPTY_BODY
+        ip, port = self._client
+        return Request(
+            _METHODS.get(method) or method.decode("latin-1"),
+            path,
+            query,
+            self._headers,
+            ip,
+            port,
+            version,
+            parser.should_keep_alive(),
+            content_length,
+            chunked,
+            body,
+        )
+
+    async def _serve(self) -> None:
+        """The connection's worker: runs queued requests one at a time, in order, until closed."""
+        queue = self._queue
+        server = self._server
+        while queue:
+            request, response = queue.popleft()
+            self._active = response
+            if not queue:
+                self._resume(2)
+            handler = server.handler if request.path.startswith(server.prefixes) else server.fallback
+            try:
+                await handler(request, response)
+            except ConnectionError:
+                self.abort()  # client gone (or upstream pipe broke mid-response): nothing more to say
+                return
+            except asyncio.CancelledError:
+                self.abort()
+                raise
+            except Exception:
+                logger.exception("gateway handler failed on %s %s", request.method, request.path)
+                if response.started or self._closed:
+                    self.abort()
+                    return
+                await response.respond(500, _JSON_HEADERS, _ERROR_JSON)
+            if not self._finish(request, response):
+                return
+            if not queue:
+                waiter = self._idle_waiter = self._loop.create_future()
+                await waiter
+
+    def _finish(self, request: Request, response: _ResponseStream) -> bool:
+        """Complete a request's exchange; False when the connection is done."""
+        if self._closed:
+            return False
+        if not response.ended:
+            if not response.started:
+                logger.error(
+                    "gateway handler returned without a response on %s %s", request.method, request.path
+                )
+                self._transport.write(error_response(500, "internal error"))
+                self.close()
+                return False
+            response.finish_body()
+            if self._closed:
+                return False
+        body = request.body
+        if not body.complete and not self._can_discard(request):
+            self.close()
+            return False
+        body.discard()
+        if not response.keep_alive or self._server.closing:
+            self.close()
+            return False
+        if self._queue:
+            return True
+        self._active = None
+        if self._pending_error is not None:
+            self._transport.write(self._pending_error)
+            self.close()
+            return False
+        if self._client_eof:
+            self.close()
+            return False
+        self._stamp = self._server.now
+        return True
+
+    def _can_discard(self, request: Request) -> bool:
+        # Draining a small rest is cheaper than a new connection; with a pending 100-continue the
+        # client may never send the body, so only closing is safe.
+        if self._continue_pending or request.content_length is None:
+            return False
+        return request.content_length - request.body.received <= self._limits.max_discard_bytes
+
+    def _reject(self, status: int, message: str) -> None:
+        """Answer a request that cannot be parsed or served, after the ones before it, then close."""
+        self._pending_error = error_response(status, message)
+        self._pause(4)
+        self._body.set_exception(ClientDisconnected(message))
+        if self._active is None:
+            self._transport.write(self._pending_error)
+            self.close()
+
+    def _on_upgrade(self) -> None:
+        # Protocol upgrades (WebSocket) are not supported: the request was dispatched as a plain
+        # one; stop reading the other protocol and close after answering it.
+        self._pause(4)
+        self._client_eof = True
+        if self._active is None:
+            self.close()
+
+    # -- flow control (FlowControl protocol for BodyReader) -------------------------------------
+
+    def pause_reading(self) -> None:
+        self._pause(1)
+
+    def resume_reading(self) -> None:
+        self._resume(1)
+
+    def on_first_read(self) -> None:
+        if self._continue_pending:
+            self._continue_pending = False
+            if self._active is not None and not self._active.started and not self._closed:
+                self._transport.write(_CONTINUE)
+
+    def _pause(self, bit: int) -> None:
+        if not self._pause_bits and not self._closed:
+            self._transport.pause_reading()
+        self._pause_bits |= bit
+
+    def _resume(self, bit: int) -> None:
+        if self._pause_bits & bit:
+            self._pause_bits &= ~bit
+            if not self._pause_bits and not self._closed:
+                self._transport.resume_reading()
+
+    async def drain(self) -> None:
+        if self._closed:
+            raise ClientDisconnected("client disconnected")
+        if self._write_paused:
+            self._drain_waiter = self._loop.create_future()
+            await self._drain_waiter
+            if self._closed:
+                raise ClientDisconnected("client disconnected")
+
+    async def wait_disconnected(self) -> None:
+        if self._closed:
+            return
+        if self._disconnected is None:
+            self._disconnected = self._loop.create_future()
+        await asyncio.shield(self._disconnected)
+
+    # -- closing --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close after flushing what was written."""
+        if not self._closed:
+            self._transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection now, discarding unsent data."""
+        if not self._closed:
+            self._transport.abort()
+
+    def cancel(self) -> None:
+        """Abort and cancel the request being served (shutdown past its grace period)."""
+        self.abort()
+        if self._worker is not None and not self._worker.done():
+            self._worker.cancel()
+
+    def close_if_idle(self) -> None:
+        if self._active is None:
+            self.close()
+
+    def check_timeouts(self, now: float, limits: ServerLimits) -> None:
+        """Close connections stuck reading a request head or idle for too long (called each second)."""
+        if self._active is not None:
+            return
+        if self._reading_head:
+            if now - self._stamp > limits.header_timeout:
+                self.close()
+        elif now - self._stamp > limits.keepalive_timeout:
+            self.close()
+
+    @property
+    def transport(self) -> asyncio.Transport:
+        return self._transport
+
+
+def _origin_form(url: bytes) -> bytes:
+    """The path and query of an absolute-form (``http://host/p?q``) or asterisk-form target."""
+    if url == b"*":
+        return b"*"
+    try:
+        parsed = httptools.parse_url(url)
+    except httptools.HttpParserInvalidURLError:
+        raise _Rejected(400, "malformed request target") from None
+    path = parsed.path or b"/"
+    return path + b"?" + parsed.query if parsed.query else path
+
+
+class _ResponseStream(ResponseWriter):
+    """``ResponseWriter`` of one request on a ``_Connection``."""
+
+    __slots__ = (
+        "_chunked",
+        "_conn",
+        "_head_only",
+        "_http10",
+        "_remaining",
+        "_started",
+        "ended",
+        "keep_alive",
+    )
+
+    def __init__(self, conn: _Connection, keep_alive: bool, head_only: bool, http10: bool) -> None:
+        self._conn = conn
+        self.keep_alive = keep_alive
+        self._head_only = head_only
+        self._http10 = http10
+        self._started = False
+        self.ended = False
+        self._chunked = False
+        self._remaining = -1  # bytes still owed for a Content-Length body; -1: not length-delimited
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    def _head(self, status: int, headers: list[tuple[bytes, bytes]], framing: bytes) -> bytes:
+        parts = [_STATUS_LINES.get(status) or _status_line(status)]
+        for name, value in headers:
+            parts += (name, b": ", value, b"\r\n")
+        parts.append(framing)
+        if not self.keep_alive or self._conn._server.closing:
+            self.keep_alive = False
+            parts.append(_CONN_CLOSE)
+        elif self._http10:
+            parts.append(_CONN_KEEP_ALIVE)
+        parts.append(b"\r\n")
+        return b"".join(parts)
+
+    async def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        if self._started:
+            raise RuntimeError("response already started")
+        self._started = self.ended = True
+        conn = self._conn
+        if conn._closed:
+            raise ClientDisconnected("client disconnected")
+        if status < 200 or status == 204 or status == 304:
+            head = self._head(status, headers, b"")
+            body = b""
+        else:
+            head = self._head(status, headers, b"content-length: %d\r\n" % len(body))
+        if self._head_only or not body:
+            conn._transport.write(head)
+        elif len(body) <= 16384:
+            conn._transport.write(head + body)
+        else:
+            conn._transport.writelines((head, body))  # no copy of a big body; still one writev
+        if conn._write_paused:
+            await conn.drain()
+
+    async def start(
+        self, status: int, headers: list[tuple[bytes, bytes]], content_length: int | None
+    ) -> None:
+        if self._started:
+            raise RuntimeError("response already started")
+        self._started = True
+        conn = self._conn
+        if conn._closed:
+            raise ClientDisconnected("client disconnected")
+        if status < 200 or status == 204 or status == 304:
+            framing = b""
+            self._head_only = True
+        elif content_length is not None:
+            framing = b"content-length: %d\r\n" % content_length
+            self._remaining = content_length
+        elif self._http10:
+            framing = b""
+            self.keep_alive = False  # the end of the body is the end of the connection
+        else:
+            framing = b"transfer-encoding: chunked\r\n"
+            self._chunked = True
+        conn._transport.write(self._head(status, headers, framing))
+        if conn._write_paused:
+            await conn.drain()
+
+    async def write(self, data: bytes) -> None:
+        if not self._started or self.ended:
+            raise RuntimeError("write() outside start() ... end()")
+        if not data or self._head_only:
+            return
+        conn = self._conn
+        if conn._closed:
+            raise ClientDisconnected("client disconnected")
+        if self._chunked:
+            conn._transport.writelines((b"%x\r\n" % len(data), data, b"\r\n"))
+        else:
+            if self._remaining >= 0:
+                if len(data) > self._remaining:
+                    raise RuntimeError("response body longer than its Content-Length")
+                self._remaining -= len(data)
+            conn._transport.write(data)
+        if conn._write_paused:
+            await conn.drain()
+
+    async def end(self) -> None:
+        if not self._started:
+            raise RuntimeError("end() before start()")
+        self.finish_body()
+
+    def finish_body(self) -> None:
+        """Terminate the body; a body short of its Content-Length can only abort the connection."""
+        if self.ended:
+            return
+        self.ended = True
+        conn = self._conn
+        if conn._closed or self._head_only:
+            return
+        if self._chunked:
+            conn._transport.write(b"0\r\n\r\n")
+        elif self._remaining > 0:
+            logger.warning("response ended %d bytes short of its Content-Length", self._remaining)
+            conn.abort()
+
+    async def wait_disconnected(self) -> None:
+        await self._conn.wait_disconnected()
