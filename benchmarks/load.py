@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 KEYFILE_LUA = HERE / "wrk-keyfile.lua"
@@ -75,7 +76,7 @@ def parse_wrk(output: str) -> WrkResult:
     )
 
 
-def paced(target: Target, rate: float, duration: float, connections: int = 64) -> dict[str, object]:
+def paced(target: Target, rate: float, duration: float, connections: int = 64) -> dict[str, Any]:
     """One open-loop run at a fixed rate (see paced.py); returns its JSON summary."""
     argv = ["taskset", "-c", CLIENT_CPU, sys.executable, str(PACED), target.url]
     argv += ["--rate", f"{rate:g}", "--duration", f"{duration:g}", "--connections", str(connections)]
@@ -83,7 +84,7 @@ def paced(target: Target, rate: float, duration: float, connections: int = 64) -
     done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
     if done.returncode != 0:
         raise RuntimeError(f"paced run failed on {target.url}: {done.stderr.strip()[-2000:]}")
-    result: dict[str, object] = json.loads(done.stdout)
+    result: dict[str, Any] = json.loads(done.stdout)
     return result
 
 

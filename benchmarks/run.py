@@ -23,9 +23,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import load
 import portico_config
@@ -33,10 +34,11 @@ import services
 from load import Target, WrkResult
 from services import BENCH_DIR, BenchError, Nginx
 
+R = TypeVar("R")
 UPSTREAM_URL = "http://127.0.0.1:9000/json"
 MIN_RATIO = {"proxy": 0.5, "apikey": 0.4}
 MAX_ADDED_P99_MS = 2.0
-BUSY_LIMIT = 0.10  # CPU share used by others before a scenario above which results are flagged
+BUSY_LIMIT = 0.05  # machine CPU share taken by other processes during a run above which it is flagged
 NGINX_KEY_HEADER = "X-API-Key"  # nginx-peer.conf maps $http_x_api_key
 KEYS_FILE = BENCH_DIR / "keys.txt"  # one key per line, for wrk-keyfile.lua and paced.py
 NGINX_MAP = BENCH_DIR / "keys.map"  # included by nginx-peer.conf
@@ -58,6 +60,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--only-references", action="store_true", help="skip Portico (nginx side only)")
     p.add_argument("--portico-cmd", default="portico", help="command that runs Portico (default portico)")
     p.add_argument("--json", type=Path, help="also write all raw results to this file")
+    p.add_argument(
+        "--reuse-running",
+        action="store_true",
+        help="use an upstream / reference A nginx already running the same shared config (left running)",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.rounds, args.duration, args.warmup = 1, 5.0, 2.0
@@ -99,10 +106,12 @@ def reference_nginx(shared: Path) -> dict[str, Nginx]:
     }
 
 
-def start_nginx(nginx: Nginx, cleanup: Cleanup) -> None:
+def start_nginx(nginx: Nginx, cleanup: Cleanup, setup: Setup, reuse: bool) -> None:
     print(f"starting {nginx.name} ({nginx.conf.name}, port {nginx.port})", flush=True)
-    pid = services.start_nginx(nginx)
-    cleanup.add(f"stop {nginx.name}", lambda: services.stop_nginx(nginx, pid))
+    pid, started = services.start_nginx(nginx, reuse)
+    if started:
+        cleanup.add(f"stop {nginx.name}", lambda: services.stop_nginx(nginx, pid))
+    setup.pids.append(pid)
 
 
 def write_keys(keys: list[str]) -> None:
@@ -125,6 +134,7 @@ class Setup:
     """What run() needs once everything is started and configured."""
 
     scenarios: list[str]
+    pids: list[int] = field(default_factory=list)  # roots of the process trees we started
     portico: services.Portico | None = None
     portico_urls: dict[str, str] = field(default_factory=dict)
 
@@ -137,6 +147,7 @@ def start_portico(args: argparse.Namespace, cleanup: Cleanup, setup: Setup) -> l
     print(f"starting portico on port {portico.port} (log {portico.log})", flush=True)
     services.wait_healthy(portico)
     setup.portico = portico
+    setup.pids.append(portico.process.pid)
     admin = portico_config.Admin(portico.base_url, password)
     keys: list[str] = []
     if "proxy" in setup.scenarios:
@@ -193,31 +204,46 @@ def check_targets(scenario: str, roles: dict[str, Target]) -> None:
 class ScenarioResult:
     name: str
     labels: dict[str, str]
-    busy_before: float = 0.0
+    foreign: list[float] = field(default_factory=list)  # other processes' CPU share, per run
     throughput: dict[str, list[WrkResult]] = field(default_factory=dict)
     paced: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def throughput_rounds(roles: dict[str, Target], args: argparse.Namespace, result: ScenarioResult) -> None:
+def metered(pids: list[int], result: ScenarioResult, action: Callable[[], R]) -> tuple[R, str]:
+    """Run one measurement and note how much CPU processes outside the benchmark took meanwhile."""
+    before = services.cpu_sample(pids)
+    outcome = action()
+    share = services.foreign_share(before, services.cpu_sample(pids))
+    result.foreign.append(share)
+    return outcome, f"  !! other load {share:.0%} CPU" if share > BUSY_LIMIT else ""
+
+
+def throughput_rounds(
+    roles: dict[str, Target], args: argparse.Namespace, result: ScenarioResult, pids: list[int]
+) -> None:
     order = [role for role in ("reference", "portico") if role in roles]
     for n in range(1, args.rounds + 1):
         for role in order:
-            run = load.wrk(roles[role], args.duration)
+            run, flag = metered(pids, result, partial(load.wrk, roles[role], args.duration))
             result.throughput.setdefault(role, []).append(run)
-            flag = "" if run.clean else f"  !! {run.non_2xx} non-2xx, {run.socket_errors} socket errors"
+            if not run.clean:
+                flag += f"  !! {run.non_2xx} non-2xx, {run.socket_errors} socket errors"
             print(
                 f"  [{result.name}] round {n} {roles[role].label:<20} {run.rps:>10,.0f} rps{flag}", flush=True
             )
 
 
-def paced_rounds(roles: dict[str, Target], args: argparse.Namespace, result: ScenarioResult) -> None:
+def paced_rounds(
+    roles: dict[str, Target], args: argparse.Namespace, result: ScenarioResult, pids: list[int]
+) -> None:
     order = [role for role in ("direct", "reference", "portico") if role in roles]
     for n in range(1, args.rounds + 1):
         for role in order:
-            run = load.paced(roles[role], args.rate, args.paced_duration)
+            action = partial(load.paced, roles[role], args.rate, args.paced_duration)
+            run, flag = metered(pids, result, action)
             result.paced.setdefault(role, []).append(run)
             bad = int(run["non_2xx_3xx"]) + int(run["errors"])
-            flag = f"  !! {bad} failed" if bad else ""
+            flag += f"  !! {bad} failed" if bad else ""
             print(
                 f"  [{result.name}] paced {n} {roles[role].label:<20} p50 {run['p50_ms']:.3f} ms"
                 f"  p99 {run['p99_ms']:.3f} ms  ({run['achieved_rps']:,.0f} rps){flag}",
@@ -233,14 +259,11 @@ def warm_up(roles: dict[str, Target], seconds: float) -> None:
 def run_scenario(scenario: str, setup: Setup, args: argparse.Namespace) -> ScenarioResult:
     roles = targets(scenario, setup)
     check_targets(scenario, roles)
-    busy = services.cpu_busy()
-    print(f"== scenario {scenario}: CPU {busy:.0%} busy before start; warm-up {args.warmup:g} s", flush=True)
-    if busy > BUSY_LIMIT:
-        print(f"   !! something else is using the CPUs: figures will be noisy ({busy:.0%})", flush=True)
+    print(f"== scenario {scenario}: warm-up {args.warmup:g} s per target", flush=True)
     warm_up(roles, args.warmup)
-    result = ScenarioResult(scenario, {role: t.label for role, t in roles.items()}, busy)
-    throughput_rounds(roles, args, result)
-    paced_rounds(roles, args, result)
+    result = ScenarioResult(scenario, {role: t.label for role, t in roles.items()})
+    throughput_rounds(roles, args, result, setup.pids)
+    paced_rounds(roles, args, result, setup.pids)
     return result
 
 
@@ -321,7 +344,7 @@ def latency_rows(results: list[ScenarioResult]) -> list[list[str]]:
 
 def report(results: list[ScenarioResult], args: argparse.Namespace, rss_kib: int | None) -> str:
     throughput = table(
-        ["scenario", "reference", "ref rps", "portico rps", "ratio", "target", "", "note"],
+        ["scenario", "reference", "ref rps", "portico rps", "ratio", "target", "result", "note"],
         throughput_rows(results),
     )
     latency = table(
@@ -329,8 +352,9 @@ def report(results: list[ScenarioResult], args: argparse.Namespace, rss_kib: int
         latency_rows(results),
     )
     rss = f"{rss_kib / 1024:.1f} MiB" if rss_kib is not None else "-"
-    busy = [f"{r.name} {r.busy_before:.0%}" for r in results if r.busy_before > BUSY_LIMIT]
-    warning = f"!! the machine was busy before: {', '.join(busy)} CPU; rerun on an idle box\n" if busy else ""
+    busy = [f"{r.name} up to {max(r.foreign):.0%}" for r in results if max(r.foreign) > BUSY_LIMIT]
+    warning = f"!! other processes used the CPUs during runs ({', '.join(busy)}): rerun on an idle box\n"
+    foreign = ", ".join(f"{r.name} max {max(r.foreign):.0%}" for r in results)
     return (
         f"\nThroughput: wrk -t1 -c64 -d{args.duration:g}s, median of {args.rounds} alternating run(s)\n"
         f"{throughput}\n\n"
@@ -338,7 +362,8 @@ def report(results: list[ScenarioResult], args: argparse.Namespace, rss_kib: int
         f"median of {args.rounds} run(s); +p50/+p99 = added over upstream direct\n"
         f"{latency}\n\n"
         f"Portico RSS after the runs: {rss}\n"
-        f"{warning}"
+        f"CPU used by other processes during the runs: {foreign}\n"
+        f"{warning if busy else ''}"
     )
 
 
@@ -358,12 +383,13 @@ def run(args: argparse.Namespace, cleanup: Cleanup) -> tuple[list[ScenarioResult
     services.ensure_tools()
     nginx = reference_nginx(services.shared_bench_dir())
     setup = Setup(["proxy", "apikey"] if args.scenario == "all" else [args.scenario])
-    start_nginx(nginx["upstream"], cleanup)
+    start_nginx(nginx["upstream"], cleanup, setup, args.reuse_running)
     keys = [] if args.only_references else start_portico(args, cleanup, setup)
     if "apikey" in setup.scenarios:
         write_keys(keys or synthetic_keys(args.keys))
     for scenario in setup.scenarios:
-        start_nginx(nginx[scenario], cleanup)
+        # nginx-peer must load the keys written above, so it is never reused
+        start_nginx(nginx[scenario], cleanup, setup, args.reuse_running and scenario == "proxy")
     results = [run_scenario(scenario, setup, args) for scenario in setup.scenarios]
     rss = services.tree_rss_kib(setup.portico.process.pid) if setup.portico else None
     return results, rss

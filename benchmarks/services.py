@@ -109,22 +109,31 @@ def stop_pid(pid: int, sig: signal.Signals = signal.SIGTERM, wait: float = 5.0) 
         os.kill(pid, signal.SIGKILL)
 
 
-def holder(nginx: Nginx) -> str:
-    """Who holds an nginx's port, as far as its pid file tells."""
-    pid = read_pid(nginx.pid_file)
-    if pid is not None and is_alive(pid):
-        return f"pid {pid}: {cmdline(pid).strip()} (from {nginx.pid_file})"
-    return "a process not started from these configs"
+def running_master(nginx: Nginx) -> int | None:
+    """The pid of an nginx master already running this very config, if any (the shared pid files
+    cannot be trusted for that: any other run of the same config overwrites or deletes them)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            line = cmdline(int(entry.name)).strip()
+            if line.startswith("nginx: master process") and line.endswith(f"-c {nginx.conf}"):
+                return int(entry.name)
+    return None
 
 
-def start_nginx(nginx: Nginx) -> int:
-    """Start one nginx (it daemonizes) and return its master pid, read back from its pid file.
+def start_nginx(nginx: Nginx, reuse: bool = False) -> tuple[int, bool]:
+    """Start one nginx (it daemonizes); returns its master pid and whether we started it.
 
-    The pid files are shared with anyone else using these configs on the machine, so a busy
-    port is an error (another benchmark is running: stopping it is not ours to do).
+    A port already taken is an error, unless `reuse` is set and it is held by an nginx running
+    the same config (another session's: it is left running).
     """
     if port_in_use(nginx.port):
-        raise BenchError(f"port {nginx.port} for {nginx.name} is in use by {holder(nginx)}; stop it first")
+        pid = running_master(nginx)
+        if reuse and pid is not None:
+            print(f"  reusing {nginx.name}: nginx pid {pid} already runs {nginx.conf.name}", flush=True)
+            return pid, False
+        who = f"nginx pid {pid} with the same config" if pid else "another process"
+        hint = " (--reuse-running to use it)" if pid and not reuse else ""
+        raise BenchError(f"port {nginx.port} for {nginx.name} is taken by {who}{hint}")
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(["nginx", "-c", str(nginx.conf)], capture_output=True, text=True)
     if done.returncode != 0:
@@ -133,7 +142,7 @@ def start_nginx(nginx: Nginx) -> int:
     pid = read_pid(nginx.pid_file)
     if pid is None or str(nginx.conf) not in cmdline(pid):
         raise BenchError(f"cannot find the master pid of {nginx.conf.name} in {nginx.pid_file}")
-    return pid
+    return pid, True
 
 
 def stop_nginx(nginx: Nginx, pid: int) -> None:
@@ -219,31 +228,61 @@ def stop_portico(portico: Portico) -> None:
 
 def tree_rss_kib(pid: int) -> int:
     """Resident memory of a process and all its descendants, in KiB."""
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
+    total = 0
+    for member in tree_pids(pid):
         try:
-            status = Path(f"/proc/{current}/status").read_text()
-            tasks = Path(f"/proc/{current}/task").iterdir()
-            for task in tasks:
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-        except (FileNotFoundError, ProcessLookupError):
+            status = Path(f"/proc/{member}/status").read_text()
+        except FileNotFoundError:
             continue
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
+        total += sum(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
     return total
 
 
-def cpu_busy(seconds: float = 1.0) -> float:
-    """Fraction of all CPUs busy over `seconds` (from /proc/stat), to spot other load on the box."""
+@dataclass(frozen=True)
+class CpuSample:
+    """CPU time (clock ticks) used machine-wide and by our own processes, at one instant."""
 
-    def sample() -> tuple[int, int]:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = fields[3] + fields[4]  # idle + iowait
-        return idle, sum(fields[:8])
+    busy: int
+    ours: int
+    at: float
 
-    idle0, total0 = sample()
-    time.sleep(seconds)
-    idle1, total1 = sample()
-    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+
+def tree_pids(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def process_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def cpu_sample(roots: list[int]) -> CpuSample:
+    """Machine-wide user+nice+system ticks, and ticks of `roots`' trees plus our reaped children
+    (wrk and paced.py runs). Interrupt time is left out: it is not charged to any process."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    times = os.times()
+    children = round((times.children_user + times.children_system) * CLOCK_TICKS)
+    ours = children + sum(process_ticks(p) for root in roots for p in tree_pids(root))
+    return CpuSample(busy=fields[0] + fields[1] + fields[2], ours=ours, at=time.monotonic())
+
+
+def foreign_share(before: CpuSample, after: CpuSample) -> float:
+    """Share of the machine's CPU used by processes that are not part of the benchmark."""
+    capacity = (after.at - before.at) * CLOCK_TICKS * (os.cpu_count() or 1)
+    foreign = (after.busy - before.busy) - (after.ours - before.ours)
+    return max(0.0, foreign / capacity) if capacity > 0 else 0.0
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
