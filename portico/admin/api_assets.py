@@ -5,6 +5,7 @@ assets created with it commit together or not at all."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -18,7 +19,7 @@ from portico.admin.errors import ApiError, not_found
 from portico.domain.api import Api, ApiSource, NativeEndpoint
 from portico.domain.policy import Enforcement, LocalizedText, Policy, PolicyAction, StageEnforcements
 from portico.specs import ImportedSpec, SpecError, fetch_spec, import_spec, render
-from portico.store import StoreTransaction
+from portico.store import Store, StoreTransaction
 
 MAX_SPEC_BYTES = 10 * 1024 * 1024
 RESOURCE_PATH = "${sys:resource_path}"
@@ -131,14 +132,16 @@ def _definition_document(definition: dict[str, Any]) -> bytes:
     return orjson.dumps(document)
 
 
-async def parse_spec(tx: StoreTransaction, spec_in: SpecInput) -> ImportedSpec:
+async def parse_spec(store: Store, spec_in: SpecInput) -> ImportedSpec:
+    """Parse and validate outside any transaction: a big spec takes a while, in a worker thread."""
     assert spec_in.raw is not None
     declared = spec_in.field("type").lower() or None
     if declared is not None and declared not in SPEC_TYPES:
         raise ApiError(400, f"field 'type' must be one of {sorted(SPEC_TYPES)}, got {declared!r}")
-    validate = (await extended_setting(tx, "openAPIImporterValidation")).lower() == "true"
+    async with store.read() as tx:
+        validate = (await extended_setting(tx, "openAPIImporterValidation")).lower() == "true"
     try:
-        return import_spec(spec_in.raw, declared, validate=validate)
+        return await asyncio.to_thread(import_spec, spec_in.raw, declared, validate)
     except SpecError as exc:
         raise ApiError(400, f"invalid API definition: {exc}") from None
 

@@ -38,8 +38,8 @@ from portico.wire.applications import applications_response
 async def create_api(request: Request) -> Response:
     ctx = context_of(request)
     spec_in = await read_spec_input(request)
+    spec = await parse_spec(ctx.store, spec_in)
     async with ctx.store.transaction() as tx:
-        spec = await parse_spec(tx, spec_in)
         name = spec_in.field("apiName") or spec.title
         version = spec_in.field("apiVersion") or spec.version or "1.0"
         if not name:
@@ -83,11 +83,11 @@ async def get_api(request: Request) -> Response:
 async def update_api(request: Request) -> Response:
     ctx = context_of(request)
     spec_in = await read_spec_input(request, allow_empty=True)
+    spec = await parse_spec(ctx.store, spec_in) if spec_in.raw is not None else None
     async with ctx.store.transaction() as tx:
         api, revision = await load_api(tx, request.path_params["apiId"])
         _check_system_version(api, spec_in)
-        if spec_in.raw is not None:
-            spec = await parse_spec(tx, spec_in)
+        if spec is not None:
             await _retarget_default_routing(tx, api, absolute_endpoints(spec))
             api.apiDefinition = spec.definition
             api.nativeEndpoint = [NativeEndpoint(uri=u) for u in absolute_endpoints(spec)]

@@ -1,0 +1,100 @@
+"""``/applications`` through the real management API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support.node import Node
+from tests.support.upstream import Upstream, spec_for
+
+
+async def test_crud_and_shapes(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url), activate=False)
+    r = await node.admin.post("/applications", json={
+        "name": "Mobile", "description": "d", "version": "2", "contactEmails": ["a@example.com"],
+        "identifiers": [{"key": "ipAddressRange", "name": "office", "value": ["10.0.0.1-10.0.0.9"]}],
+        "apiIDs": [api["id"]],
+    })
+    assert r.status_code == 200, r.text
+    app = r.json()
+    tokens = app["accessTokens"]["apiAccessKey_credentials"]
+    assert len(tokens["apiAccessKey"]) == 64 and tokens["expirationDate"] is None and tokens["expired"] is False
+    assert app["consumingAPIs"] == [api["id"]] and app["created"].endswith("GMT")
+    listed = (await node.admin.get("/applications")).json()["applications"]
+    assert [a["id"] for a in listed] == [app["id"]]
+    one = (await node.admin.get(f"/applications/{app['id']}")).json()["applications"]
+    assert one[0]["name"] == "Mobile"
+    updated = await node.admin.put(f"/applications/{app['id']}", json={"description": "new", "siteURLs": ["https://x"]})
+    assert updated.status_code == 200 and updated.json()["description"] == "new"
+    assert updated.json()["accessTokens"] == app["accessTokens"] | {
+        "apiAccessKey_credentials": updated.json()["accessTokens"]["apiAccessKey_credentials"]}
+    assert (await node.admin.get(f"/apis/{api['id']}/applications")).json()["applications"][0]["id"] == app["id"]
+    assert (await node.admin.delete(f"/applications/{app['id']}")).status_code == 204
+    assert (await node.admin.get(f"/applications/{app['id']}")).status_code == 404
+
+
+async def test_registration_replaces_the_list(node: Node, upstream: Upstream) -> None:
+    a = await node.create_api(spec_for(upstream.url, "A"), activate=False)
+    b = await node.create_api(spec_for(upstream.url, "B"), activate=False)
+    app = (await node.admin.post("/applications", json={"name": "x"})).json()
+    r = await node.admin.post(f"/applications/{app['id']}/apis", json={"apiIDs": [a["id"], b["id"], a["id"]]})
+    assert r.json() == {"apiIDs": [a["id"], b["id"]]}
+    r = await node.admin.put(f"/applications/{app['id']}/apis", json={"apiIDs": [b["id"]]})
+    assert (await node.admin.get(f"/applications/{app['id']}/apis")).json() == {"apiIDs": [b["id"]]}
+    bad = await node.admin.put(f"/applications/{app['id']}/apis", json={"apiIDs": ["nope"]})
+    assert bad.status_code == 400 and "nope" in bad.json()["errorDetails"]
+    assert (await node.admin.get(f"/applications/{app['id']}/apis")).json() == {"apiIDs": [b["id"]]}
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": 5}, "name"),
+        ({"name": "x", "identifiers": [{"key": "made-up", "value": ["a"]}]}, "made-up"),
+        ({"name": "x", "identifiers": "no"}, "identifiers"),
+        ({"name": "x", "contactEmails": "a@b"}, "contactEmails"),
+        ({"name": "x", "apiIDs": ["missing"]}, "missing"),
+    ],
+)
+async def test_bad_input(node: Node, body: dict[str, Any], fragment: str) -> None:
+    r = await node.admin.post("/applications", json=body)
+    assert r.status_code == 400 and fragment in r.json()["errorDetails"]
+    assert (await node.admin.get("/applications")).json() == {"applications": []}
+
+
+async def test_unknown_ids_and_bad_patch(node: Node) -> None:
+    assert (await node.admin.get("/applications/none")).status_code == 404
+    assert (await node.admin.put("/applications/none", json={"name": "x"})).status_code == 404
+    assert (await node.admin.delete("/applications/none")).status_code == 404
+    app = (await node.admin.post("/applications", json={"name": "x"})).json()
+    assert (await node.admin.patch(f"/applications/{app['id']}", json={"isSuspended": "maybe"})).status_code == 400
+    assert (await node.admin.patch(f"/applications/{app['id']}", json={})).status_code == 400
+    bad_type = await node.admin.post(f"/applications/{app['id']}/accessTokens", json={"type": "oAuthCredentials"})
+    assert bad_type.status_code == 400
+
+
+async def test_expiry_from_setting_and_bulk_refresh(node: Node) -> None:
+    await node.admin.put("/configurations/settings", json={"preferredSettings": {
+        "extendedKeys": {"apiKeyExpirationPeriod": "2 days"}}})
+    app = (await node.admin.post("/applications", json={"name": "x"})).json()
+    creds = app["accessTokens"]["apiAccessKey_credentials"]
+    assert creds["expirationInterval"] == "2 days" and creds["expirationDate"]
+    await node.admin.put("/configurations/settings", json={"preferredSettings": {
+        "extendedKeys": {"apiKeyExpirationPeriod": ""}}})
+    r = await node.admin.put("/applications/accessTokens")
+    assert r.json() == {"updated": 1}
+    refreshed = (await node.admin.get(f"/applications/{app['id']}")).json()["applications"][0]
+    assert refreshed["accessTokens"]["apiAccessKey_credentials"]["expirationDate"] is None
+
+
+async def test_bulk_delete(node: Node) -> None:
+    a = (await node.admin.post("/applications", json={"name": "a"})).json()
+    b = (await node.admin.post("/applications", json={"name": "b"})).json()
+    assert (await node.admin.delete("/applications", params={"ids": f"{a['id']},nope"})).status_code == 404
+    assert len((await node.admin.get("/applications")).json()["applications"]) == 2
+    assert (await node.admin.delete("/applications", params={"ids": f"{a['id']},{b['id']}"})).status_code == 204
+    assert (await node.admin.get("/applications")).json() == {"applications": []}
