@@ -1,0 +1,75 @@
+"""The store on both backends: transactions are all-or-nothing, updates check the revision."""
+
+from __future__ import annotations
+
+import pytest
+
+from portico.store import ConflictError, Store
+
+
+@pytest.fixture
+async def store(db_url: str) -> Store:
+    s = Store(db_url)
+    await s.migrate()
+    yield s  # type: ignore[misc]
+    await s.close()
+
+
+async def test_failed_transaction_leaves_nothing(store: Store) -> None:
+    before = await store.config_revision()
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as tx:
+            await tx.insert("api", "a", {"x": 1})
+            await tx.insert("policy", "p", {"y": 2})
+            raise RuntimeError("boom")
+    async with store.read() as tx:
+        assert await tx.get("api", "a") is None and await tx.get("policy", "p") is None
+    assert await store.config_revision() == before
+
+
+async def test_commit_moves_the_revision_once(store: Store) -> None:
+    before = await store.config_revision()
+    async with store.transaction() as tx:
+        await tx.insert("api", "a", {"x": 1}, name="A", version="1")
+        await tx.insert("api", "b", {"x": 2}, name="A", version="2")
+    assert await store.config_revision() == before + 1
+    async with store.read() as tx:
+        assert [r.id for r in await tx.list("api", name="A")] == ["a", "b"]
+        assert await tx.count("api") == 2
+    async with store.read() as tx:  # reads do not move it
+        await tx.get("api", "a")
+    assert await store.config_revision() == before + 1
+
+
+async def test_concurrent_update_loses_the_version_check(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.insert("application", "app", {"name": "v1"})
+    async with store.read() as tx:
+        seen = await tx.get("application", "app")
+    assert seen is not None
+    async with store.transaction() as tx:
+        await tx.update("application", "app", {"name": "v2"}, seen.revision)
+    with pytest.raises(ConflictError):
+        async with store.transaction() as tx:
+            await tx.update("application", "app", {"name": "stale"}, seen.revision)
+    async with store.read() as tx:
+        current = await tx.get("application", "app")
+    assert current is not None and current.body == {"name": "v2"} and current.revision == 2
+
+
+async def test_duplicate_insert_conflicts(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.insert("api", "a", {})
+    with pytest.raises(ConflictError):
+        async with store.transaction() as tx:
+            await tx.insert("api", "a", {})
+
+
+async def test_migrate_is_idempotent(store: Store) -> None:
+    await store.migrate()
+    assert await store.config_revision() >= 1
+
+
+def test_rejects_unknown_backends() -> None:
+    with pytest.raises(ValueError, match="unsupported database backend"):
+        Store("mysql://localhost/x")

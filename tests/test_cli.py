@@ -1,0 +1,66 @@
+"""``portico`` as a user runs it: version, first start, refusing an unsafe start, clean shutdown."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+import portico
+from tests.support.process import free_port, serving, spawn, wait_healthy
+from tests.support.upstream import Upstream, spec_for
+
+AUTH = ("Administrator", "test-secret")
+
+
+def test_version() -> None:
+    out = subprocess.run(["portico", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"portico {portico.__version__}"
+
+
+def test_serve_with_embedded_store_and_default_password_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PORTICO_ADMIN_PASSWORD")
+    port = free_port()
+    proc = spawn(["serve", "--port", str(port), "--data-dir", str(tmp_path / "d")])
+    try:
+        wait_healthy(port, proc)
+        assert (tmp_path / "d" / "portico.db").exists()
+        r = httpx.get(f"http://127.0.0.1:{port}/rest/apigateway/apis", auth=("Administrator", "manage"))
+        assert r.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0
+    assert "default password" in out
+
+
+def test_refuses_non_loopback_with_default_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PORTICO_ADMIN_PASSWORD")
+    proc = spawn(["serve", "--host", "0.0.0.0", "--port", str(free_port()), "--data-dir", str(tmp_path / "d")])
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "default password" in out and "PORTICO_ADMIN_PASSWORD" in out
+
+
+def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path, upstream: Upstream) -> None:
+    with serving(tmp_path / "d") as port:
+        admin = f"http://127.0.0.1:{port}/rest/apigateway"
+        api = httpx.post(f"{admin}/apis", auth=AUTH, json={"type": "openapi", "apiDefinition": spec_for(upstream.url)})
+        httpx.put(f"{admin}/apis/{api.json()['apiResponse']['api']['id']}/activate", auth=AUTH)
+        result: dict[str, int] = {}
+
+        def slow_call() -> None:
+            result["status"] = httpx.get(f"http://127.0.0.1:{port}/gateway/Echo/1.0/slow/1", timeout=10).status_code
+
+        time.sleep(0.5)  # hot deploy
+        caller = threading.Thread(target=slow_call)
+        caller.start()
+        time.sleep(0.3)
+        # Leaving the block sends SIGTERM while the call is still waiting on the upstream.
+    caller.join(timeout=10)
+    assert result.get("status") == 200, "the in-flight call did not finish cleanly"
