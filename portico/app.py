@@ -66,9 +66,9 @@ async def seed_administrator(store: Store) -> bool:
             body = {"loginId": ADMIN_USER, "passwordHash": hash_password(password), "active": True,
                     "firstName": "System", "lastName": "Administrator", "type": "local", "created": now_ms()}
             await tx.insert("user", ADMIN_USER, body, name=ADMIN_USER)
-            stored = body["passwordHash"]
+            stored = str(body["passwordHash"])
         else:
-            stored = row.body["passwordHash"]
+            stored = str(row.body["passwordHash"])
     return verify_password(DEFAULT_ADMIN_PASSWORD, stored)
 
 

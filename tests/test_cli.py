@@ -23,7 +23,9 @@ def test_version() -> None:
     assert out.stdout.strip() == f"portico {portico.__version__}"
 
 
-def test_serve_with_embedded_store_and_default_password_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_with_embedded_store_and_default_password_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("PORTICO_ADMIN_PASSWORD")
     port = free_port()
     proc = spawn(["serve", "--port", str(port), "--data-dir", str(tmp_path / "d")])

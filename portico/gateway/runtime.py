@@ -13,6 +13,7 @@ import uuid
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
+from portico.events.model import TransactionEvent
 from portico.gateway.errors import render_template, send_error
 from portico.gateway.exchange import Exchange
 from portico.gateway.http import ClientDisconnected, Request, ResponseWriter
@@ -21,8 +22,6 @@ from portico.gateway.snapshot import CompiledApi, Snapshot
 from portico.gateway.upstream import UpstreamClosed, UpstreamConnectError, UpstreamPool, UpstreamTimeout
 from portico.policies.base import Violation
 from portico.policies.straight_through_routing import StraightThroughRouting, StraightThroughRoutingConfig
-
-from portico.events.model import TransactionEvent
 
 if TYPE_CHECKING:
     from portico.events.recorder import EventRecorder
@@ -160,7 +159,8 @@ class Gateway:
             up = await call_upstream(self.pool, ex, route)
         except UpstreamTimeout as exc:
             status = 408 if settings.return_408_for_timeout else 504
-            raise Failure(status, "NATIVE_TIMEOUT", f"The native service did not answer in time ({exc.phase})") from None
+            message = f"The native service did not answer in time ({exc.phase})"
+            raise Failure(status, "NATIVE_TIMEOUT", message) from None
         except UpstreamConnectError as exc:
             raise Failure(503, "NATIVE_UNAVAILABLE", f"Cannot connect to the native service: {exc}") from None
         except UpstreamClosed as exc:

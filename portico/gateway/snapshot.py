@@ -127,7 +127,9 @@ def _ip_range(text: str) -> tuple[int, int] | None:
         return None
 
 
-def _compile_chain(api: Api, policies: dict[str, Policy], actions: dict[str, PolicyAction]) -> dict[str, list[PolicyHandler]]:
+def _compile_chain(
+    api: Api, policies: dict[str, Policy], actions: dict[str, PolicyAction]
+) -> dict[str, list[PolicyHandler]]:
     chain: dict[str, list[PolicyHandler]] = {k: [] for k in STAGE_KEYS}
     for pid in api.policies:
         policy = policies.get(pid)

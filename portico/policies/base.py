@@ -61,7 +61,7 @@ class PolicyHandler:
     def __init__(self, config: PolicyConfig) -> None:
         self.config = config
 
-    def run(self, ex: Exchange) -> Violation | None | Awaitable[Violation | None]:
+    def run(self, ex: Exchange) -> Violation | Awaitable[Violation | None] | None:
         raise NotImplementedError
 
 

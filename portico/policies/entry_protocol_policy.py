@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from portico.gateway.exchange import Exchange  # noqa: TC001
+from portico.gateway.exchange import Exchange
 from portico.policies.base import PolicyConfig, PolicyHandler, Violation
 
 
@@ -23,7 +23,7 @@ class EntryProtocolPolicy(PolicyHandler):
     title = "Enable HTTP / HTTPS"
     Config = EntryProtocolConfig
 
-    def __init__(self, config: EntryProtocolConfig) -> None:  # type: ignore[override]
+    def __init__(self, config: EntryProtocolConfig) -> None:
         super().__init__(config)
         self._allowed = frozenset(config.protocol)
 

@@ -118,7 +118,7 @@ class EvaluatePolicy(PolicyHandler):
     title = "Identify & Authorize Application"
     Config = EvaluatePolicyConfig
 
-    def __init__(self, config: EvaluatePolicyConfig) -> None:  # type: ignore[override]
+    def __init__(self, config: EvaluatePolicyConfig) -> None:
         super().__init__(config)
         self._rules = [(r.identificationType, r.applicationLookup == "strict") for r in config.IdentificationRule]
         self._and = config.logicalConnector == "AND"
@@ -134,7 +134,7 @@ class EvaluatePolicy(PolicyHandler):
             return _by_ip(ex, snap)
         return await _by_host_name(ex, snap)
 
-    async def run(self, ex: Exchange) -> Violation | None:  # type: ignore[override]
+    async def run(self, ex: Exchange) -> Violation | None:
         found: AppView | None = None
         failure: Violation | None = None
         for kind, strict in self._rules:

@@ -53,7 +53,7 @@ class StraightThroughRouting(PolicyHandler):
     title = "Straight Through Routing"
     Config = StraightThroughRoutingConfig
 
-    def __init__(self, config: StraightThroughRoutingConfig) -> None:  # type: ignore[override]
+    def __init__(self, config: StraightThroughRoutingConfig) -> None:
         super().__init__(config)
         uri = config.endpointUri
         self._uses_resource_path = RESOURCE_PATH in uri

@@ -68,7 +68,7 @@ def spec_server() -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             status = 200 if self.path == "/swagger.json" else 404
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
@@ -114,7 +114,8 @@ async def test_bad_definitions_are_400_and_store_nothing(node: Node, body: dict[
 async def test_malformed_bodies(node: Node) -> None:
     r = await node.admin.post("/apis", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 400 and "malformed JSON" in r.json()["errorDetails"]
-    r = await node.admin.post("/apis", content=b"--x\r\nbroken", headers={"content-type": "multipart/form-data; boundary=x"})
+    multipart = {"content-type": "multipart/form-data; boundary=x"}
+    r = await node.admin.post("/apis", content=b"--x\r\nbroken", headers=multipart)
     assert r.status_code == 400
     r = await _create_multipart(node, b"openapi: [3", "bad.yaml")
     assert r.status_code == 400 and "invalid API definition" in r.json()["errorDetails"]

@@ -29,7 +29,8 @@ def test_two_nodes_sharing_postgres(tmp_path: Path, upstream: Upstream, pg_datab
     with serving(tmp_path / "a", pg_database) as port_a, serving(tmp_path / "b", pg_database) as port_b:
         admin_a = f"http://127.0.0.1:{port_a}/rest/apigateway"
         gw_b = f"http://127.0.0.1:{port_b}/gateway/Echo/1.0/echo"
-        created = httpx.post(f"{admin_a}/apis", auth=AUTH, json={"type": "openapi", "apiDefinition": spec_for(upstream.url)})
+        body = {"type": "openapi", "apiDefinition": spec_for(upstream.url)}
+        created = httpx.post(f"{admin_a}/apis", auth=AUTH, json=body)
         api_id = created.json()["apiResponse"]["api"]["id"]
         assert httpx.get(gw_b).status_code == 404
         httpx.put(f"{admin_a}/apis/{api_id}/activate", auth=AUTH)
@@ -42,6 +43,7 @@ def test_single_node_applies_changes_at_once(tmp_path: Path, upstream: Upstream)
     with serving(tmp_path / "a") as port:
         admin = f"http://127.0.0.1:{port}/rest/apigateway"
         gw = f"http://127.0.0.1:{port}/gateway/Echo/1.0/echo"
-        created = httpx.post(f"{admin}/apis", auth=AUTH, json={"type": "openapi", "apiDefinition": spec_for(upstream.url)})
+        body = {"type": "openapi", "apiDefinition": spec_for(upstream.url)}
+        created = httpx.post(f"{admin}/apis", auth=AUTH, json=body)
         httpx.put(f"{admin}/apis/{created.json()['apiResponse']['api']['id']}/activate", auth=AUTH)
         _eventually(lambda: httpx.get(gw).status_code == 200, within=1.0)

@@ -134,7 +134,8 @@ async def test_api_key_identification(node: Node, upstream: Upstream) -> None:
     strict = await node.gw.get("/Echo/1.0/echo", headers={"x-gateway-apikey": key_of(stranger)})
     assert strict.status_code == 403
     # A custom header name from the settings.
-    await node.admin.put("/configurations/settings", json={"preferredSettings": {"extendedKeys": {"apiKeyHeader": "X-Key"}}})
+    settings = {"preferredSettings": {"extendedKeys": {"apiKeyHeader": "X-Key"}}}
+    await node.admin.put("/configurations/settings", json=settings)
     await node.reload()
     assert (await node.gw.get("/Echo/1.0/echo", headers={"x-key": key_of(registered)})).status_code == 200
 
