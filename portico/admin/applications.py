@@ -197,7 +197,7 @@ async def regenerate_key(request: Request) -> Response:
         app.lastupdated = ts
         await save_app(tx, app, revision)
     ctx.notify_change()
-    return json_response(application_body(app)["accessTokens"])
+    return json_response(application_body(app)["accessTokens"], status=201)
 
 
 async def refresh_all_expiries(request: Request) -> Response:
