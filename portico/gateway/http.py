@@ -303,9 +303,7 @@ class ResponseWriter(ABC):
         """True once the status line and headers were handed to the transport."""
 
     @abstractmethod
-    async def start(
-        self, status: int, headers: list[tuple[bytes, bytes]], content_length: int | None
-    ) -> None:
+    async def start(self, status: int, headers: list[tuple[bytes, bytes]], content_length: int | None) -> None:
         """Send the head. ``content_length=None`` streams the body: chunked for HTTP/1.1 clients,
         delimited by closing the connection for HTTP/1.0 ones."""
 

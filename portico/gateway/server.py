@@ -189,7 +189,6 @@ class _Connection(asyncio.Protocol):
         self._queue: deque[tuple[Request, _ResponseStream]] = deque()
         self._pending_error: bytes | None = None
         self._stamp = server.now
-        self._client_eof = False
         # One worker task per connection runs its requests; it sleeps on _idle_waiter between them
         # (cheaper than a task per request).
         self._worker: asyncio.Task[None] | None = None
@@ -230,12 +229,10 @@ class _Connection(asyncio.Protocol):
                 self._reject(431, "request headers too large")
 
     def eof_received(self) -> bool | None:
-        # Keep the transport open while requests are pending so their responses still go out.
-        self._client_eof = True
-        if self._active is None:
-            return None
-        self._body.set_exception(ClientDisconnected("client closed during request body"))
-        return True
+        # A client's EOF is taken as a disconnect (as uvicorn and nginx do): handlers learn it
+        # through wait_disconnected() and failing writes, and stop work nobody will read. A client
+        # that half-closes after pipelining requests loses their answers.
+        return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
@@ -279,10 +276,7 @@ class _Connection(asyncio.Protocol):
         self._head_bytes = 0
         if head_bytes > self._limits.max_header_bytes:
             # The read that completed the head was large: count the head itself, not the body after it.
-            if (
-                len(self._url) + sum(len(n) + len(v) + 4 for n, v in self._headers)
-                > self._limits.max_header_bytes
-            ):
+            if len(self._url) + sum(len(n) + len(v) + 4 for n, v in self._headers) > self._limits.max_header_bytes:
                 raise _Rejected(431, "request headers too large")
         request = self._build_request()
         keep_alive = request.keep_alive and not self._server.closing
@@ -387,9 +381,7 @@ class _Connection(asyncio.Protocol):
             return False
         if not response.ended:
             if not response.started:
-                logger.error(
-                    "gateway handler returned without a response on %s %s", request.method, request.path
-                )
+                logger.error("gateway handler returned without a response on %s %s", request.method, request.path)
                 self._transport.write(error_response(500, "internal error"))
                 self.close()
                 return False
@@ -409,9 +401,6 @@ class _Connection(asyncio.Protocol):
         self._active = None
         if self._pending_error is not None:
             self._transport.write(self._pending_error)
-            self.close()
-            return False
-        if self._client_eof:
             self.close()
             return False
         self._stamp = self._server.now
@@ -437,7 +426,7 @@ class _Connection(asyncio.Protocol):
         # Protocol upgrades (WebSocket) are not supported: the request was dispatched as a plain
         # one; stop reading the other protocol and close after answering it.
         self._pause(4)
-        self._client_eof = True
+        self._pending_error = b""  # nothing to add after the answer: just close
         if self._active is None:
             self.close()
 
@@ -593,9 +582,7 @@ class _ResponseStream(ResponseWriter):
         if conn._write_paused:
             await conn.drain()
 
-    async def start(
-        self, status: int, headers: list[tuple[bytes, bytes]], content_length: int | None
-    ) -> None:
+    async def start(self, status: int, headers: list[tuple[bytes, bytes]], content_length: int | None) -> None:
         if self._started:
             raise RuntimeError("response already started")
         self._started = True

@@ -178,9 +178,7 @@ class _UpstreamConnection(asyncio.Protocol):
 
     # -- request side ---------------------------------------------------------------------------
 
-    def begin(
-        self, head_only: bool, keep_alive: bool, read_timeout: float
-    ) -> asyncio.Future[UpstreamResponse]:
+    def begin(self, head_only: bool, keep_alive: bool, read_timeout: float) -> asyncio.Future[UpstreamResponse]:
         """Prepare for a new exchange; the future resolves with the response head."""
         self.got_bytes = False
         self.send_state = _NOT_SENT
@@ -217,13 +215,7 @@ class _UpstreamConnection(asyncio.Protocol):
     def response_consumed(self) -> None:
         """The caller read the whole body: pool the connection if both sides allow it."""
         self._response = None
-        if (
-            self._message_done
-            and self._reusable
-            and self.keep_alive
-            and self.send_state == _SENT
-            and not self.closed
-        ):
+        if self._message_done and self._reusable and self.keep_alive and self.send_state == _SENT and not self.closed:
             self.reused = True
             self._pool._release(self)
         else:
@@ -321,9 +313,7 @@ class _UpstreamConnection(asyncio.Protocol):
             body = BodyReader(self, self.read_timeout, _read_timeout)
             self._until_eof = not chunked and content_length is None
         self._body = body
-        response = self._response = UpstreamResponse(
-            self, status, self._headers, content_length, chunked, body
-        )
+        response = self._response = UpstreamResponse(self, status, self._headers, content_length, chunked, body)
         waiter = self._waiter
         self._waiter = None
         if waiter is not None and not waiter.done():
@@ -353,9 +343,7 @@ class UpstreamPool:
     per host and port, the result is cached); by default a verifying ``ssl.create_default_context()``.
     """
 
-    def __init__(
-        self, max_idle_per_host: int = 64, ssl_context_factory: SSLContextFactory | None = None
-    ) -> None:
+    def __init__(self, max_idle_per_host: int = 64, ssl_context_factory: SSLContextFactory | None = None) -> None:
         self.max_idle_per_host = max_idle_per_host
         self._ssl_context_factory = ssl_context_factory
         self._ssl_contexts: dict[tuple[str, int], ssl.SSLContext] = {}
@@ -397,9 +385,7 @@ class UpstreamPool:
         conn = self._pop_idle(key)
         if conn is not None:
             try:
-                return await self._exchange(
-                    conn, method, head, keep_alive, body, content_length, read_timeout
-                )
+                return await self._exchange(conn, method, head, keep_alive, body, content_length, read_timeout)
             except UpstreamClosed:
                 if conn.got_bytes or not _can_retry(method, body, conn):
                     raise
