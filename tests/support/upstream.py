@@ -42,8 +42,23 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def _sink(self) -> int:
+        """Read and drop the body, counting it: large uploads without holding them."""
+        remaining = int(self.headers.get("Content-Length") or 0)
+        total = 0
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 65536))
+            if not chunk:
+                break
+            total += len(chunk)
+            remaining -= len(chunk)
+        return total
+
     def _dispatch(self) -> None:
         path = self.path
+        if path.startswith("/sink"):
+            self._send(200, json.dumps({"received": self._sink()}).encode())
+            return
         body = self._body()
         if path.startswith("/status/"):
             code = int(path.split("/")[2].split("?")[0])
@@ -121,6 +136,7 @@ def spec_for(url: str, title: str = "Echo", version: str = "1.0") -> dict[str, A
             "/status/{id}": {"get": {"parameters": pid, "responses": ok}},
             "/slow/{id}": {"get": {"parameters": pid, "responses": ok}},
             "/cut": {"get": {"responses": ok}},
+            "/sink": {"post": {"responses": ok}},
             "/bytes/{id}": {"get": {"parameters": pid, "responses": ok}},
         },
     }
