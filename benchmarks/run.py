@@ -17,6 +17,7 @@ import argparse
 import json
 import secrets
 import shlex
+import shutil
 import signal
 import statistics
 import sys
@@ -55,10 +56,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--paced-duration", type=float, help="seconds per paced run (default: --duration)")
     p.add_argument("--rate", type=float, default=2000.0, help="paced request rate (default 2000)")
     p.add_argument("--warmup", type=float, default=5.0, help="seconds of wrk per target first (default 5)")
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="repeat a run during which other processes took > 5%% CPU, up to this many times (default 2)",
+    )
     p.add_argument("--keys", type=int, default=1000, help="applications / API keys (default 1000)")
     p.add_argument("--quick", action="store_true", help="smoke run: 1 round, 5 s runs, 2 s warm-up")
     p.add_argument("--only-references", action="store_true", help="skip Portico (nginx side only)")
     p.add_argument("--portico-cmd", default="portico", help="command that runs Portico (default portico)")
+    p.add_argument(
+        "--portico-rev",
+        metavar="REV",
+        help="run Portico as of this git revision (e.g. HEAD) instead of the working tree / installed one",
+    )
     p.add_argument("--json", type=Path, help="also write all raw results to this file")
     p.add_argument(
         "--reuse-running",
@@ -142,9 +154,15 @@ class Setup:
 def start_portico(args: argparse.Namespace, cleanup: Cleanup, setup: Setup) -> list[str]:
     """Start and configure Portico for the selected scenarios; returns the generated keys."""
     password = secrets.token_urlsafe(16)
-    portico = services.start_portico(shlex.split(args.portico_cmd), password)
+    command, source = shlex.split(args.portico_cmd), None
+    if args.portico_rev:
+        source = services.export_revision(args.portico_rev)
+        cleanup.add("remove exported source", partial(shutil.rmtree, source, ignore_errors=True))
+        command = [sys.executable, "-m", "portico.cli"]
+    portico = services.start_portico(command, password, source)
     cleanup.add("stop portico", lambda: services.stop_portico(portico))
-    print(f"starting portico on port {portico.port} (log {portico.log})", flush=True)
+    origin = f" from {args.portico_rev} ({source.name})" if source else ""
+    print(f"starting portico{origin} on port {portico.port} (log {portico.log})", flush=True)
     services.wait_healthy(portico)
     setup.portico = portico
     setup.pids.append(portico.process.pid)
@@ -177,9 +195,7 @@ def targets(scenario: str, setup: Setup) -> dict[str, Target]:
         ),
     }
     if scenario in setup.portico_urls:
-        result["portico"] = Target(
-            "portico", setup.portico_urls[scenario], gw_header, result["direct"].keys_file
-        )
+        result["portico"] = Target("portico", setup.portico_urls[scenario], gw_header, result["direct"].keys_file)
     return result
 
 
@@ -209,13 +225,20 @@ class ScenarioResult:
     paced: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def metered(pids: list[int], result: ScenarioResult, action: Callable[[], R]) -> tuple[R, str]:
-    """Run one measurement and note how much CPU processes outside the benchmark took meanwhile."""
-    before = services.cpu_sample(pids)
-    outcome = action()
-    share = services.foreign_share(before, services.cpu_sample(pids))
+def metered(pids: list[int], result: ScenarioResult, retries: int, action: Callable[[], R]) -> tuple[R, str]:
+    """Run one measurement, noting how much CPU processes outside the benchmark took meanwhile;
+    while that is over BUSY_LIMIT, run it again (up to `retries` times) and keep the quietest."""
+    tries: list[tuple[float, R]] = []
+    while True:
+        before = services.cpu_sample(pids)
+        outcome = action()
+        tries.append((services.foreign_share(before, services.cpu_sample(pids)), outcome))
+        if tries[-1][0] <= BUSY_LIMIT or len(tries) > retries:
+            break
+    share, outcome = min(tries, key=lambda t: t[0])
     result.foreign.append(share)
-    return outcome, f"  !! other load {share:.0%} CPU" if share > BUSY_LIMIT else ""
+    again = f" ({len(tries)} tries)" if len(tries) > 1 else ""
+    return outcome, f"  !! other load {share:.0%} CPU{again}" if share > BUSY_LIMIT else again
 
 
 def throughput_rounds(
@@ -224,23 +247,19 @@ def throughput_rounds(
     order = [role for role in ("reference", "portico") if role in roles]
     for n in range(1, args.rounds + 1):
         for role in order:
-            run, flag = metered(pids, result, partial(load.wrk, roles[role], args.duration))
+            run, flag = metered(pids, result, args.retries, partial(load.wrk, roles[role], args.duration))
             result.throughput.setdefault(role, []).append(run)
             if not run.clean:
                 flag += f"  !! {run.non_2xx} non-2xx, {run.socket_errors} socket errors"
-            print(
-                f"  [{result.name}] round {n} {roles[role].label:<20} {run.rps:>10,.0f} rps{flag}", flush=True
-            )
+            print(f"  [{result.name}] round {n} {roles[role].label:<20} {run.rps:>10,.0f} rps{flag}", flush=True)
 
 
-def paced_rounds(
-    roles: dict[str, Target], args: argparse.Namespace, result: ScenarioResult, pids: list[int]
-) -> None:
+def paced_rounds(roles: dict[str, Target], args: argparse.Namespace, result: ScenarioResult, pids: list[int]) -> None:
     order = [role for role in ("direct", "reference", "portico") if role in roles]
     for n in range(1, args.rounds + 1):
         for role in order:
             action = partial(load.paced, roles[role], args.rate, args.paced_duration)
-            run, flag = metered(pids, result, action)
+            run, flag = metered(pids, result, args.retries, action)
             result.paced.setdefault(role, []).append(run)
             bad = int(run["non_2xx_3xx"]) + int(run["errors"])
             flag += f"  !! {bad} failed" if bad else ""
@@ -275,9 +294,7 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
 
     def line(cells: list[str]) -> str:
-        padded = (
-            c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
+        padded = (c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
         return "  ".join(padded).rstrip()
 
     return "\n".join([line(headers), "  ".join("-" * w for w in widths), *map(line, rows)])
@@ -289,6 +306,17 @@ def median_rps(runs: list[WrkResult]) -> float:
 
 def median_of(runs: list[dict[str, Any]], key: str) -> float:
     return statistics.median(float(r[key]) for r in runs)
+
+
+def median_ratio(portico: list[WrkResult], reference: list[WrkResult]) -> float:
+    """Median over rounds of Portico rps / reference rps: each round's two runs are adjacent in
+    time, so drifts in machine speed cancel within a round."""
+    return statistics.median(p.rps / r.rps for p, r in zip(portico, reference, strict=True))
+
+
+def median_added(runs: list[dict[str, Any]], direct: list[dict[str, Any]], key: str) -> float:
+    """Median over rounds of (target - upstream direct) for one percentile, paired by round."""
+    return statistics.median(float(t[key]) - float(d[key]) for t, d in zip(runs, direct, strict=True))
 
 
 def verdict(ok: bool) -> str:
@@ -303,7 +331,7 @@ def throughput_rows(results: list[ScenarioResult]) -> list[list[str]]:
         note = f"{dirty} run(s) had errors" if dirty else ""
         if "portico" in res.throughput:
             por = median_rps(res.throughput["portico"])
-            ratio = por / ref
+            ratio = median_ratio(res.throughput["portico"], res.throughput["reference"])
             goal = MIN_RATIO[res.name]
             cells = [f"{por:,.0f}", f"{ratio:.2f}", f">= {goal:.1f}", verdict(ratio >= goal and not dirty)]
         else:
@@ -315,17 +343,17 @@ def throughput_rows(results: list[ScenarioResult]) -> list[list[str]]:
 def latency_rows(results: list[ScenarioResult]) -> list[list[str]]:
     rows = []
     for res in results:
-        base50 = median_of(res.paced["direct"], "p50_ms")
-        base99 = median_of(res.paced["direct"], "p99_ms")
+        direct = res.paced["direct"]
         for role in ("direct", "reference", "portico"):
             if role not in res.paced:
                 continue
             runs = res.paced[role]
             p50, p99 = median_of(runs, "p50_ms"), median_of(runs, "p99_ms")
             added = role != "direct"
+            add50, add99 = median_added(runs, direct, "p50_ms"), median_added(runs, direct, "p99_ms")
             check = ""
             if role == "portico":
-                check = f"{verdict(p99 - base99 <= MAX_ADDED_P99_MS)} (<= {MAX_ADDED_P99_MS:g})"
+                check = f"{verdict(add99 <= MAX_ADDED_P99_MS)} (<= {MAX_ADDED_P99_MS:g})"
             rows.append(
                 [
                     res.name,
@@ -333,8 +361,8 @@ def latency_rows(results: list[ScenarioResult]) -> list[list[str]]:
                     f"{p50:.2f}",
                     f"{p99:.2f}",
                     f"{median_of(runs, 'p999_ms'):.2f}",
-                    f"{p50 - base50:+.2f}" if added else "",
-                    f"{p99 - base99:+.2f}" if added else "",
+                    f"{add50:+.2f}" if added else "",
+                    f"{add99:+.2f}" if added else "",
                     check,
                     f"{median_of(runs, 'lag_p99_ms'):.2f}",
                 ]
@@ -356,10 +384,11 @@ def report(results: list[ScenarioResult], args: argparse.Namespace, rss_kib: int
     warning = f"!! other processes used the CPUs during runs ({', '.join(busy)}): rerun on an idle box\n"
     foreign = ", ".join(f"{r.name} max {max(r.foreign):.0%}" for r in results)
     return (
-        f"\nThroughput: wrk -t1 -c64 -d{args.duration:g}s, median of {args.rounds} alternating run(s)\n"
+        f"\nThroughput: wrk -t1 -c64 -d{args.duration:g}s, {args.rounds} alternating round(s); "
+        "rps = median, ratio = median of per-round ratios\n"
         f"{throughput}\n\n"
         f"Latency (ms): open-loop {args.rate:,.0f} rps over 64 connections, {args.paced_duration:g} s, "
-        f"median of {args.rounds} run(s); +p50/+p99 = added over upstream direct\n"
+        f"median of {args.rounds} round(s); +p50/+p99 = median per-round difference to upstream direct\n"
         f"{latency}\n\n"
         f"Portico RSS after the runs: {rss}\n"
         f"CPU used by other processes during the runs: {foreign}\n"

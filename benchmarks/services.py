@@ -179,7 +179,32 @@ class Portico:
             return "(no log)"
 
 
-def start_portico(command: list[str], password: str, cpu: int = 1) -> Portico:
+def export_revision(rev: str) -> Path:
+    """Extract the `portico` package as of git revision `rev` into a fresh directory, so a run
+    measures exactly that commit, whatever is being edited in the working tree meanwhile."""
+    repo = Path(__file__).resolve().parent.parent
+    sha = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--short", f"{rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if sha.returncode != 0:
+        raise BenchError(f"unknown revision {rev!r}: {sha.stderr.strip()}")
+    dest = BENCH_DIR / f"portico-src-{sha.stdout.strip()}"
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    archive = subprocess.Popen(
+        ["git", "-C", str(repo), "archive", sha.stdout.strip(), "portico"], stdout=subprocess.PIPE
+    )
+    subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
+    if archive.wait() != 0:
+        raise BenchError(f"git archive {rev} failed")
+    return dest
+
+
+def start_portico(command: list[str], password: str, source: Path | None = None, cpu: int = 1) -> Portico:
+    """Start `<command> serve` on a free port pinned to `cpu`; `source` goes first on PYTHONPATH."""
     port = free_port()
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     data_dir = BENCH_DIR / f"portico-data-{port}"
@@ -188,10 +213,10 @@ def start_portico(command: list[str], password: str, cpu: int = 1) -> Portico:
     log = BENCH_DIR / "portico.log"
     argv = ["taskset", "-c", str(cpu), *command, "serve", "--port", str(port), "--data-dir", str(data_dir)]
     env = {**os.environ, "PORTICO_ADMIN_PASSWORD": password}
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))
     with open(log, "wb") as out:
-        process = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     return Portico(process, port, data_dir, log)
 
 
