@@ -194,11 +194,15 @@ class BodyReader:
         if self._buffered > HIGH_WATER and not self._paused:
             self._paused = True
             self._flow.pause_reading()  # type: ignore[union-attr]
-        self._wake()
+        waiter = self._waiter  # inlined _wake(): this runs for every chunk
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def feed_eof(self) -> None:
         self._eof = True
-        self._wake()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def set_exception(self, exc: BaseException) -> None:
         """Fail pending and future reads with ``exc`` unless the body was already complete."""

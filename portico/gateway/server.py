@@ -173,7 +173,7 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
         self._client: tuple[str, int] = ("", 0)
         self._closed = False
-        self._pause_bits = 0  # 1: a body buffer is full, 2: pipelined requests are waiting
+        self._pause_bits = 0  # reasons reading is paused: 1 body buffer full, 2 pipelined requests wait, 4 condemned
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._disconnected: asyncio.Future[None] | None = None
@@ -209,6 +209,8 @@ class _Connection(asyncio.Protocol):
         if self._pending_error is not None:
             return  # the connection is condemned; ignore whatever the client still sends
         if self._reading_head:
+            if not self._head_bytes:
+                self._stamp = self._server.now  # the first byte of a head: its timeout starts
             self._head_bytes += len(data)
         try:
             self._parser.feed_data(data)
@@ -255,13 +257,6 @@ class _Connection(asyncio.Protocol):
 
     # -- httptools callbacks --------------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        if not self._reading_head:
-            self._reading_head = True
-            self._stamp = self._server.now
-        self._url = b""
-        self._headers = []
-
     def on_url(self, url: bytes) -> None:
         self._url += url
         if len(self._url) > self._limits.max_url_bytes:
@@ -279,6 +274,8 @@ class _Connection(asyncio.Protocol):
             if len(self._url) + sum(len(n) + len(v) + 4 for n, v in self._headers) > self._limits.max_header_bytes:
                 raise _Rejected(431, "request headers too large")
         request = self._build_request()
+        self._url = b""  # fresh state for the next head (there is no on_message_begin: one call less)
+        self._headers = []
         keep_alive = request.keep_alive and not self._server.closing
         response = _ResponseStream(self, keep_alive, request.method == "HEAD", request.http_version == "1.0")
         self._queue.append((request, response))
@@ -297,9 +294,12 @@ class _Connection(asyncio.Protocol):
         self._body.feed(body)
 
     def on_message_complete(self) -> None:
-        self._body.feed_eof()
-        self._body = EMPTY_BODY
-        self._continue_pending = False
+        self._reading_head = True
+        body = self._body
+        if body is not EMPTY_BODY:
+            body.feed_eof()
+            self._body = EMPTY_BODY
+            self._continue_pending = False
 
     # -- request lifecycle ----------------------------------------------------------------------
 
@@ -389,10 +389,11 @@ class _Connection(asyncio.Protocol):
             if self._closed:
                 return False
         body = request.body
-        if not body.complete and not self._can_discard(request):
-            self.close()
-            return False
-        body.discard()
+        if body is not EMPTY_BODY:
+            if not body.complete and not self._can_discard(request):
+                self.close()
+                return False
+            body.discard()
         if not response.keep_alive or self._server.closing:
             self.close()
             return False
@@ -497,10 +498,9 @@ class _Connection(asyncio.Protocol):
         """Close connections stuck reading a request head or idle for too long (called each second)."""
         if self._active is not None:
             return
-        if self._reading_head:
-            if now - self._stamp > limits.header_timeout:
-                self.close()
-        elif now - self._stamp > limits.keepalive_timeout:
+        # A head under way, or a new connection's first one, gets the (short) header timeout.
+        reading = self._reading_head and (self._head_bytes or self._worker is None)
+        if now - self._stamp > (limits.header_timeout if reading else limits.keepalive_timeout):
             self.close()
 
     @property

@@ -185,6 +185,7 @@ class _UpstreamConnection(asyncio.Protocol):
         self.keep_alive = keep_alive
         self.read_timeout = read_timeout
         self._head_only = head_only
+        self._headers = []  # set here rather than in on_message_begin: one callback less
         self._response = None
         self._message_done = False
         self._until_eof = False
@@ -287,9 +288,6 @@ class _UpstreamConnection(asyncio.Protocol):
 
     # -- httptools callbacks --------------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self._headers = []
-
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name.lower(), value))
 
@@ -297,7 +295,8 @@ class _UpstreamConnection(asyncio.Protocol):
         parser = self._parser
         status = parser.get_status_code()
         if status < 200:
-            return  # 1xx interim response (100 Continue, 103 Early Hints): the real one follows
+            self._headers = []  # 1xx interim response (100 Continue, 103 Early Hints): the real one follows
+            return
         self.deadline = 0.0
         content_length: int | None = None
         chunked = False
@@ -383,14 +382,32 @@ class UpstreamPool:
         host_header = self._host_headers.get(key) or self._host_header(key)
         head, keep_alive = _request_head(method, target, headers, host_header, body, content_length)
         conn = self._pop_idle(key)
-        if conn is not None:
+        fresh = conn is None
+        # One coroutine for the whole exchange (no helper coroutine): every await layer costs on
+        # the hot path.
+        while True:
+            if conn is None:
+                conn = await self._connect(key, connect_timeout)
+            waiter = conn.begin(method == "HEAD", keep_alive, read_timeout)
             try:
-                return await self._exchange(conn, method, head, keep_alive, body, content_length, read_timeout)
+                if conn.closed:
+                    raise UpstreamClosed("pooled connection was closed")
+                if body is None or isinstance(body, bytes):
+                    _send_bytes(conn, head, body)
+                else:
+                    conn.transport.write(head)
+                    await _stream_body(conn, body, chunked=content_length is None)
+                if not waiter.done():
+                    conn.deadline = self.loop.time() + read_timeout
+                return await waiter
             except UpstreamClosed:
-                if conn.got_bytes or not _can_retry(method, body, conn):
+                conn.abort()
+                if fresh or conn.got_bytes or not _can_retry(method, body, conn):
                     raise
-        conn = await self._connect(key, connect_timeout)
-        return await self._exchange(conn, method, head, keep_alive, body, content_length, read_timeout)
+                conn, fresh = None, True  # a stale pooled connection: once more on a new one
+            except BaseException:
+                conn.abort()
+                raise
 
     async def close(self) -> None:
         """Close every idle connection; connections still in use close when their response ends."""
@@ -405,32 +422,6 @@ class UpstreamPool:
             self._sweeper = None
 
     # -- internals ------------------------------------------------------------------------------
-
-    async def _exchange(
-        self,
-        conn: _UpstreamConnection,
-        method: str,
-        head: bytes,
-        keep_alive: bool,
-        body: bytes | AsyncIterator[bytes] | None,
-        content_length: int | None,
-        read_timeout: float,
-    ) -> UpstreamResponse:
-        waiter = conn.begin(method == "HEAD", keep_alive, read_timeout)
-        try:
-            if conn.closed:
-                raise UpstreamClosed("pooled connection was closed")
-            if body is None or isinstance(body, bytes):
-                _send_bytes(conn, head, body)
-            else:
-                conn.transport.write(head)
-                await _stream_body(conn, body, chunked=content_length is None)
-            if not waiter.done():
-                conn.deadline = self.loop.time() + read_timeout
-            return await waiter
-        except BaseException:
-            conn.abort()
-            raise
 
     async def _connect(self, key: Key, connect_timeout: float) -> _UpstreamConnection:
         scheme, host, port = key
