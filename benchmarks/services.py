@@ -265,10 +265,12 @@ def tree_rss_kib(pid: int) -> int:
 
 @dataclass(frozen=True)
 class CpuSample:
-    """CPU time (clock ticks) used machine-wide and by our own processes, at one instant."""
+    """CPU time (clock ticks) used machine-wide, by our reaped children and by each of our live
+    processes, at one instant."""
 
     busy: int
-    ours: int
+    children: int
+    processes: dict[int, int]
     at: float
 
 
@@ -285,29 +287,36 @@ def tree_pids(pid: int) -> list[int]:
     return found
 
 
-def process_ticks(pid: int) -> int:
+def process_ticks(pid: int) -> int | None:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except FileNotFoundError:
-        return 0
+        return None
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
 def cpu_sample(roots: list[int]) -> CpuSample:
-    """Machine-wide user+nice+system ticks, and ticks of `roots`' trees plus our reaped children
-    (wrk and paced.py runs). Interrupt time is left out: it is not charged to any process."""
+    """Machine-wide user+nice+system ticks, ticks of our reaped children (wrk, paced.py), and of
+    every process in `roots`' trees. Interrupt time is left out: it is charged to no process."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     times = os.times()
-    children = round((times.children_user + times.children_system) * CLOCK_TICKS)
-    ours = children + sum(process_ticks(p) for root in roots for p in tree_pids(root))
-    return CpuSample(busy=fields[0] + fields[1] + fields[2], ours=ours, at=time.monotonic())
+    processes = {p: t for root in roots for p in tree_pids(root) if (t := process_ticks(p)) is not None}
+    return CpuSample(
+        busy=fields[0] + fields[1] + fields[2],
+        children=round((times.children_user + times.children_system) * CLOCK_TICKS),
+        processes=processes,
+        at=time.monotonic(),
+    )
 
 
 def foreign_share(before: CpuSample, after: CpuSample) -> float:
-    """Share of the machine's CPU used by processes that are not part of the benchmark."""
+    """Share of the machine's CPU used by processes that are not part of the benchmark (a process
+    of ours that started or ended in between counts only for the part both samples saw)."""
     capacity = (after.at - before.at) * CLOCK_TICKS * (os.cpu_count() or 1)
-    foreign = (after.busy - before.busy) - (after.ours - before.ours)
-    return max(0.0, foreign / capacity) if capacity > 0 else 0.0
+    common = before.processes.keys() & after.processes.keys()
+    ours = (after.children - before.children) + sum(after.processes[p] - before.processes[p] for p in common)
+    foreign = (after.busy - before.busy) - ours
+    return min(1.0, max(0.0, foreign / capacity)) if capacity > 0 else 0.0
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
