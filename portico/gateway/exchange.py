@@ -1,9 +1,15 @@
-"""The per-request context passed explicitly through every phase."""
+"""The per-request context passed explicitly through every phase.
+
+Policies read the incoming request from ``ex.request`` and change what is
+forwarded through the exchange: ``method``, ``query``, ``set_header``/
+``remove_header``, ``body`` (buffered only when a policy asked for it), and
+after the native call ``response`` (buffered only when a response policy asked
+for it). ``state`` keeps per-policy, per-request data apart from shared data."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from portico.gateway.http import Request
@@ -24,10 +30,46 @@ class RouteTarget:
     url: str  # for events and logs
 
 
+@dataclass(slots=True)
+class BufferedResponse:
+    """A whole response held in memory, for response-processing policies and faults."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    reason: str = ""
+
+    def header(self, name: bytes) -> bytes | None:
+        for n, v in self.headers:
+            if n == name:
+                return v
+        return None
+
+    def set_header(self, name: bytes, value: bytes) -> None:
+        self.headers = [(n, v) for n, v in self.headers if n != name]
+        self.headers.append((name, value))
+
+    def remove_header(self, name: bytes) -> None:
+        self.headers = [(n, v) for n, v in self.headers if n != name]
+
+
+@dataclass(slots=True)
+class Fault:
+    """A failed exchange on its way to the client: responseFaultProcessing policies may rewrite it."""
+
+    status: int
+    key: str
+    message: str
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    body: bytes | None = None  # None: render the error template
+    native: BufferedResponse | None = None  # the native service's fault, when there was one
+
+
 class Exchange:
     __slots__ = (
-        "api", "application", "client_ip", "correlation_id", "path_params", "request",
-        "resource", "resource_path", "route", "snapshot", "started", "user",
+        "_headers", "api", "application", "body", "client_ip", "correlation_id", "fault", "method",
+        "package_id", "path_params", "plan_id", "query", "request", "resource", "resource_path",
+        "response", "route", "snapshot", "started", "state", "user", "variables",
     )
 
     def __init__(
@@ -52,3 +94,46 @@ class Exchange:
         self.route: RouteTarget | None = None
         self.started = started
         self.correlation_id = correlation_id
+        self.method = request.method
+        self.query = request.query
+        self._headers: list[tuple[bytes, bytes]] | None = None  # copied on first change
+        self.body: bytes | None = None
+        self.response: BufferedResponse | None = None
+        self.fault: Fault | None = None
+        self.package_id: str | None = None
+        self.plan_id: str | None = None
+        self.variables: dict[str, str] | None = None
+        self.state: dict[str, Any] | None = None
+
+    # -- forwarded request headers (copy on write) ---------------------------------------------
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return self._headers if self._headers is not None else self.request.headers
+
+    def header(self, name: bytes) -> bytes | None:
+        for n, v in self.headers:
+            if n == name:
+                return v
+        return None
+
+    def set_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        self._headers = [(n, v) for n, v in self.headers if n != name]
+        self._headers.append((name, value))
+
+    def remove_header(self, name: bytes) -> None:
+        name = name.lower()
+        self._headers = [(n, v) for n, v in self.headers if n != name]
+
+    def set_variable(self, name: str, value: str) -> None:
+        if self.variables is None:
+            self.variables = {}
+        self.variables[name] = value
+
+    def policy_state(self, key: str) -> dict[str, Any]:
+        """Per-request scratch space of one policy (kept apart from other policies')."""
+        if self.state is None:
+            self.state = {}
+        bucket: dict[str, Any] = self.state.setdefault(key, {})
+        return bucket

@@ -1,8 +1,8 @@
-"""Forwarding one request to the native service and streaming the answer back."""
+"""Forwarding one request to the native service and sending the answer back."""
 
 from __future__ import annotations
 
-from portico.gateway.exchange import Exchange, RouteTarget
+from portico.gateway.exchange import BufferedResponse, Exchange, RouteTarget
 from portico.gateway.http import ResponseWriter
 from portico.gateway.upstream import UpstreamPool, UpstreamResponse
 
@@ -19,7 +19,7 @@ _DROP_RESPONSE = frozenset(
 
 def upstream_headers(ex: Exchange, route: RouteTarget) -> list[tuple[bytes, bytes]]:
     req = ex.request
-    headers = [(n, v) for n, v in req.headers if n not in _DROP_REQUEST and n != b"x-forwarded-for"]
+    headers = [(n, v) for n, v in ex.headers if n not in _DROP_REQUEST and n != b"x-forwarded-for"]
     default_port = 443 if route.scheme == "https" else 80
     host = route.host if route.port == default_port else f"{route.host}:{route.port}"
     headers.append((b"host", host.encode("latin-1")))
@@ -35,7 +35,13 @@ def upstream_headers(ex: Exchange, route: RouteTarget) -> list[tuple[bytes, byte
 
 async def call_upstream(pool: UpstreamPool, ex: Exchange, route: RouteTarget) -> UpstreamResponse:
     req = ex.request
-    has_body = req.body.has_body
+    if ex.body is not None:  # a policy buffered (and maybe changed) the body
+        body: object = ex.body
+        length: int | None = len(ex.body)
+    elif req.body.has_body:
+        body, length = req.body, req.content_length
+    else:
+        body, length = None, 0
     return await pool.request(
         route.method,
         route.scheme,
@@ -43,16 +49,30 @@ async def call_upstream(pool: UpstreamPool, ex: Exchange, route: RouteTarget) ->
         route.port,
         route.target,
         upstream_headers(ex, route),
-        req.body if has_body else None,
-        req.content_length if has_body else 0,
+        body,  # type: ignore[arg-type]
+        length,
         route.connect_timeout,
         route.read_timeout,
     )
 
 
+def _response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return [(n, v) for n, v in headers if n not in _DROP_RESPONSE]
+
+
+async def relay_buffered(response: BufferedResponse, resp: ResponseWriter, method: str) -> int:
+    headers = _response_headers(response.headers)
+    if method == "HEAD":
+        await resp.start(response.status, headers, len(response.body))
+        await resp.end()
+        return 0
+    await resp.respond(response.status, headers, response.body)
+    return len(response.body)
+
+
 async def relay_response(up: UpstreamResponse, resp: ResponseWriter, head_only: bool) -> int:
     """Stream the native response to the client; returns the body bytes relayed."""
-    headers = [(n, v) for n, v in up.headers if n not in _DROP_RESPONSE]
+    headers = _response_headers(up.headers)
     length = up.content_length
     if head_only or up.status in (204, 304):
         # The server knows a HEAD answer carries no body; the length still describes the resource.

@@ -1,25 +1,34 @@
-"""The data plane's request handler: resolve the API, run the policy stages, proxy, record.
+"""The data plane's request handler: resolve the API, run the policy phases, proxy, record.
 
 One request's path through this module:
-``handle`` -> ``_resolve`` (API + version + resource) -> ``_run_stages`` (transport, IAM,
-request processing, routing) -> ``proxy.call_upstream`` -> ``proxy.relay_response`` ->
-``_record`` (transaction event, queued; never blocks)."""
+``handle`` -> ``_resolve`` (API + version + resource) -> ``_request_phase`` (transport, IAM,
+request processing, routing, LMT handlers' ``run``) -> ``_forward`` (native call; the answer is
+streamed, or buffered when a response policy needs the body, then ``on_response``) ->
+on failure ``_send_fault`` (``on_fault`` handlers, then the error template) -> ``_finish``
+(``on_complete`` handlers, transaction event; never blocks)."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from portico.events.model import TransactionEvent
 from portico.gateway.errors import render_template, send_error
-from portico.gateway.exchange import Exchange
-from portico.gateway.http import ClientDisconnected, Request, ResponseWriter
-from portico.gateway.proxy import call_upstream, relay_response
+from portico.gateway.exchange import BufferedResponse, Exchange, Fault
+from portico.gateway.http import BodyTooLarge, ClientDisconnected, Request, ResponseWriter
+from portico.gateway.proxy import call_upstream, relay_buffered, relay_response
 from portico.gateway.snapshot import CompiledApi, Snapshot
-from portico.gateway.upstream import UpstreamClosed, UpstreamConnectError, UpstreamPool, UpstreamTimeout
+from portico.gateway.upstream import (
+    UpstreamClosed,
+    UpstreamConnectError,
+    UpstreamPool,
+    UpstreamResponse,
+    UpstreamTimeout,
+)
 from portico.policies.base import Violation
 from portico.policies.straight_through_routing import StraightThroughRouting, StraightThroughRoutingConfig
 
@@ -28,16 +37,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("portico.gateway")
 
-REQUEST_STAGES = ("transport", "IAM", "requestPayloadProcessing", "routing")
 _PREFIX_LEN = len("/gateway/")
+MAX_BUFFERED_BODY = 32 * 1024 * 1024
 
 
 class Failure(Exception):
-    """A request the gateway answers itself (no native call), with a stable key."""
+    """A request the gateway answers itself (no native answer relayed), with a stable key."""
 
-    def __init__(self, status: int, key: str, message: str) -> None:
+    def __init__(self, status: int, key: str, message: str, native: BufferedResponse | None = None) -> None:
         super().__init__(message)
-        self.status, self.key, self.message = status, key, message
+        self.status, self.key, self.message, self.native = status, key, message, native
+
+
+async def _settle(result: Violation | Awaitable[Violation | None] | None) -> Violation | None:
+    if result is None or isinstance(result, Violation):
+        return result
+    return await result
 
 
 class Gateway:
@@ -59,21 +74,24 @@ class Gateway:
         client_ip = self._client_ip(req, snap)
         api: CompiledApi | None = None
         ex: Exchange | None = None
-        status, provider_ms, failure_key, sent = 500, 0.0, "", 0
+        status, provider_ms, sent = 500, 0.0, 0
+        failure_key = ""
         try:
             api, resource_path = self._resolve(req, snap)
             ex = Exchange(req, snap, api, resource_path, client_ip, started, uuid.uuid4().hex)
-            violation = await self._run_stages(ex)
+            violation = await self._request_phase(ex)
             if violation is not None:
                 raise Failure(violation.status, violation.key, violation.message)
             status, provider_ms, sent = await self._forward(ex, resp)
         except Failure as f:
             status, failure_key = f.status, f.key
             if not resp.started:
-                sent = await self._error(resp, snap, f, api, req, ex, client_ip)
+                status, sent = await self._send_fault(resp, snap, f, api, req, ex, client_ip)
         except ClientDisconnected:
             status, failure_key = 499, "CLIENT_DISCONNECTED"
         finally:
+            if ex is not None and ex.api.plan.complete:
+                self._complete(ex, status)
             if api is not None and self.events is not None:
                 self._record(ex, api, req, client_ip, status, failure_key, started, provider_ms, sent)
 
@@ -106,35 +124,46 @@ class Gateway:
             raise Failure(404, "API_NOT_ACTIVE", f"The API {api.name} {api.version} is not active")
         return api, resource_path
 
-    def _match_resource(self, ex: Exchange) -> None:
+    @staticmethod
+    def _match_resource(ex: Exchange) -> None:
         settings = ex.snapshot.settings
         path = unquote(ex.resource_path) if settings.decode_all_delimiters else ex.resource_path
         match = ex.api.router.match(path, strict=settings.strict_resource_matching)
         if match is None:
             raise Failure(404, "RESOURCE_NOT_FOUND", f"No resource matches {ex.resource_path}")
         method = ex.request.method
-        if method not in match.resource.methods and not (
-            method == "HEAD" and "GET" in match.resource.methods
-        ):
+        if method not in match.resource.methods and not (method == "HEAD" and "GET" in match.resource.methods):
             raise Failure(405, "METHOD_NOT_ALLOWED", f"Method {method} is not defined for {match.resource.template}")
         ex.resource = match.resource.template
         ex.path_params = match.params
 
-    # -- stages ----------------------------------------------------------------------------------
+    # -- request phase ---------------------------------------------------------------------------
 
-    async def _run_stages(self, ex: Exchange) -> Violation | None:
+    async def _request_phase(self, ex: Exchange) -> Violation | None:
         self._match_resource(ex)
-        chain = ex.api.chain
-        for stage in REQUEST_STAGES:
-            for handler in chain.get(stage, ()):
-                result = handler.run(ex)
-                if result is not None and not isinstance(result, Violation):
-                    result = await result
-                if result is not None:
-                    return result
+        for handler in ex.api.plan.request:
+            if handler.needs_request_body and ex.body is None:
+                await self._buffer_request_body(ex)
+            violation = await _settle(handler.run(ex))
+            if violation is not None:
+                return violation
         if ex.route is None:
             self._default_route(ex)
         return None
+
+    @staticmethod
+    async def _buffer_request_body(ex: Exchange) -> None:
+        body = ex.request.body
+        if not body.has_body:
+            ex.body = b""
+            return
+        try:
+            ex.body = await body.read_all(MAX_BUFFERED_BODY)
+        except BodyTooLarge:
+            message = f"The request body is larger than {MAX_BUFFERED_BODY} bytes"
+            raise Failure(413, "PAYLOAD_TOO_LARGE", message) from None
+        except TimeoutError:
+            raise Failure(408, "REQUEST_BODY_TIMEOUT", "The client stopped sending the request body") from None
 
     def _default_route(self, ex: Exchange) -> None:
         """An API without a routing action goes straight to its native endpoint."""
@@ -148,15 +177,14 @@ class Gateway:
             self._fallback_routes[endpoint] = handler
         handler.run(ex)
 
-    # -- native call -----------------------------------------------------------------------------
+    # -- native call and response phase ----------------------------------------------------------
 
-    async def _forward(self, ex: Exchange, resp: ResponseWriter) -> tuple[int, float, int]:
+    async def _call(self, ex: Exchange) -> UpstreamResponse:
         route = ex.route
         assert route is not None
         settings = ex.snapshot.settings
-        t0 = time.perf_counter()
         try:
-            up = await call_upstream(self.pool, ex, route)
+            return await call_upstream(self.pool, ex, route)
         except UpstreamTimeout as exc:
             status = 408 if settings.return_408_for_timeout else 504
             message = f"The native service did not answer in time ({exc.phase})"
@@ -165,10 +193,27 @@ class Gateway:
             raise Failure(503, "NATIVE_UNAVAILABLE", f"Cannot connect to the native service: {exc}") from None
         except UpstreamClosed as exc:
             raise Failure(502, "NATIVE_PROTOCOL_ERROR", f"The native service closed the connection: {exc}") from None
+        except TimeoutError:
+            raise Failure(408, "REQUEST_BODY_TIMEOUT", "The client stopped sending the request body") from None
+
+    async def _forward(self, ex: Exchange, resp: ResponseWriter) -> tuple[int, float, int]:
+        t0 = time.perf_counter()
+        up = await self._call(ex)
         provider_ms = (time.perf_counter() - t0) * 1000
-        if up.status >= 400 and not settings.send_native_provider_fault:
-            await up.aclose()
-            raise Failure(up.status, "NATIVE_FAULT", f"The native service answered {up.status} {up.reason}")
+        plan = ex.api.plan
+        fault = up.status >= 400 and not ex.snapshot.settings.send_native_provider_fault
+        if fault or plan.needs_response_body:
+            buffered = await self._buffer_response(up)
+            if fault:
+                raise Failure(up.status, "NATIVE_FAULT", f"The native service answered {up.status} {up.reason}",
+                              native=buffered)
+            ex.response = buffered
+            await self._response_phase(ex)
+            return ex.response.status, provider_ms, await relay_buffered(ex.response, resp, ex.request.method)
+        if plan.response:
+            ex.response = BufferedResponse(up.status, list(up.headers), b"", up.reason)
+            await self._response_phase(ex)
+            up.headers = ex.response.headers
         try:
             sent = await relay_response(up, resp, ex.request.method == "HEAD")
         except (UpstreamTimeout, UpstreamClosed) as exc:
@@ -179,7 +224,28 @@ class Gateway:
         return up.status, provider_ms, sent
 
     @staticmethod
-    async def _error(
+    async def _buffer_response(up: UpstreamResponse) -> BufferedResponse:
+        try:
+            body = await up.read_all(MAX_BUFFERED_BODY)
+        except (UpstreamTimeout, UpstreamClosed) as exc:
+            await up.aclose()
+            raise Failure(502, "NATIVE_BODY_BROKEN", str(exc)) from None
+        except BodyTooLarge:
+            await up.aclose()
+            raise Failure(502, "NATIVE_BODY_TOO_LARGE", "The native response is too large to process") from None
+        return BufferedResponse(up.status, list(up.headers), body, up.reason)
+
+    @staticmethod
+    async def _response_phase(ex: Exchange) -> None:
+        for handler in ex.api.plan.response:
+            violation = await _settle(handler.on_response(ex))
+            if violation is not None:
+                raise Failure(violation.status, violation.key, violation.message)
+
+    # -- faults and completion -------------------------------------------------------------------
+
+    async def _send_fault(
+        self,
         resp: ResponseWriter,
         snap: Snapshot,
         f: Failure,
@@ -187,19 +253,35 @@ class Gateway:
         req: Request,
         ex: Exchange | None,
         client_ip: str,
-    ) -> int:
+    ) -> tuple[int, int]:
+        fault = Fault(f.status, f.key, f.message, native=f.native)
+        if ex is not None:
+            ex.fault = fault
+            for handler in ex.api.plan.fault:
+                result = handler.on_fault(ex, fault)
+                if result is not None:
+                    await result
+        if fault.body is not None:
+            await resp.respond(fault.status, fault.headers, fault.body)
+            return fault.status, len(fault.body)
         text = render_template(
             snap.settings.error_template,
-            f.message,
+            fault.message,
             service=api.name if api else "",
             operation=(ex.resource or ex.resource_path) if ex else req.path,
             client_ip=client_ip,
             user=(ex.user or "") if ex else "",
             application=ex.application.name if ex and ex.application else "",
         )
-        return await send_error(resp, f.status, text)
+        return fault.status, await send_error(resp, fault.status, text, tuple(fault.headers))
 
-    # -- events ----------------------------------------------------------------------------------
+    @staticmethod
+    def _complete(ex: Exchange, status: int) -> None:
+        for handler in ex.api.plan.complete:
+            try:
+                handler.on_complete(ex, status)
+            except Exception:  # monitoring must never break the exchange it observes
+                log.exception("policy %s failed after the response", handler.template_key)
 
     def _record(
         self,
@@ -234,6 +316,8 @@ class Gateway:
             error_origin=failure_key or None,
             native_url=route.url if route else None,
             native_http_method=route.method if route else None,
+            package_id=ex.package_id if ex else None,
+            plan_id=ex.plan_id if ex else None,
             total_time=int(total_ms),
             provider_time=int(provider_ms),
             gateway_time=int(max(total_ms - provider_ms, 0)),

@@ -40,6 +40,28 @@ class AppView:
 
 
 @dataclass(slots=True)
+class PhasePlan:
+    """The handlers of one API per phase, in execution order; computed once per snapshot."""
+
+    request: tuple[PolicyHandler, ...] = ()
+    response: tuple[PolicyHandler, ...] = ()
+    fault: tuple[PolicyHandler, ...] = ()
+    complete: tuple[PolicyHandler, ...] = ()
+    needs_response_body: bool = False
+
+    @classmethod
+    def of(cls, chain: dict[str, list[PolicyHandler]]) -> PhasePlan:
+        ordered = [h for stage in STAGE_KEYS for h in chain.get(stage, ())]
+        return cls(
+            request=tuple(h for h in ordered if h.overrides("run")),
+            response=tuple(h for h in ordered if h.overrides("on_response")),
+            fault=tuple(h for h in ordered if h.overrides("on_fault")),
+            complete=tuple(h for h in ordered if h.overrides("on_complete")),
+            needs_response_body=any(h.needs_response_body for h in ordered),
+        )
+
+
+@dataclass(slots=True)
 class CompiledApi:
     id: str
     name: str
@@ -49,6 +71,7 @@ class CompiledApi:
     chain: dict[str, list[PolicyHandler]]
     created: int
     native_endpoint: str = ""
+    plan: PhasePlan = field(default_factory=PhasePlan)
 
 
 @dataclass(slots=True)
@@ -153,15 +176,17 @@ def _compile_chain(
 
 
 def _compile_api(api: Api, policies: dict[str, Policy], actions: dict[str, PolicyAction]) -> CompiledApi:
+    chain = _compile_chain(api, policies, actions)
     return CompiledApi(
         id=api.id,
         name=api.apiName,
         version=api.apiVersion,
         active=api.isActive,
         router=ResourceRouter.from_paths(api.apiDefinition.get("paths") or {}),
-        chain=_compile_chain(api, policies, actions),
+        chain=chain,
         created=api.creationDate,
         native_endpoint=api.nativeEndpoint[0].uri if api.nativeEndpoint else "",
+        plan=PhasePlan.of(chain),
     )
 
 

@@ -1,9 +1,20 @@
 """What every policy module provides, and what a phase returns.
 
 A policy module defines a frozen pydantic ``Config`` (validated once, when the
-configuration changes) and a handler class built from it. The gateway calls
-``run(exchange)`` in the handler's stage; ``run`` returns ``None`` to go on or
-a :class:`Violation` to end the chain (or an awaitable of either)."""
+configuration changes) and a handler class built from it. The gateway calls the
+handler's phase methods; a phase returns ``None`` to go on or a
+:class:`Violation` to end the chain (or an awaitable of either). Phases:
+
+* ``run(ex)``: request side, in the handler's stage (transport, IAM,
+  requestPayloadProcessing, routing, LMT). Set ``needs_request_body`` to have
+  ``ex.body`` filled (and forwarded as changed) before it runs.
+* ``on_response(ex)``: responseProcessing, after the native answer; with
+  ``needs_response_body`` the answer is buffered into ``ex.response`` first
+  (else ``ex.response`` carries status and headers with an empty body, and
+  changes to headers still apply).
+* ``on_fault(ex, fault)``: responseFaultProcessing; may change ``fault``.
+* ``on_complete(ex, status)``: after the response went out (LMT logging and
+  monitoring); must not block."""
 
 from __future__ import annotations
 
@@ -16,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from portico.policies.params import ParameterError, parameters_to_mapping
 
 if TYPE_CHECKING:
-    from portico.gateway.exchange import Exchange
+    from portico.gateway.exchange import Exchange, Fault
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +69,28 @@ class PolicyHandler:
     stage: ClassVar[str]
     title: ClassVar[str]
     Config: ClassVar[type[PolicyConfig]]
+    needs_request_body: ClassVar[bool] = False
+    needs_response_body: ClassVar[bool] = False
 
     def __init__(self, config: PolicyConfig) -> None:
         self.config = config
 
     def run(self, ex: Exchange) -> Violation | Awaitable[Violation | None] | None:
-        raise NotImplementedError
+        return None
+
+    def on_response(self, ex: Exchange) -> Violation | Awaitable[Violation | None] | None:
+        return None
+
+    def on_fault(self, ex: Exchange, fault: Fault) -> Awaitable[None] | None:
+        return None
+
+    def on_complete(self, ex: Exchange, status: int) -> None:
+        return None
+
+    @classmethod
+    def overrides(cls, phase: str) -> bool:
+        """True when the class implements ``phase`` itself (the runtime skips the rest)."""
+        return getattr(cls, phase) is not getattr(PolicyHandler, phase)
 
 
 class ConfigError(ValueError):
