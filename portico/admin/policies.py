@@ -62,10 +62,10 @@ async def _check_actions(tx: StoreTransaction, stages: list[StageEnforcements]) 
             if row is None:
                 raise ApiError(400, f"unknown policy action {e.enforcementObjectId!r} in stage {s.stageKey}")
             handler = HANDLERS.get(row.body["templateKey"])
-            if handler is not None and handler.stage != s.stageKey:
+            if handler is not None and s.stageKey not in handler.allowed_stages():
                 raise ApiError(
                     400, f"policy action {e.enforcementObjectId!r} ({handler.template_key}) belongs to stage "
-                         f"{handler.stage}, not {s.stageKey}",
+                         f"{' or '.join(handler.allowed_stages())}, not {s.stageKey}",
                 )
 
 
@@ -172,7 +172,7 @@ async def policy_stages(request: Request) -> Response:
     stages = [
         {
             "stageKey": key, "names": [{"value": name, "locale": "English"}], "sequence": seq,
-            "policyActionTemplates": [k for k, h in HANDLERS.items() if h.stage == key],
+            "policyActionTemplates": [k for k, h in HANDLERS.items() if key in h.allowed_stages()],
         }
         for key, name, seq in STAGES
     ]

@@ -171,7 +171,12 @@ def _compile_chain(
                 except ConfigError as exc:  # stored config is validated on write; be defensive on read
                     log.error("API %s: skipping policy action %s: %s", api.apiName, action.id, exc)
                     continue
-                chain.setdefault(cls.stage, []).append(cls(config))
+                if stage.stageKey not in cls.allowed_stages():
+                    log.error("API %s: policy action %s cannot run in stage %s", api.apiName, action.id, stage.stageKey)
+                    continue
+                handler = cls(config)
+                handler.placed_stage = stage.stageKey
+                chain.setdefault(stage.stageKey, []).append(handler)
     return chain
 
 

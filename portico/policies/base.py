@@ -69,11 +69,18 @@ class PolicyHandler:
     stage: ClassVar[str]
     title: ClassVar[str]
     Config: ClassVar[type[PolicyConfig]]
+    # Stages besides ``stage`` the action may be enforced in (validateAPISpec: request and response).
+    extra_stages: ClassVar[tuple[str, ...]] = ()
     needs_request_body: ClassVar[bool] = False
     needs_response_body: ClassVar[bool] = False
 
     def __init__(self, config: PolicyConfig) -> None:
         self.config = config
+        self.placed_stage = self.stage  # where the policy enforces it; set when compiled
+
+    @classmethod
+    def allowed_stages(cls) -> tuple[str, ...]:
+        return (cls.stage, *cls.extra_stages)
 
     def run(self, ex: Exchange) -> Violation | Awaitable[Violation | None] | None:
         return None
