@@ -17,7 +17,7 @@ from portico.events.recorder import EventRecorder
 from portico.gateway.reloader import Reloader
 from portico.gateway.runtime import Gateway
 from portico.gateway.server import HttpServer
-from portico.gateway.snapshot import build_snapshot
+from portico.gateway.snapshot import Services, build_snapshot
 from portico.gateway.upstream import UpstreamPool
 from portico.security.passwords import hash_password, verify_password
 from portico.store import Store
@@ -40,6 +40,7 @@ class ServeOptions:
     db_url: str | None = None
     shutdown_timeout: float = 10.0
     reload_interval: float = 0.25
+    redis_url: str | None = None
 
 
 def is_loopback(host: str) -> bool:
@@ -84,6 +85,8 @@ class Portico:
         self.store = Store(url)
         self.events = EventRecorder(self.store)
         self.pool = UpstreamPool()
+        redis_url = options.redis_url or os.environ.get("PORTICO_REDIS_URL")
+        self.services = Services({"redis_url": redis_url, "store": self.store})
         self.gateway: Gateway | None = None
         self.reloader: Reloader | None = None
         self.server: HttpServer | None = None
@@ -102,7 +105,7 @@ class Portico:
                 "Change it (or start once with PORTICO_ADMIN_PASSWORD set on a fresh data directory), "
                 "or listen on 127.0.0.1."
             )
-        self.gateway = Gateway(await build_snapshot(self.store), self.pool, self.events)
+        self.gateway = Gateway(await build_snapshot(self.store, services=self.services), self.pool, self.events)
         self.reloader = Reloader(self.store, self.gateway, self.options.reload_interval)
         ctx = AdminContext(store=self.store, events=self.events, on_change=self.reloader.poke)
         self.server = HttpServer(self.gateway.handle, build_admin_app(ctx))
@@ -118,6 +121,7 @@ class Portico:
         if self.reloader is not None:
             await self.reloader.stop()
         await self.events.close(timeout=5.0)
+        await self.services.close()
         await self.pool.close()
         await self.store.close()
 

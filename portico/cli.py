@@ -23,6 +23,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="where the embedded SQLite store lives (default ./portico-data)")
     serve.add_argument("--db", default=os.environ.get("PORTICO_DB_URL"),
                        help="database URL, e.g. postgresql://user@host/db (default: SQLite in --data-dir)")
+    serve.add_argument("--redis", default=os.environ.get("PORTICO_REDIS_URL"),
+                       help="Redis URL for counters shared by several nodes, e.g. redis://127.0.0.1:6379/0")
     serve.add_argument("--log-level", default=os.environ.get("PORTICO_LOG_LEVEL", "info"),
                        choices=["debug", "info", "warning", "error"])
     serve.add_argument("--shutdown-timeout", type=float, default=10.0,
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from portico.app import ServeOptions, StartupError, serve
 
     options = ServeOptions(host=args.host, port=args.port, data_dir=args.data_dir, db_url=args.db,
-                           shutdown_timeout=args.shutdown_timeout)
+                           shutdown_timeout=args.shutdown_timeout, redis_url=args.redis)
     _install_loop()
     try:
         asyncio.run(serve(options))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+import pkgutil
 from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
@@ -11,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from portico.admin import apis, applications, configurations, events, health, policies
+import portico.admin as admin_package
 from portico.admin.auth import PUBLIC_PREFIXES, authorize
 from portico.admin.common import json_response
 from portico.admin.context import AdminContext
@@ -35,8 +37,15 @@ def _guarded(endpoint: Endpoint) -> Endpoint:
 
 
 def _routes() -> list[Route]:
-    modules = (health, apis, applications, policies, configurations, events)
-    return [r for m in modules for r in m.routes if isinstance(r, Route)]
+    """Every module of this package with a module-level ``routes`` list contributes its routes:
+    adding a resource is adding its module."""
+    found: list[Route] = []
+    for info in sorted(pkgutil.iter_modules(admin_package.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{admin_package.__name__}.{info.name}")
+        routes = getattr(module, "routes", None)
+        if isinstance(routes, list):
+            found.extend(r for r in routes if isinstance(r, Route))
+    return found
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

@@ -36,7 +36,8 @@ class Reloader:
         """Rebuild if the revision moved; used by tests and after local writes."""
         revision = await self._store.config_revision()
         if revision != self._gateway.snapshot.revision:
-            self._gateway.swap(await build_snapshot(self._store, self._gateway.snapshot.hostnames))
+            current = self._gateway.snapshot
+            self._gateway.swap(await build_snapshot(self._store, current.hostnames, current.services))
 
     async def _loop(self) -> None:
         while True:

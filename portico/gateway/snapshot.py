@@ -12,7 +12,7 @@ import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,6 +124,30 @@ class HostNames:
         return names
 
 
+class Services:
+    """Long-lived shared objects the policies use (counter stores, caches), created once per
+    process on first use and kept across snapshots. ``options`` carries the start options
+    (e.g. ``redis_url``)."""
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        self.options: dict[str, Any] = options or {}
+        self._items: dict[str, Any] = {}
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+
+    def get_or_create(self, name: str, factory: Callable[[Services], Any]) -> Any:
+        item = self._items.get(name)
+        if item is None:
+            item = self._items[name] = factory(self)
+        return item
+
+    async def close(self) -> None:
+        for closer in reversed(self.closers):
+            try:
+                await closer()
+            except Exception:  # closing one service must not keep the others open
+                log.exception("closing a gateway service failed")
+
+
 @dataclass(slots=True)
 class Snapshot:
     revision: int
@@ -136,6 +160,21 @@ class Snapshot:
     apps_by_host: dict[str, AppView]
     users: UserCredentials
     hostnames: HostNames
+    services: Services = field(default_factory=Services)
+    simple_aliases: dict[str, str] = field(default_factory=dict)
+    # Indexes contributed by snapshot parts (packages, plans, aliases, ...), by name.
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+SnapshotPart = Callable[[StoreTransaction, "Snapshot"], Awaitable[None]]
+_PARTS: list[SnapshotPart] = []
+
+
+def snapshot_part(fn: SnapshotPart) -> SnapshotPart:
+    """Register a builder that adds indexes to every snapshot (runs in the snapshot's read
+    transaction, after APIs, policies, applications and settings are loaded)."""
+    _PARTS.append(fn)
+    return fn
 
 
 def _ip_range(text: str) -> tuple[int, int] | None:
@@ -223,7 +262,9 @@ async def _load(tx: StoreTransaction, kind: str) -> list[dict[str, Any]]:
     return [r.body for r in await tx.list(kind)]
 
 
-async def build_snapshot(store: Store, hostnames: HostNames | None = None) -> Snapshot:
+async def build_snapshot(
+    store: Store, hostnames: HostNames | None = None, services: Services | None = None
+) -> Snapshot:
     revision = await store.config_revision()
     async with store.read() as tx:
         apis = [Api.model_validate(b) for b in await _load(tx, "api")]
@@ -233,6 +274,25 @@ async def build_snapshot(store: Store, hostnames: HostNames | None = None) -> Sn
         users = {b["loginId"]: b["passwordHash"] for b in await _load(tx, "user") if b.get("active", True)}
         settings_row = await tx.get("settings", "settings")
         errors_row = await tx.get("settings", "errorProcessing")
+        snap = _assemble(revision, apis, policies, actions, apps, users, settings_row, errors_row,
+                               hostnames, services)
+        for part in _PARTS:
+            await part(tx, snap)
+    return snap
+
+
+def _assemble(
+    revision: int,
+    apis: list[Api],
+    policies: dict[str, Policy],
+    actions: dict[str, PolicyAction],
+    apps: list[Application],
+    users: dict[str, str],
+    settings_row: Any,
+    errors_row: Any,
+    hostnames: HostNames | None,
+    services: Services | None,
+) -> Snapshot:
     stored = settings_row.body if settings_row else {}
     settings = RuntimeSettings.build(
         stored.get("extendedKeys", {}), stored.get("wattKeys", {}), errors_row.body if errors_row else {}
@@ -240,7 +300,7 @@ async def build_snapshot(store: Store, hostnames: HostNames | None = None) -> Sn
     snap = Snapshot(
         revision=revision, settings=settings, apis={}, apis_by_id={}, apps_by_key={},
         apps_by_basic_user={}, apps_by_ip_range=[], apps_by_host={},
-        users=UserCredentials(users), hostnames=hostnames or HostNames(),
+        users=UserCredentials(users), hostnames=hostnames or HostNames(), services=services or Services(),
     )
     for api in sorted(apis, key=lambda a: (a.creationDate, a.id)):
         compiled = _compile_api(api, policies, actions)
