@@ -60,3 +60,27 @@ transaction_events = Table(
     Index("ix_events_api", "api_id", "creation_date"),
     Index("ix_events_app", "application_id", "creation_date"),
 )
+
+# Counters that must survive a restart (quotas): persisted periodically, restored on start.
+quota_counters = Table(
+    "quota_counters",
+    metadata,
+    Column("key", String(256), primary_key=True),
+    Column("window_start", BigInteger, nullable=False),
+    Column("window_end", BigInteger, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Runtime events other than transactions (monitor, policy violation, error, lifecycle, ...).
+gateway_events = Table(
+    "gateway_events",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("event_type", String(64), nullable=False),
+    Column("creation_date", BigInteger, nullable=False),
+    Column("api_id", String(128), nullable=True),
+    Column("application_id", String(128), nullable=True),
+    Column("body", Text, nullable=False),
+    Index("ix_gateway_events_type_date", "event_type", "creation_date"),
+)
