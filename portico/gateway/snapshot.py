@@ -168,6 +168,17 @@ class Snapshot:
 
 SnapshotPart = Callable[[StoreTransaction, "Snapshot"], Awaitable[None]]
 _PARTS: list[SnapshotPart] = []
+_PARTS_IMPORTED: list[bool] = []
+
+
+def _import_parts() -> None:
+    import importlib
+    import pkgutil
+
+    import portico.gateway.parts as parts
+
+    for info in sorted(pkgutil.iter_modules(parts.__path__), key=lambda i: i.name):
+        importlib.import_module(f"{parts.__name__}.{info.name}")
 
 
 def snapshot_part(fn: SnapshotPart) -> SnapshotPart:
@@ -276,6 +287,9 @@ async def build_snapshot(
         errors_row = await tx.get("settings", "errorProcessing")
         snap = _assemble(revision, apis, policies, actions, apps, users, settings_row, errors_row,
                                hostnames, services)
+        if not _PARTS_IMPORTED:
+            _import_parts()
+            _PARTS_IMPORTED.append(True)
         for part in _PARTS:
             await part(tx, snap)
     return snap
