@@ -68,7 +68,7 @@ class Fault:
 class Exchange:
     __slots__ = (
         "_headers", "api", "application", "body", "client_ip", "correlation_id", "fault", "method",
-        "package_id", "path_params", "plan_id", "query", "request", "resource", "resource_path",
+        "package_id", "path_params", "plan", "plan_id", "query", "request", "resource", "resource_path",
         "response", "route", "snapshot", "started", "state", "user", "variables",
     )
 
@@ -85,6 +85,7 @@ class Exchange:
         self.request = request
         self.snapshot = snapshot
         self.api = api
+        self.plan = api.plan  # the phase plan; the resource/method match may pick a more specific one
         self.resource_path = resource_path
         self.resource = ""
         self.path_params: dict[str, str] = {}

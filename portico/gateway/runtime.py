@@ -90,7 +90,7 @@ class Gateway:
         except ClientDisconnected:
             status, failure_key = 499, "CLIENT_DISCONNECTED"
         finally:
-            if ex is not None and ex.api.plan.complete:
+            if ex is not None and ex.plan.complete:
                 self._complete(ex, status)
             if api is not None and self.events is not None:
                 self._record(ex, api, req, client_ip, status, failure_key, started, provider_ms, sent)
@@ -136,12 +136,14 @@ class Gateway:
             raise Failure(405, "METHOD_NOT_ALLOWED", f"Method {method} is not defined for {match.resource.template}")
         ex.resource = match.resource.template
         ex.path_params = match.params
+        if ex.api.scoped_plans:
+            ex.plan = ex.api.scoped_plans.get((ex.resource, method), ex.plan)
 
     # -- request phase ---------------------------------------------------------------------------
 
     async def _request_phase(self, ex: Exchange) -> Violation | None:
         self._match_resource(ex)
-        for handler in ex.api.plan.request:
+        for handler in ex.plan.request:
             if handler.needs_request_body and ex.body is None:
                 await self._buffer_request_body(ex)
             violation = await _settle(handler.run(ex))
@@ -200,7 +202,7 @@ class Gateway:
         t0 = time.perf_counter()
         up = await self._call(ex)
         provider_ms = (time.perf_counter() - t0) * 1000
-        plan = ex.api.plan
+        plan = ex.plan
         fault = up.status >= 400 and not ex.snapshot.settings.send_native_provider_fault
         if fault or plan.needs_response_body:
             buffered = await self._buffer_response(up)
@@ -237,7 +239,7 @@ class Gateway:
 
     @staticmethod
     async def _response_phase(ex: Exchange) -> None:
-        for handler in ex.api.plan.response:
+        for handler in ex.plan.response:
             violation = await _settle(handler.on_response(ex))
             if violation is not None:
                 raise Failure(violation.status, violation.key, violation.message)
@@ -257,7 +259,7 @@ class Gateway:
         fault = Fault(f.status, f.key, f.message, native=f.native)
         if ex is not None:
             ex.fault = fault
-            for handler in ex.api.plan.fault:
+            for handler in ex.plan.fault:
                 result = handler.on_fault(ex, fault)
                 if result is not None:
                     await result
@@ -277,7 +279,7 @@ class Gateway:
 
     @staticmethod
     def _complete(ex: Exchange, status: int) -> None:
-        for handler in ex.api.plan.complete:
+        for handler in ex.plan.complete:
             try:
                 handler.on_complete(ex, status)
             except Exception:  # monitoring must never break the exchange it observes

@@ -72,6 +72,8 @@ class CompiledApi:
     created: int
     native_endpoint: str = ""
     plan: PhasePlan = field(default_factory=PhasePlan)
+    # (resource template, METHOD) -> plan, only where resource/method-level policies apply.
+    scoped_plans: dict[tuple[str, str], PhasePlan] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
