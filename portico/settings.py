@@ -129,6 +129,8 @@ class RuntimeSettings:
     ignore_x_forwarded_for: bool
     send_native_provider_fault: bool
     error_template: str
+    # xmlToJSONConversion_keepString: XML->JSON conversions keep every value a string (issue 3).
+    xml_to_json_keep_string: bool = True
 
     @classmethod
     def build(cls, extended: dict[str, str], watt: dict[str, str], error: dict[str, Any]) -> RuntimeSettings:
@@ -147,4 +149,5 @@ class RuntimeSettings:
             ignore_x_forwarded_for=_true(wt["watt.server.enterprisegateway.ignoreXForwardedForHeader"]),
             send_native_provider_fault=bool(err.get("sendNativeProviderFault")),
             error_template=str(err.get("defaultErrorMessage") or DEFAULT_ERROR_TEMPLATE),
+            xml_to_json_keep_string=_true(ext["xmlToJSONConversion_keepString"]),
         )
