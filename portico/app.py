@@ -107,7 +107,8 @@ class Portico:
             )
         self.gateway = Gateway(await build_snapshot(self.store, services=self.services), self.pool, self.events)
         self.reloader = Reloader(self.store, self.gateway, self.options.reload_interval)
-        ctx = AdminContext(store=self.store, events=self.events, on_change=self.reloader.poke)
+        ctx = AdminContext(store=self.store, events=self.events, on_change=self.reloader.poke,
+                           extras={"services": self.services})
         self.server = HttpServer(self.gateway.handle, build_admin_app(ctx))
         self.events.start()
         self.reloader.start()

@@ -29,6 +29,11 @@ EXTENDED_DEFAULTS: dict[str, str] = {
     "pg.lb.failoverOnDowntimeErrorOnly": "true",
     "startDayOfTheWeek": "MONDAY",
     "xmlToJSONConversion_keepString": "true",
+    # Portico: when the rate-limit counter store (Redis) is unreachable, let calls through (true)
+    # or answer 503 (false).
+    "rateLimitFailOpen": "true",
+    # Seconds between saves of quota counters to the database (restored on start).
+    "pgmen.quotaSurvival.interval": "60",
 }
 
 WATT_DEFAULTS: dict[str, str] = {
@@ -45,9 +50,11 @@ BOOLEAN_SETTINGS = {
     "enableHotdeploy",
     "pg.lb.failoverOnDowntimeErrorOnly",
     "xmlToJSONConversion_keepString",
+    "rateLimitFailOpen",
     "watt.server.enterprisegateway.ignoreXForwardedForHeader",
 }
-POSITIVE_NUMBER_SETTINGS = {"pg.endpoint.connectionTimeout", "pg.endpoint.readTimeout", "defaultSearchResultSize"}
+POSITIVE_NUMBER_SETTINGS = {"pg.endpoint.connectionTimeout", "pg.endpoint.readTimeout", "defaultSearchResultSize",
+                            "pgmen.quotaSurvival.interval"}
 
 DEFAULT_ERROR_TEMPLATE = (
     "API Gateway encountered an error. Error Message: $ERROR_MESSAGE. Request Details: Service - $SERVICE, "

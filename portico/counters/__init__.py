@@ -1,0 +1,146 @@
+"""Request counters for rate limits and quotas: one interface, backends chosen by name.
+
+A counter is a key plus a fixed window (``Window``: start and end in epoch
+milliseconds, aligned to interval boundaries). ``acquire`` is the atomic
+"count this call if it still fits" step: with a limit of N, at most N calls in
+one window are granted however many run at once, on one node (``memory``) or on
+every node sharing one Redis (``redis``).
+
+Backends: ``BACKENDS`` maps a short name to ``module:Class``, loaded lazily.
+``counters_of(services)`` returns the process's store: Redis when the node was
+started with ``--redis`` (``services.options["redis_url"]``), memory otherwise."""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from portico.gateway.snapshot import Services
+
+BACKENDS: dict[str, str] = {
+    "memory": "portico.counters.memory:MemoryCounters",
+    "redis": "portico.counters.redis:RedisCounters",
+}
+
+UNIT_MS: dict[str, int] = {
+    "seconds": 1000,
+    "minutes": 60_000,
+    "hours": 3_600_000,
+    "days": 86_400_000,
+    "weeks": 604_800_000,
+}
+INTERVAL_UNITS = (*UNIT_MS, "months")
+WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+
+
+class CounterUnavailable(Exception):
+    """The backend cannot be reached; the caller applies the fail-open/fail-closed setting."""
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start_ms: int
+    end_ms: int
+
+    @property
+    def length_ms(self) -> int:
+        return self.end_ms - self.start_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    count: int  # the window's count after this call
+    window: Window
+
+
+def window_for(now_ms: int, interval: int, unit: str, start_day: str = "MONDAY") -> Window:
+    """The fixed window holding ``now_ms``: epoch-aligned multiples of ``interval`` units (UTC).
+
+    Weeks start at 00:00 UTC on ``start_day`` (the ``startDayOfTheWeek`` setting);
+    months are calendar months."""
+    if interval < 1:
+        raise ValueError("interval must be at least 1")
+    if unit == "months":
+        return _month_window(now_ms, interval)
+    size = UNIT_MS[unit] * interval
+    offset = 0
+    if unit == "weeks":
+        # 1970-01-01 was a Thursday (index 3); shift so windows begin on start_day.
+        day = WEEKDAYS.index(start_day.upper()) if start_day.upper() in WEEKDAYS else 0
+        offset = ((day - 3) % 7) * UNIT_MS["days"]
+    start = (now_ms - offset) // size * size + offset
+    return Window(start, start + size)
+
+
+def _month_window(now_ms: int, interval: int) -> Window:
+    now = datetime.fromtimestamp(now_ms / 1000, UTC)
+    first = ((now.year - 1970) * 12 + now.month - 1) // interval * interval
+    last = first + interval
+    start = datetime(1970 + first // 12, first % 12 + 1, 1, tzinfo=UTC)
+    end = datetime(1970 + last // 12, last % 12 + 1, 1, tzinfo=UTC)
+    return Window(int(start.timestamp() * 1000), int(end.timestamp() * 1000))
+
+
+class Counters(ABC):
+    """The counter store contract. Keys are opaque strings; a key's count belongs to one window
+    and starts from zero in the next one."""
+
+    name: str = ""
+
+    @abstractmethod
+    async def acquire(self, key: str, limit: int, window: Window) -> Decision:
+        """Count one call if the window's count is below ``limit``; atomic across callers.
+        Raises :class:`CounterUnavailable` when the backend cannot answer."""
+
+    @abstractmethod
+    async def add(self, key: str, window: Window, amount: int = 1) -> int:
+        """Add unconditionally (success/failure tallies); returns the new count."""
+
+    @abstractmethod
+    async def get(self, key: str, window: Window) -> int:
+        """The key's count in ``window`` (0 when it belongs to another window)."""
+
+    @abstractmethod
+    async def put(self, key: str, window: Window, count: int) -> None:
+        """Set the count (restoring persisted quotas); keeps a higher live count."""
+
+    @abstractmethod
+    async def reset(self, prefix: str) -> None:
+        """Forget every key that starts with ``prefix``."""
+
+    @abstractmethod
+    async def snapshot(self, prefix: str) -> list[tuple[str, Window, int]]:
+        """Every live (key, window, count) under ``prefix`` (for persistence)."""
+
+    async def close(self) -> None:
+        return None
+
+
+def load_backend(name: str, **options: Any) -> Counters:
+    """Instantiate the backend registered under ``name``."""
+    try:
+        target = BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"unknown counter backend {name!r}; known: {sorted(BACKENDS)}") from None
+    module_name, _, cls_name = target.partition(":")
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    counters: Counters = cls(**options)
+    return counters
+
+
+def _create(services: Services) -> Counters:
+    url = services.options.get("redis_url")
+    counters = load_backend("redis", url=url) if url else load_backend("memory")
+    services.closers.append(counters.close)
+    return counters
+
+
+def counters_of(services: Services) -> Counters:
+    """The process-wide counter store (created on first use, closed with the services)."""
+    counters: Counters = services.get_or_create("counters", _create)
+    return counters

@@ -1,0 +1,164 @@
+"""``throttle`` ("Traffic Optimization", LMT stage): request-count limits per fixed interval.
+
+A call is counted against the rule's limit in the current window (aligned to interval
+boundaries; weeks start on ``startDayOfTheWeek``). ``monitorRuleOperator`` GT with value N
+lets N calls through per window (the N+1st breaches); GTE lets N-1 through. Breaches answer
+429 with ``Retry-After`` (seconds to the window's end) and record a ``PolicyViolation``
+gateway event carrying ``alertMessage`` (``alertFrequency`` once: the first breach of each
+window; every: each breach).
+
+``consumerIds``: ``AnyConsumers`` (every call) or application ids/names (only their calls are
+limited). Counters are shared by all consumers of the API unless ``consumerSpecificCounter``
+is true (a Portico extension: one counter per application; unidentified calls share one).
+When the counter store is unreachable the extended setting ``rateLimitFailOpen`` decides:
+true lets calls through, false answers 503."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from portico.counters import CounterUnavailable, counters_of, window_for
+from portico.events.violations import violations_of
+from portico.policies.base import PolicyConfig, PolicyHandler, Violation
+
+if TYPE_CHECKING:
+    from portico.gateway.exchange import Exchange
+    from portico.gateway.snapshot import Snapshot
+
+IntervalUnit = Literal["seconds", "minutes", "hours", "days", "weeks", "months"]
+ANY_CONSUMER = "AnyConsumers"
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    """Extended settings the limiters read; published by the plans snapshot part."""
+
+    fail_open: bool = True
+    start_day: str = "MONDAY"
+
+
+def limit_settings(snap: Snapshot) -> LimitSettings:
+    found: LimitSettings = snap.extras.get("limit_settings") or LimitSettings()
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """``count`` calls per ``interval`` ``unit``; ``name`` tells which limit in messages and keys."""
+
+    name: str
+    count: int
+    interval: int
+    unit: str
+
+
+async def check_limit(ex: Exchange, key: str, limit: Limit) -> Violation | None:
+    """Count the call under ``key``; a violation when the limit is reached (or the store is down
+    and the gateway fails closed)."""
+    snap = ex.snapshot
+    settings = limit_settings(snap)
+    now = int(time.time() * 1000)
+    window = window_for(now, limit.interval, limit.unit, settings.start_day)
+    try:
+        decision = await counters_of(snap.services).acquire(key, limit.count, window)
+    except CounterUnavailable:
+        if settings.fail_open:
+            return None
+        return Violation(503, "RATE_LIMIT_STORE_UNAVAILABLE", "The rate-limit counter store is unavailable.")
+    if decision.allowed:
+        return None
+    retry_after = max(1, -(-(window.end_ms - now) // 1000))
+    message = f"The {limit.name} of {limit.count} requests per {limit.interval} {limit.unit} is exceeded."
+    headers = ((b"retry-after", str(retry_after).encode()),)
+    return Violation(429, "RATE_LIMIT_EXCEEDED", message, headers)
+
+
+async def first_breach(ex: Exchange, key: str, limit: Limit) -> bool:
+    """True for the first breach of ``key`` in the current window (on every node sharing counters)."""
+    window = window_for(int(time.time() * 1000), limit.interval, limit.unit, limit_settings(ex.snapshot).start_day)
+    try:
+        return (await counters_of(ex.snapshot.services).acquire(key + "!alerted", 1, window)).allowed
+    except CounterUnavailable:
+        return False
+
+
+class ThrottleRuleConfig(PolicyConfig):
+    throttleRuleName: Literal["requestCount"] = Field(
+        default="requestCount", description="What is limited: the number of requests."
+    )
+    monitorRuleOperator: Literal["GT", "GTE"] = Field(
+        default="GT", description="GT: breach when the count exceeds value; GTE: when it reaches value."
+    )
+    value: int = Field(ge=1, description="The request count the operator compares against.")
+
+
+class DestinationConfig(PolicyConfig):
+    destinationType: Literal["GATEWAY", "SMTP", "CUSTOM", "DES", "ELASTICSEARCH", "APIPORTAL", "CENTRASITE",
+                             "SNMP", "AUDITLOG", "DIGITALEVENTS"] = Field(description="Where alerts go.")
+    emailTo: list[str] = Field(default_factory=list, description="Recipients for SMTP alerts.")
+    ids: list[str] = Field(default_factory=list, description="Custom destination ids.")
+
+
+class ThrottleConfig(PolicyConfig):
+    throttleRule: ThrottleRuleConfig = Field(description="The request-count limit.")
+    alertInterval: int = Field(ge=1, description="Length of the counting interval, in alertIntervalUnit.")
+    alertIntervalUnit: IntervalUnit = Field(default="minutes", description="Unit of alertInterval.")
+    alertFrequency: Literal["once", "every"] = Field(
+        default="once", description="Alert on the first breach per interval (once) or on every breach."
+    )
+    alertMessage: str = Field(default="", description="Text of the alert recorded on a breach.")
+    consumerIds: list[str] = Field(
+        default_factory=lambda: [ANY_CONSUMER],
+        description="AnyConsumers, or the application ids (or names) whose calls are limited.",
+    )
+    consumerSpecificCounter: bool = Field(
+        default=False, description="Portico extension: count each application separately (default: shared)."
+    )
+    destination: list[DestinationConfig] = Field(default_factory=list, description="Alert destinations.")
+
+
+class Throttle(PolicyHandler):
+    template_key = "throttle"
+    stage = "LMT"
+    title = "Traffic Optimization"
+    Config = ThrottleConfig
+
+    def __init__(self, config: ThrottleConfig) -> None:
+        super().__init__(config)
+        rule = config.throttleRule
+        count = rule.value if rule.monitorRuleOperator == "GT" else rule.value - 1
+        self._limit = Limit("rate limit", max(count, 0), config.alertInterval, config.alertIntervalUnit)
+        self._consumers = None if ANY_CONSUMER in config.consumerIds else frozenset(config.consumerIds)
+        self._per_consumer = config.consumerSpecificCounter
+        self._every = config.alertFrequency == "every"
+        self._message = config.alertMessage
+
+    async def run(self, ex: Exchange) -> Violation | None:
+        app = ex.application
+        if self._consumers is not None and (app is None or (app.id not in self._consumers
+                                                            and app.name not in self._consumers)):
+            return None
+        if self._limit.count == 0:
+            return Violation(429, "RATE_LIMIT_EXCEEDED", "The rate limit allows no requests.")
+        consumer = (app.id if app else "-") if self._per_consumer else "*"
+        key = f"thr:{ex.api.id}:{self._config_key()}:{consumer}"
+        violation = await check_limit(ex, key, self._limit)
+        if violation is None or violation.status != 429:
+            return violation
+        if self._every or await first_breach(ex, key, self._limit):
+            violations_of(ex.snapshot.services).record("PolicyViolation", ex.api.id, app.id if app else None, {
+                "apiName": ex.api.name, "apiVersion": ex.api.version, "policyName": self.title,
+                "applicationName": app.name if app else None, "alertMessage": self._message or violation.message,
+                "limit": self._limit.count, "interval": self._limit.interval, "intervalUnit": self._limit.unit,
+            })
+        return violation
+
+    def _config_key(self) -> str:
+        # Counters follow the rule, not the handler object: a reload with the same rule keeps counting.
+        cfg = self.config
+        assert isinstance(cfg, ThrottleConfig)
+        return f"{self._limit.count}/{cfg.alertInterval}{cfg.alertIntervalUnit}"
