@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,12 +14,37 @@ class LocalizedText(BaseModel):
 
 class Enforcement(BaseModel):
     enforcementObjectId: str
-    order: str = "0"
+    order: str | None = "0"
 
 
 class StageEnforcements(BaseModel):
     stageKey: str
     enforcements: list[Enforcement] = Field(default_factory=list)
+
+
+class ScopeAttribute(BaseModel):
+    attributeName: str
+    operation: str = "EQUALS"
+    value: str = ""
+
+
+class ScopeCondition(BaseModel):
+    filterType: Literal["API", "HTTP_METHOD"] = "API"
+    logicalConnector: Literal["AND", "OR"] = "AND"
+    attributes: list[ScopeAttribute] = Field(default_factory=list)
+
+
+class PolicyScopeFilter(BaseModel):
+    """Which APIs (and methods) a global policy applies to; for RESOURCE/METHOD policies of an
+    API, ``resourcePath`` and ``methods`` name the resource and methods (a Portico extension)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    applicableAPITypes: list[str] = Field(default_factory=lambda: ["REST", "SOAP"])
+    logicalConnector: Literal["AND", "OR"] = "AND"
+    scopeConditions: list[ScopeCondition] = Field(default_factory=list)
+    resourcePath: str | None = None
+    methods: list[str] = Field(default_factory=list)
 
 
 class Policy(BaseModel):
@@ -30,7 +55,7 @@ class Policy(BaseModel):
     id: str
     names: list[LocalizedText] = Field(default_factory=list)
     descriptions: list[LocalizedText] = Field(default_factory=list)
-    scope: dict[str, Any] = Field(default_factory=dict)
+    scope: PolicyScopeFilter = Field(default_factory=PolicyScopeFilter)
     policyEnforcements: list[StageEnforcements] = Field(default_factory=list)
     policyScope: str = "SERVICE"
     systemPolicy: bool = False

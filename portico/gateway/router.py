@@ -62,6 +62,10 @@ class ResourceRouter:
         )
         self._all = resources
 
+    @property
+    def resources(self) -> list[Resource]:
+        return list(self._all)
+
     @classmethod
     def from_paths(cls, paths: dict[str, dict[str, object]]) -> ResourceRouter:
         methods = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}

@@ -18,6 +18,7 @@ from typing import Any
 
 from portico.domain.api import Api
 from portico.domain.application import Application
+from portico.domain.effective_policy import effective_policy, has_method_conditions
 from portico.domain.policy import Policy, PolicyAction
 from portico.gateway.router import ResourceRouter
 from portico.policies.base import ConfigError, PolicyHandler, validate_parameters
@@ -202,48 +203,82 @@ def _ip_range(text: str) -> tuple[int, int] | None:
         return None
 
 
-def _compile_chain(
-    api: Api, policies: dict[str, Policy], actions: dict[str, PolicyAction]
-) -> dict[str, list[PolicyHandler]]:
-    chain: dict[str, list[PolicyHandler]] = {k: [] for k in STAGE_KEYS}
-    for pid in api.policies:
-        policy = policies.get(pid)
-        if policy is None:
-            continue
-        for stage in policy.policyEnforcements:
-            for enf in sorted(stage.enforcements, key=lambda e: int(e.order) if e.order.isdigit() else 0):
-                action = actions.get(enf.enforcementObjectId)
-                if action is None:
-                    continue
-                cls = handler_for(action.templateKey)
-                if cls is None:
-                    continue
-                try:
-                    config = validate_parameters(cls, action.parameters)
-                except ConfigError as exc:  # stored config is validated on write; be defensive on read
-                    log.error("API %s: skipping policy action %s: %s", api.apiName, action.id, exc)
-                    continue
-                if stage.stageKey not in cls.allowed_stages():
-                    log.error("API %s: policy action %s cannot run in stage %s", api.apiName, action.id, stage.stageKey)
-                    continue
-                handler = cls(config)
-                handler.placed_stage = stage.stageKey
-                chain.setdefault(stage.stageKey, []).append(handler)
-    return chain
+class _Compiler:
+    """Turns effective policies into handler chains; one handler per (action, stage) per snapshot,
+    shared by every chain that uses it (so stateful handlers keep one state)."""
+
+    def __init__(self, policies: dict[str, Policy], actions: dict[str, PolicyAction]) -> None:
+        self.policies = policies
+        self.actions = actions
+        self.globals = sorted((p for p in policies.values() if p.global_ and p.active), key=lambda p: p.id)
+        self._handlers: dict[tuple[str, str], PolicyHandler | None] = {}
+
+    def handler(self, api: Api, action_id: str, stage: str) -> PolicyHandler | None:
+        key = (action_id, stage)
+        if key not in self._handlers:
+            self._handlers[key] = self._build(api, action_id, stage)
+        return self._handlers[key]
+
+    def _build(self, api: Api, action_id: str, stage: str) -> PolicyHandler | None:
+        action = self.actions.get(action_id)
+        cls = handler_for(action.templateKey) if action is not None else None
+        if action is None or cls is None:
+            return None
+        if stage not in cls.allowed_stages():
+            log.error("API %s: policy action %s cannot run in stage %s", api.apiName, action_id, stage)
+            return None
+        try:
+            config = validate_parameters(cls, action.parameters)
+        except ConfigError as exc:  # stored config is validated on write; be defensive on read
+            log.error("API %s: skipping policy action %s: %s", api.apiName, action_id, exc)
+            return None
+        handler = cls(config)
+        handler.placed_stage = stage
+        return handler
+
+    def chain(self, api: Api, resource: str | None, method: str | None) -> dict[str, list[PolicyHandler]]:
+        effective = effective_policy(api, self.policies, self.globals, self.actions, resource, method)
+        chain: dict[str, list[PolicyHandler]] = {k: [] for k in STAGE_KEYS}
+        for stage, ids in effective.stages.items():
+            for action_id in ids:
+                handler = self.handler(api, action_id, stage)
+                if handler is not None:
+                    chain.setdefault(stage, []).append(handler)
+        return chain
+
+    def needs_scoping(self, api: Api) -> bool:
+        own = any(
+            (p := self.policies.get(pid)) is not None and p.policyScope in ("RESOURCE", "OPERATION", "METHOD")
+            for pid in api.policies
+        )
+        return own or any(has_method_conditions(g) for g in self.globals)
 
 
-def _compile_api(api: Api, policies: dict[str, Policy], actions: dict[str, PolicyAction]) -> CompiledApi:
-    chain = _compile_chain(api, policies, actions)
+def _same(a: dict[str, list[PolicyHandler]], b: dict[str, list[PolicyHandler]]) -> bool:
+    return all([id(h) for h in a.get(k, ())] == [id(h) for h in b.get(k, ())] for k in STAGE_KEYS)
+
+
+def _compile_api(api: Api, compiler: _Compiler) -> CompiledApi:
+    chain = compiler.chain(api, None, None)
+    router = ResourceRouter.from_paths(api.apiDefinition.get("paths") or {})
+    scoped: dict[tuple[str, str], PhasePlan] = {}
+    if compiler.needs_scoping(api):
+        for resource in router.resources:
+            for method in resource.methods:
+                specific = compiler.chain(api, resource.template, method)
+                if not _same(specific, chain):
+                    scoped[(resource.template, method)] = PhasePlan.of(specific)
     return CompiledApi(
         id=api.id,
         name=api.apiName,
         version=api.apiVersion,
         active=api.isActive,
-        router=ResourceRouter.from_paths(api.apiDefinition.get("paths") or {}),
+        router=router,
         chain=chain,
         created=api.creationDate,
         native_endpoint=api.nativeEndpoint[0].uri if api.nativeEndpoint else "",
         plan=PhasePlan.of(chain),
+        scoped_plans=scoped,
     )
 
 
@@ -318,8 +353,9 @@ def _assemble(
         apps_by_basic_user={}, apps_by_ip_range=[], apps_by_host={},
         users=UserCredentials(users), hostnames=hostnames or HostNames(), services=services or Services(),
     )
+    compiler = _Compiler(policies, actions)
     for api in sorted(apis, key=lambda a: (a.creationDate, a.id)):
-        compiled = _compile_api(api, policies, actions)
+        compiled = _compile_api(api, compiler)
         snap.apis_by_id[api.id] = compiled
         versions = snap.apis.setdefault(api.apiName, ApiVersions())
         versions.by_version[api.apiVersion] = compiled
