@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from portico.gateway.snapshot import AppView, CompiledApi, Snapshot
 
 
+# ``ex.policy_state(EVENT_HOOKS)``: name -> callable(TransactionEvent), run before the event is recorded.
+EVENT_HOOKS = "eventHooks"
+
+
 @dataclass(slots=True)
 class RouteTarget:
     """Where routing decided to send the request."""
@@ -28,6 +32,9 @@ class RouteTarget:
     connect_timeout: float
     read_timeout: float
     url: str  # for events and logs
+    # Load-balanced routing: endpoints tried in order when this one is down (see runtime._call).
+    fallbacks: tuple[RouteTarget, ...] = ()
+    failover_on_fault: bool = False  # also fail over on 5xx answers (pg.lb.failoverOnDowntimeErrorOnly=false)
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 from portico.events.model import TransactionEvent
 from portico.gateway.errors import render_template, send_error
-from portico.gateway.exchange import BufferedResponse, Exchange, Fault
+from portico.gateway.exchange import EVENT_HOOKS, BufferedResponse, Exchange, Fault, RouteTarget
 from portico.gateway.http import BodyTooLarge, ClientDisconnected, Request, ResponseWriter
 from portico.gateway.proxy import call_upstream, relay_buffered, relay_response
 from portico.gateway.snapshot import CompiledApi, Snapshot
@@ -184,6 +184,34 @@ class Gateway:
     async def _call(self, ex: Exchange) -> UpstreamResponse:
         route = ex.route
         assert route is not None
+        if route.fallbacks:
+            return await self._call_with_failover(ex, route)
+        return await self._call_one(ex, route)
+
+    async def _call_with_failover(self, ex: Exchange, route: RouteTarget) -> UpstreamResponse:
+        """Load-balanced routing: try ``route``, then its fallbacks in order, on downtime errors
+        (connect failures, timeouts) or, with ``failover_on_fault``, also on 5xx answers and broken
+        connections. Nothing has reached the client yet; the request body is buffered (replayable)."""
+        candidates = (route, *route.fallbacks)
+        last = ""
+        for i, candidate in enumerate(candidates):
+            ex.route = candidate
+            try:
+                up = await self._call_one(ex, candidate)
+            except Failure as f:
+                downtime = f.key in ("NATIVE_TIMEOUT", "NATIVE_UNAVAILABLE")
+                if not (downtime or (route.failover_on_fault and f.key == "NATIVE_PROTOCOL_ERROR")):
+                    raise
+                last = f.message
+                continue
+            if route.failover_on_fault and up.status >= 500 and i < len(candidates) - 1:
+                await up.aclose()
+                last = f"{candidate.url} answered {up.status}"
+                continue
+            return up
+        raise Failure(503, "ALL_ENDPOINTS_DOWN", f"None of the {len(candidates)} endpoints answered; last: {last}")
+
+    async def _call_one(self, ex: Exchange, route: RouteTarget) -> UpstreamResponse:
         settings = ex.snapshot.settings
         try:
             return await call_upstream(self.pool, ex, route)
@@ -199,6 +227,9 @@ class Gateway:
             raise Failure(408, "REQUEST_BODY_TIMEOUT", "The client stopped sending the request body") from None
 
     async def _forward(self, ex: Exchange, resp: ResponseWriter) -> tuple[int, float, int]:
+        if ex.response is not None:  # answered by a policy (serviceResultCache) without the native call
+            await self._response_phase(ex)
+            return ex.response.status, 0.0, await relay_buffered(ex.response, resp, ex.request.method)
         t0 = time.perf_counter()
         up = await self._call(ex)
         provider_ms = (time.perf_counter() - t0) * 1000
@@ -325,6 +356,11 @@ class Gateway:
             gateway_time=int(max(total_ms - provider_ms, 0)),
             total_data_size=sent + (req.body.received if req.body.has_body else 0),
         )
+        # Policies that enrich the event (logInvocation payloads, cache hits) register callables here.
+        hooks = ex.state.get(EVENT_HOOKS) if ex is not None and ex.state else None
+        if hooks:
+            for hook in hooks.values():
+                hook(event)
         self.events.record(event)  # type: ignore[union-attr]
 
 

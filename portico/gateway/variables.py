@@ -73,6 +73,7 @@ _FIXED: dict[str, Getter] = {
     "planId": lambda ex: ex.plan_id or "",
     "user": lambda ex: ex.user or "",
 }
+SYSTEM_NAMES = frozenset(_FIXED)  # names that are never aliases
 _PREFIXED: tuple[tuple[str, Callable[[str], Getter]], ...] = (
     ("request.headers.", _header),
     ("request.query.", _query),

@@ -1,0 +1,178 @@
+"""Routing endpoints shared by the routing policies: config model and per-request resolution.
+
+An endpoint URI may hold variables (``${request.headers.X}``, ``${sys:resource_path}``, ...) and
+aliases: ``${MyAlias}`` is replaced by a simple alias's value or an endpoint alias's
+``endPointURI`` (the snapshot part ``portico.gateway.parts.aliases`` indexes both). URIs without
+variables other than ``${sys:resource_path}`` take the fast path: split once, joined per request.
+
+Timeout precedence (guide, ``pg.endpoint.connectionTimeout``/``readTimeout``): an endpoint
+alias's non-zero timeout, else the routing action's non-zero timeout, else the global setting."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+
+from portico.gateway.exchange import Exchange, RouteTarget
+from portico.gateway.variables import SYSTEM_NAMES, Template
+from portico.policies.base import PolicyConfig, Violation
+
+RESOURCE_PATH = "${sys:resource_path}"
+ENDPOINT_ALIASES = "endpoint_aliases"  # snap.extras key: alias name -> parts.aliases.EndpointAliasView
+LB_FAILOVER_ON_FAULT = "lb_failover_on_fault"  # snap.extras key, filled by parts.routing
+Method = Literal["CUSTOM", "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+_VAR = re.compile(r"\$\{([^}]+)\}")
+_SLASHES = re.compile(r"/{2,}")
+
+
+def check_endpoint_uri(value: str) -> str:
+    """Validate an endpoint URI at configuration time; variables are allowed anywhere.
+
+    A URI that starts with a variable (an alias) is checked per request instead."""
+    if value.startswith("${"):
+        return value
+    probe = _VAR.sub("x", value)
+    parts = urlsplit(probe)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise ValueError(f"has an invalid port: {value!r}") from None
+    return value
+
+
+def alias_names(uri: str) -> tuple[str, ...]:
+    """The ``${name}`` references that are neither system variables nor request/path variables."""
+    names = (m.group(1).strip() for m in _VAR.finditer(uri))
+    return tuple(n for n in names if n not in SYSTEM_NAMES and "." not in n and ":" not in n)
+
+
+class RouteTo(PolicyConfig):
+    """One routing endpoint (the reference's ``routeTo`` group and the top-level routing fields)."""
+
+    endpointUri: str = Field(description="Native endpoint URL; may contain variables and ${aliasName}.")
+    method: Method = Field(default="CUSTOM", description="HTTP method for the endpoint; CUSTOM keeps the request's.")
+    connectTimeout: float | None = Field(
+        default=None, ge=0, description="Seconds; 0 or absent falls back to pg.endpoint.connectionTimeout."
+    )
+    readTimeout: float | None = Field(
+        default=None, ge=0, description="Seconds; 0 or absent falls back to pg.endpoint.readTimeout."
+    )
+    sslConfig: dict[str, Any] | list[dict[str, Any]] | None = Field(
+        default=None, description="Keystore and truststore aliases for HTTPS endpoints."
+    )
+
+    @field_validator("endpointUri")
+    @classmethod
+    def _check_uri(cls, value: str) -> str:
+        return check_endpoint_uri(value)
+
+
+class Endpoint:
+    """A compiled endpoint: ``route(ex)`` builds the :class:`RouteTarget` or a violation."""
+
+    __slots__ = (
+        "_aliases", "_fast", "_fixed_query", "_host", "_method", "_netloc", "_port", "_prefix", "_scheme",
+        "_suffix", "_template", "_uses_resource_path", "connect_timeout", "read_timeout", "uri",
+    )
+
+    def __init__(self, uri: str, method: str = "CUSTOM", connect_timeout: float | None = None,
+                 read_timeout: float | None = None) -> None:
+        self.uri = uri
+        self._method = method
+        self.connect_timeout = connect_timeout or 0.0
+        self.read_timeout = read_timeout or 0.0
+        self._uses_resource_path = RESOURCE_PATH in uri
+        self._aliases = alias_names(uri)
+        self._fast = "${" not in uri.replace(RESOURCE_PATH, "")
+        self._template = None if self._fast else Template(uri)
+        self._suffix = ""
+        if self._fast:
+            head, _, tail = uri.partition(RESOURCE_PATH)
+            parts = urlsplit(head if self._uses_resource_path else uri)
+            self._scheme = parts.scheme
+            self._host = parts.hostname or ""
+            self._port = parts.port or (443 if parts.scheme == "https" else 80)
+            self._netloc = parts.netloc
+            self._prefix = parts.path
+            self._suffix = tail
+            self._fixed_query = parts.query
+
+    @classmethod
+    def of(cls, cfg: RouteTo) -> Endpoint:
+        return cls(cfg.endpointUri, cfg.method, cfg.connectTimeout, cfg.readTimeout)
+
+    def route(self, ex: Exchange) -> RouteTarget | Violation:
+        if self._fast:
+            return self._target(ex, self._scheme, self._host, self._port, self._netloc, self._joined_path(ex),
+                                self._fixed_query, self._uses_resource_path, self._aliased_timeouts(ex))
+        return self._render(ex)
+
+    def _joined_path(self, ex: Exchange) -> str:
+        if not self._uses_resource_path:
+            return self._prefix
+        prefix, resource = self._prefix, ex.resource_path
+        if prefix.endswith("/") and resource.startswith("/"):
+            resource = resource[1:]
+        elif not prefix.endswith("/") and not resource.startswith("/") and resource:
+            resource = "/" + resource
+        return prefix + resource + self._suffix
+
+    def _render(self, ex: Exchange) -> RouteTarget | Violation:
+        for name in self._aliases:
+            if not _defined(ex, name):
+                message = f"The routing endpoint {self.uri!r} refers to ${{{name}}}, which is not a defined alias"
+                return Violation(500, "ALIAS_NOT_FOUND", message)
+        assert self._template is not None
+        rendered = self._template.render(ex)
+        parts = urlsplit(rendered)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
+            return Violation(502, "INVALID_ENDPOINT", f"The routing endpoint resolved to {rendered!r}, "
+                                                      "which is not an absolute http(s) URL")
+        path = _SLASHES.sub("/", parts.path)
+        return self._target(ex, parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80),
+                            parts.netloc, path, parts.query, self._uses_resource_path, self._aliased_timeouts(ex))
+
+    def _aliased_timeouts(self, ex: Exchange) -> tuple[float, float]:
+        connect, read = self.connect_timeout, self.read_timeout
+        if self._aliases:
+            index = ex.snapshot.extras.get(ENDPOINT_ALIASES) or {}
+            for name in self._aliases:
+                alias = index.get(name)
+                if alias is not None:
+                    connect = alias.connection_timeout or connect
+                    read = alias.read_timeout or read
+                    break
+        return connect, read
+
+    def _target(self, ex: Exchange, scheme: str, host: str, port: int, netloc: str, path: str, fixed_query: str,
+                with_query: bool, timeouts: tuple[float, float]) -> RouteTarget:
+        settings = ex.snapshot.settings
+        query = ex.request.query if with_query or settings.forward_query_params else ""
+        if fixed_query:
+            query = f"{fixed_query}&{query}" if query else fixed_query
+        target = (path or "/") + ("?" + query if query else "")
+        return RouteTarget(
+            scheme=scheme,
+            host=host,
+            port=port,
+            target=target,
+            method=ex.method if self._method == "CUSTOM" else self._method,
+            connect_timeout=timeouts[0] or settings.connect_timeout,
+            read_timeout=timeouts[1] or settings.read_timeout,
+            url=f"{scheme}://{netloc}{target}",
+        )
+
+
+def _defined(ex: Exchange, name: str) -> bool:
+    if ex.variables and name in ex.variables:
+        return True
+    return name in ex.snapshot.simple_aliases
