@@ -156,7 +156,7 @@ class Endpoint:
     def _target(self, ex: Exchange, scheme: str, host: str, port: int, netloc: str, path: str, fixed_query: str,
                 with_query: bool, timeouts: tuple[float, float]) -> RouteTarget:
         settings = ex.snapshot.settings
-        query = ex.request.query if with_query or settings.forward_query_params else ""
+        query = ex.query if with_query or settings.forward_query_params else ""
         if fixed_query:
             query = f"{fixed_query}&{query}" if query else fixed_query
         target = (path or "/") + ("?" + query if query else "")
