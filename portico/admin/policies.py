@@ -13,6 +13,7 @@ from starlette.routing import Route
 from portico.admin.common import ids_param, json_response, read_object
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError, not_found
+from portico.domain.package import PLAN_STAGE_KEYS
 from portico.domain.policy import LocalizedText, Policy, PolicyAction, StageEnforcements
 from portico.policies.base import ConfigError, validate_parameters
 from portico.policies.registry import HANDLERS, STAGE_KEYS, STAGES
@@ -50,7 +51,7 @@ def _enforcements(data: dict[str, Any]) -> list[StageEnforcements]:
         first = exc.errors()[0]
         raise ApiError(400, f"policyEnforcements.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     for s in stages:
-        if s.stageKey not in STAGE_KEYS:
+        if s.stageKey not in STAGE_KEYS and s.stageKey not in PLAN_STAGE_KEYS:
             raise ApiError(400, f"unknown stageKey {s.stageKey!r}; expected one of {list(STAGE_KEYS)}")
     return stages
 
@@ -62,6 +63,10 @@ async def _check_actions(tx: StoreTransaction, stages: list[StageEnforcements]) 
             if row is None:
                 raise ApiError(400, f"unknown policy action {e.enforcementObjectId!r} in stage {s.stageKey}")
             handler = HANDLERS.get(row.body["templateKey"])
+            if s.stageKey in PLAN_STAGE_KEYS:  # a plan's rate limit / quota (monetization stages)
+                if row.body["templateKey"] not in PLAN_STAGE_KEYS:
+                    raise ApiError(400, f"stage {s.stageKey} takes throttle or monitorSLA actions only")
+                continue
             if handler is not None and s.stageKey not in handler.allowed_stages():
                 raise ApiError(
                     400, f"policy action {e.enforcementObjectId!r} ({handler.template_key}) belongs to stage "

@@ -47,11 +47,11 @@ LOG_EVERY_S = 30.0
 class RedisCounters(Counters):
     name = "redis"
 
-    def __init__(self, url: str, prefix: str = "portico:ctr:", timeout: float = 0.5) -> None:
+    def __init__(self, url: str, prefix: str = "portico:ctr:", timeout: float = 2.0) -> None:
         self.prefix = prefix
         # A blocking pool: a burst of concurrent calls waits for a connection instead of failing.
         pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=64, timeout=2.0, socket_connect_timeout=timeout, socket_timeout=timeout,
+            url, max_connections=64, timeout=5.0, socket_connect_timeout=timeout, socket_timeout=timeout,
         )
         self._client: Any = aioredis.Redis(connection_pool=pool)
         self._acquire = self._client.register_script(_ACQUIRE)

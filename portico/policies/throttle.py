@@ -146,6 +146,10 @@ class Throttle(PolicyHandler):
             return Violation(429, "RATE_LIMIT_EXCEEDED", "The rate limit allows no requests.")
         consumer = (app.id if app else "-") if self._per_consumer else "*"
         key = f"thr:{ex.api.id}:{self._config_key()}:{consumer}"
+        counted = ex.policy_state("throttle")
+        if key in counted:  # an identical rule already counted this call
+            return None
+        counted[key] = True
         violation = await check_limit(ex, key, self._limit)
         if violation is None or violation.status != 429:
             return violation

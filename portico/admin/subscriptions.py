@@ -1,0 +1,234 @@
+"""``/subscriptions``: an application subscribes to a package and one of its plans.
+
+``POST`` creates the application (``applicationName``) or subscribes an existing one
+(``applicationId``, a Portico extension) and returns the API key; ``PUT`` switches package and
+plan and resets the quota (counters are keyed on the subscription's ``quotaEpoch``); ``DELETE``
+removes the subscription and the application it created. Usage reads the live counters."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from portico.admin.applications import load_app, new_api_key, save_app
+from portico.admin.common import int_param, json_response, read_object, require_str
+from portico.admin.context import context_of
+from portico.admin.errors import ApiError, not_found
+from portico.admin.packages import load_package, load_plan
+from portico.counters import Counters, CounterUnavailable, counters_of, window_for
+from portico.domain.application import Application
+from portico.domain.package import Package, Plan, Subscription
+from portico.domain.plan_limits import plan_limits, quota_key
+from portico.domain.policy import Policy, PolicyAction
+from portico.settings import EXTENDED_DEFAULTS
+from portico.store import StoreTransaction
+from portico.wire.packages import subscription_body
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+async def _load_sub(tx: StoreTransaction, app_id: str) -> tuple[Subscription, int]:
+    row = await tx.get("subscription", app_id)
+    if row is None:
+        if await tx.get("application", app_id) is None:
+            raise ApiError(404, f"Application Id - {app_id} does not exist")
+        raise ApiError(400, f"Application Id - {app_id} is not a subscription")
+    return Subscription.model_validate(row.body), row.revision
+
+
+async def _package_and_plan(tx: StoreTransaction, package_id: str, plan_id: str, field: str) -> tuple[Package, Plan]:
+    row = await tx.get("package", package_id)
+    if row is None:
+        raise ApiError(400, f"field '{field}': unknown package {package_id!r}")
+    package = Package.model_validate(row.body)
+    if not package.active:
+        raise ApiError(400, f"Package Id - {package_id} is not active")
+    if plan_id not in package.planIds:
+        raise ApiError(400, f"plan {plan_id!r} is not a plan of package {package_id!r}")
+    plan, _ = await load_plan(tx, plan_id)
+    return package, plan
+
+
+async def create_subscription(request: Request) -> Response:
+    ctx = context_of(request)
+    data = await read_object(request)
+    package_id, plan_id = require_str(data, "packageId"), require_str(data, "planId")
+    existing_id = require_str(data, "applicationId", required=False)
+    name = require_str(data, "applicationName", required=not existing_id)
+    description = require_str(data, "applicationDescription", required=False)
+    async with ctx.store.transaction() as tx:
+        package, plan = await _package_and_plan(tx, package_id, plan_id, "packageId")
+        if existing_id:
+            app, revision = await load_app(tx, existing_id)
+            if await tx.get("subscription", app.id) is not None:
+                raise ApiError(400, f"application {app.id!r} already has a subscription; switch it with PUT")
+            app.subscription = True
+            await save_app(tx, app, revision)
+        else:
+            app = Application(id=str(uuid.uuid4()), name=name.strip(), description=description,
+                              apiKey=new_api_key(), created=_now(), subscription=True,
+                              owner=require_str(data, "requesterId", required=False, default="Administrator"))
+            await save_app(tx, app, None)
+        sub = Subscription(applicationId=app.id, packageId=package.id, planId=plan.id, created=_now(),
+                           quotaEpoch=_now(), createdApplication=not existing_id)
+        await tx.insert("subscription", app.id, sub.model_dump(mode="json"))
+    ctx.notify_change()
+    return json_response(subscription_body(app, package, plan), status=201)
+
+
+async def _details(tx: StoreTransaction, sub: Subscription) -> tuple[Application, Package, Plan]:
+    app, _ = await load_app(tx, sub.applicationId)
+    package, _ = await load_package(tx, sub.packageId)
+    plan, _ = await load_plan(tx, sub.planId)
+    return app, package, plan
+
+
+async def list_subscriptions(request: Request) -> Response:
+    package_id, plan_id = request.query_params.get("packageId"), request.query_params.get("planId")
+    async with context_of(request).store.read() as tx:
+        if package_id:
+            await load_package(tx, package_id)
+        if plan_id:
+            await load_plan(tx, plan_id)
+        out = []
+        for row in await tx.list("subscription"):
+            sub = Subscription.model_validate(row.body)
+            if (package_id and sub.packageId != package_id) or (plan_id and sub.planId != plan_id):
+                continue
+            app, package, plan = await _details(tx, sub)
+            out.append(subscription_body(app, package, plan, mask_key=True))
+    return json_response(out)
+
+
+async def get_subscription(request: Request) -> Response:
+    async with context_of(request).store.read() as tx:
+        sub, _ = await _load_sub(tx, request.path_params["applicationId"])
+        app, package, plan = await _details(tx, sub)
+    return json_response(subscription_body(app, package, plan))
+
+
+async def switch_subscription(request: Request) -> Response:
+    ctx = context_of(request)
+    data = await read_object(request)
+    package_id, plan_id = require_str(data, "newPackageId"), require_str(data, "newPlanId")
+    async with ctx.store.transaction() as tx:
+        sub, revision = await _load_sub(tx, request.path_params["applicationId"])
+        package, plan = await _package_and_plan(tx, package_id, plan_id, "newPackageId")
+        old_key = quota_key(sub)
+        sub.packageId, sub.planId, sub.quotaEpoch = package.id, plan.id, max(_now(), sub.quotaEpoch + 1)
+        await tx.update("subscription", sub.applicationId, sub.model_dump(mode="json"), revision)
+        app, _ = await load_app(tx, sub.applicationId)
+    await _forget(ctx.extras.get("services"), old_key)
+    ctx.notify_change()
+    return json_response(subscription_body(app, package, plan))
+
+
+async def _forget(services: Any, key: str) -> None:
+    """Drop the old quota counters (the new epoch already starts from zero; this frees them)."""
+    if services is None:
+        return
+    try:
+        await counters_of(services).reset(key)
+    except CounterUnavailable:
+        pass
+
+
+async def delete_subscription(request: Request) -> Response:
+    ctx = context_of(request)
+    async with ctx.store.transaction() as tx:
+        sub, _ = await _load_sub(tx, request.path_params["applicationId"])
+        await tx.delete("subscription", sub.applicationId)
+        if sub.createdApplication:
+            await tx.delete("application", sub.applicationId)
+    await _forget(ctx.extras.get("services"), quota_key(sub))
+    ctx.notify_change()
+    return Response(status_code=204)
+
+
+# -- usage ------------------------------------------------------------------------------------
+
+
+async def _usage(tx: StoreTransaction, counters: Counters | None, sub: Subscription,
+                 start_day: str) -> dict[str, Any] | None:
+    app, package, plan = await _details(tx, sub)
+    policies = {r.id: Policy.model_validate(r.body) for r in await tx.list("policy")}
+    actions = {r.id: PolicyAction.model_validate(r.body) for r in await tx.list("policyAction")}
+    quota = plan_limits(plan, policies, actions).quota
+    if quota is None:
+        return None
+    now = _now()
+    window = window_for(now, quota.interval, quota.unit, start_day)
+    key = quota_key(sub)
+    used = ok = failed = 0
+    if counters is not None:
+        try:
+            used, ok, failed = (await counters.get(key, window), await counters.get(key + ":ok", window),
+                                await counters.get(key + ":fail", window))
+        except CounterUnavailable:
+            raise ApiError(503, "the counter store is unavailable") from None
+    left = window.end_ms - now
+    return {
+        "successCount": ok, "failureCount": failed, "planId": plan.id, "planName": plan.name,
+        "packageId": package.id, "packageName": package.name, "applicationId": app.id,
+        "applicationName": app.name, "quotaAllowed": quota.count, "usedQuota": used,
+        "configuredQuota": f"{quota.count} / {quota.interval} {quota.unit.capitalize()}",
+        "quota": f"{quota.count} / {quota.interval} {quota.unit.capitalize()}",
+        "interval": str(quota.interval), "intervalUnit": quota.unit, "startTime": window.start_ms,
+        "endTime": window.end_ms, "remainingPeriodInMillis": left,
+        "remainingPeriod": "Less than 1 Minute left" if left < 60_000 else f"{left // 60_000} Minutes left",
+        "startDayOfTheWeek": start_day,
+    }
+
+
+async def _start_day(tx: StoreTransaction) -> str:
+    row = await tx.get("settings", "settings")
+    stored = row.body.get("extendedKeys", {}) if row else {}
+    return str(stored.get("startDayOfTheWeek") or EXTENDED_DEFAULTS["startDayOfTheWeek"]).upper()
+
+
+def _counters(request: Request) -> Counters | None:
+    services = context_of(request).extras.get("services")
+    return counters_of(services) if services is not None else None
+
+
+async def all_usage(request: Request) -> Response:
+    start, size = int_param(request, "from", 0), int_param(request, "size", 1000, minimum=1)
+    names = {k: request.query_params.get(k) for k in ("name", "package", "plan")}
+    out = []
+    async with context_of(request).store.read() as tx:
+        day = await _start_day(tx)
+        for row in await tx.list("subscription"):
+            usage = await _usage(tx, _counters(request), Subscription.model_validate(row.body), day)
+            filters = ((names["name"], "applicationName"), (names["package"], "packageName"),
+                       (names["plan"], "planName"))
+            if usage is None or any(v and usage[f] != v for v, f in filters):
+                continue
+            out.append(usage)
+    return json_response(out[start:start + size])
+
+
+async def app_usage(request: Request) -> Response:
+    async with context_of(request).store.read() as tx:
+        sub, _ = await _load_sub(tx, request.path_params["applicationId"])
+        usage = await _usage(tx, _counters(request), sub, await _start_day(tx))
+    if usage is None:
+        raise not_found("usage (the plan has no quota) of application", sub.applicationId)
+    return json_response(usage)
+
+
+routes = [
+    Route("/subscriptions", create_subscription, methods=["POST"]),
+    Route("/subscriptions", list_subscriptions, methods=["GET"]),
+    Route("/subscriptions/usage", all_usage, methods=["GET"]),
+    Route("/subscriptions/{applicationId}", get_subscription, methods=["GET"]),
+    Route("/subscriptions/{applicationId}", switch_subscription, methods=["PUT"]),
+    Route("/subscriptions/{applicationId}", delete_subscription, methods=["DELETE"]),
+    Route("/subscriptions/{applicationId}/usage", app_usage, methods=["GET"]),
+]
