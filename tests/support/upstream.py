@@ -2,7 +2,8 @@
 
 Paths: ``/echo...`` answers a JSON description of the request; ``/status/N``
 answers status N; ``/slow/S`` sleeps S seconds first; ``/cut`` announces a body
-and closes half-way; ``/bytes/N`` streams N bytes."""
+and closes half-way; ``/bytes/N`` streams N bytes; ``/reflect`` answers the
+request's own body and content type."""
 
 from __future__ import annotations
 
@@ -73,6 +74,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"x" * 1000)
             self.wfile.flush()
             self.close_connection = True
+        elif path.startswith("/reflect"):  # answers the request body with the request's content type
+            self._send(200, body, self.headers.get("Content-Type") or "text/plain")
         elif path.startswith("/bytes/"):
             n = int(path.split("/")[2])
             self.send_response(200)
