@@ -34,7 +34,7 @@ def check_endpoint_uri(value: str) -> str:
     A URI that starts with a variable (an alias) is checked per request instead."""
     if value.startswith("${"):
         return value
-    probe = _VAR.sub("x", value)
+    probe = _VAR.sub("0", value)  # "0" fits a host, a port and a path
     parts = urlsplit(probe)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
