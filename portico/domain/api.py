@@ -16,6 +16,14 @@ class NativeEndpoint(BaseModel):
     alias: bool = False
 
 
+class MockService(BaseModel):
+    """``PUT /apis/{id}/mock/enable|disable``: a mocked API is answered from its definition's examples."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    enableMock: bool = False
+
+
 class Api(BaseModel):
     """Stored under kind ``api``. ``policies`` lists the API's policy ids (the first is its own)."""
 
@@ -36,6 +44,7 @@ class Api(BaseModel):
     tags: list[str] = Field(default_factory=list)
     scopes: list[Any] = Field(default_factory=list)
     tracingEnabled: bool = False
+    mockService: MockService = Field(default_factory=MockService)
     sourceFormat: str = "openapi"
     creationDate: int = 0
     lastModified: int = 0

@@ -30,6 +30,7 @@ from portico.gateway.upstream import (
     UpstreamTimeout,
 )
 from portico.policies.base import Violation
+from portico.policies.cors import preflight as cors_preflight
 from portico.policies.straight_through_routing import StraightThroughRouting, StraightThroughRoutingConfig
 
 if TYPE_CHECKING:
@@ -44,9 +45,13 @@ MAX_BUFFERED_BODY = 32 * 1024 * 1024
 class Failure(Exception):
     """A request the gateway answers itself (no native answer relayed), with a stable key."""
 
-    def __init__(self, status: int, key: str, message: str, native: BufferedResponse | None = None) -> None:
+    def __init__(
+        self, status: int, key: str, message: str, native: BufferedResponse | None = None,
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
         super().__init__(message)
         self.status, self.key, self.message, self.native = status, key, message, native
+        self.headers = headers  # e.g. WWW-Authenticate of a 401
 
 
 async def _settle(result: Violation | Awaitable[Violation | None] | None) -> Violation | None:
@@ -81,7 +86,7 @@ class Gateway:
             ex = Exchange(req, snap, api, resource_path, client_ip, started, uuid.uuid4().hex)
             violation = await self._request_phase(ex)
             if violation is not None:
-                raise Failure(violation.status, violation.key, violation.message)
+                raise Failure(violation.status, violation.key, violation.message, headers=violation.headers)
             status, provider_ms, sent = await self._forward(ex, resp)
         except Failure as f:
             status, failure_key = f.status, f.key
@@ -132,6 +137,9 @@ class Gateway:
         if match is None:
             raise Failure(404, "RESOURCE_NOT_FOUND", f"No resource matches {ex.resource_path}")
         method = ex.request.method
+        if method == "OPTIONS" and (answer := cors_preflight(ex, match.resource.methods)) is not None:
+            ex.resource, ex.path_params, ex.response = match.resource.template, match.params, answer
+            return
         if method not in match.resource.methods and not (method == "HEAD" and "GET" in match.resource.methods):
             raise Failure(405, "METHOD_NOT_ALLOWED", f"Method {method} is not defined for {match.resource.template}")
         ex.resource = match.resource.template
@@ -143,13 +151,15 @@ class Gateway:
 
     async def _request_phase(self, ex: Exchange) -> Violation | None:
         self._match_resource(ex)
+        if ex.response is not None:  # a CORS preflight, answered before any policy runs
+            return None
         for handler in ex.plan.request:
             if handler.needs_request_body and ex.body is None:
                 await self._buffer_request_body(ex)
             violation = await _settle(handler.run(ex))
             if violation is not None:
                 return violation
-        if ex.route is None:
+        if ex.route is None and ex.response is None:  # a mocked API answers without a route
             self._default_route(ex)
         return None
 
@@ -287,7 +297,7 @@ class Gateway:
         ex: Exchange | None,
         client_ip: str,
     ) -> tuple[int, int]:
-        fault = Fault(f.status, f.key, f.message, native=f.native)
+        fault = Fault(f.status, f.key, f.message, headers=list(f.headers), native=f.native)
         if ex is not None:
             ex.fault = fault
             for handler in ex.plan.fault:
