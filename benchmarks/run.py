@@ -5,6 +5,9 @@ Scenarios:
   proxy   reference A (nginx-proxy.conf, :8080) vs Portico proxying an API with no identification
   apikey  reference B (nginx-peer.conf, :8082) vs Portico with an evaluatePolicy (API key) action
           and 1,000 registered applications; both get the same 1,000 keys, rotated per request
+  plan    reference B with its JSON access log on vs Portico with API key + per-application rate
+          limit (a package plan, never reached) + a transaction event per call (not part of "all":
+          it shares reference B's port)
 
 Per scenario: saturating wrk runs alternating reference / Portico (median rps, ratio vs target),
 then open-loop paced runs at a fixed rate against the upstream directly, the reference and
@@ -31,18 +34,20 @@ from typing import Any, TypeVar
 
 import load
 import portico_config
+import portico_plans
 import services
 from load import Target, WrkResult
 from services import BENCH_DIR, BenchError, Nginx
 
 R = TypeVar("R")
 UPSTREAM_URL = "http://127.0.0.1:9000/json"
-MIN_RATIO = {"proxy": 0.5, "apikey": 0.4}
+MIN_RATIO = {"proxy": 0.5, "apikey": 0.4, "plan": 0.35}
 MAX_ADDED_P99_MS = 2.0
 BUSY_LIMIT = 0.05  # machine CPU share taken by other processes during a run above which it is flagged
 NGINX_KEY_HEADER = "X-API-Key"  # nginx-peer.conf maps $http_x_api_key
 KEYS_FILE = BENCH_DIR / "keys.txt"  # one key per line, for wrk-keyfile.lua and paced.py
 NGINX_MAP = BENCH_DIR / "keys.map"  # included by nginx-peer.conf
+KEYED = ("apikey", "plan")  # scenarios that send API keys
 
 
 # ---------------------------------------------------------------- command line
@@ -50,7 +55,7 @@ NGINX_MAP = BENCH_DIR / "keys.map"  # included by nginx-peer.conf
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scenario", choices=("proxy", "apikey", "all"), default="all")
+    p.add_argument("--scenario", choices=("proxy", "apikey", "plan", "all"), default="all")
     p.add_argument("--rounds", type=int, default=3, help="alternating runs per target (default 3)")
     p.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run (default 10)")
     p.add_argument("--paced-duration", type=float, help="seconds per paced run (default: --duration)")
@@ -115,6 +120,7 @@ def reference_nginx(shared: Path) -> dict[str, Nginx]:
         "upstream": Nginx("upstream", shared / "upstream-nginx.conf", 9000),
         "proxy": Nginx("reference A", shared / "nginx-proxy.conf", 8080),
         "apikey": Nginx("reference B", shared / "nginx-peer.conf", 8082),
+        "plan": Nginx("reference B + log", portico_plans.txlog_peer_conf(shared), 8082),
     }
 
 
@@ -177,18 +183,25 @@ def start_portico(args: argparse.Namespace, cleanup: Cleanup, setup: Setup) -> l
         print(f"  {len(api.keys)} applications in {time.monotonic() - started:.0f} s", flush=True)
         setup.portico_urls["apikey"] = api.url
         keys = api.keys
+    if "plan" in setup.scenarios:
+        print(f"configuring portico: package plan with a per-application rate limit, {args.keys} subscriptions",
+              flush=True)
+        api = portico_plans.configure_plan_api(admin, "benchplan", args.keys)
+        setup.portico_urls["plan"] = api.url
+        keys = api.keys
     return keys
 
 
 def targets(scenario: str, setup: Setup) -> dict[str, Target]:
     """upstream direct / reference / Portico targets of one scenario, keyed by role."""
-    ref_url = {"proxy": "http://127.0.0.1:8080/json", "apikey": "http://127.0.0.1:8082/json"}[scenario]
-    keyed = scenario == "apikey"
+    ref_url = {"proxy": "http://127.0.0.1:8080/json", "apikey": "http://127.0.0.1:8082/json",
+               "plan": "http://127.0.0.1:8082/json"}[scenario]
+    keyed = scenario in KEYED
     gw_header = portico_config.KEY_HEADER if keyed else None
     result = {
         "direct": Target("upstream direct", UPSTREAM_URL, gw_header, KEYS_FILE if keyed else None),
         "reference": Target(
-            "A nginx proxy_pass" if scenario == "proxy" else "B nginx key map",
+            {"proxy": "A nginx proxy_pass", "apikey": "B nginx key map", "plan": "B nginx map+json log"}[scenario],
             ref_url,
             NGINX_KEY_HEADER if keyed else None,
             KEYS_FILE if keyed else None,
@@ -201,12 +214,12 @@ def targets(scenario: str, setup: Setup) -> dict[str, Target]:
 
 def check_targets(scenario: str, roles: dict[str, Target]) -> None:
     """Each target answers 200 to a keyed request; keyed gateways refuse a missing or wrong key."""
-    key = KEYS_FILE.read_text().split()[0] if scenario == "apikey" else None
+    key = KEYS_FILE.read_text().split()[0] if scenario in KEYED else None
     for role, target in roles.items():
         status = load.probe(target.url, target.header, key)
         if status != 200:
             raise BenchError(f"{target.label} ({target.url}) answered {status} instead of 200")
-        if scenario == "apikey" and role != "direct":
+        if scenario in KEYED and role != "direct":
             for sent in (None, "not-a-registered-key"):
                 refused = load.probe(target.url, target.header, sent)
                 if refused not in (401, 403):
@@ -414,7 +427,7 @@ def run(args: argparse.Namespace, cleanup: Cleanup) -> tuple[list[ScenarioResult
     setup = Setup(["proxy", "apikey"] if args.scenario == "all" else [args.scenario])
     start_nginx(nginx["upstream"], cleanup, setup, args.reuse_running)
     keys = [] if args.only_references else start_portico(args, cleanup, setup)
-    if "apikey" in setup.scenarios:
+    if set(KEYED) & set(setup.scenarios):
         write_keys(keys or synthetic_keys(args.keys))
     for scenario in setup.scenarios:
         # nginx-peer must load the keys written above, so it is never reused
