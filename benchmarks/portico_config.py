@@ -20,6 +20,9 @@ from load import probe
 UPSTREAM = "http://127.0.0.1:9000"
 RESOURCE = "/json"
 KEY_HEADER = "x-Gateway-APIKey"
+ADMIN_WORKERS = 4  # concurrent management calls while registering applications
+SERVER_ERROR_TRIES = 4
+RETRIED: list[str] = []  # management calls that got a 5xx and were tried again
 
 
 class AdminError(RuntimeError):
@@ -35,6 +38,20 @@ class Admin:
     user: str = "Administrator"
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One JSON call; a 5xx is retried a few times (a server still busy with concurrent
+        writes, e.g. SQLite's "database is locked"), and each retry is counted in RETRIED."""
+        for attempt in range(1, SERVER_ERROR_TRIES + 1):
+            try:
+                return self.call_once(method, path, body)
+            except urllib.error.HTTPError as error:
+                detail = error.read().decode(errors="replace")[:500]
+                if error.code < 500 or attempt == SERVER_ERROR_TRIES:
+                    raise AdminError(f"{method} {path} -> {error.code}: {detail}") from error
+                RETRIED.append(f"{method} {path} -> {error.code}: {detail}")
+                time.sleep(0.2 * attempt)
+        raise AssertionError("unreachable")
+
+    def call_once(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(f"{self.base_url}/rest/apigateway{path}", data, method=method)
         token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
@@ -42,12 +59,8 @@ class Admin:
         request.add_header("Accept", "application/json")
         if data is not None:
             request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as error:
-            detail = error.read().decode(errors="replace")[:500]
-            raise AdminError(f"{method} {path} -> {error.code}: {detail}") from error
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
         return json.loads(raw) if raw.strip() else {}
 
 
@@ -159,7 +172,7 @@ def configure_api(admin: Admin, name: str, apps: int = 0) -> PorticoApi:
     if apps:
         require_api_key(admin, policy_id)
     admin.call("PUT", f"/apis/{api_id}/activate")
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=ADMIN_WORKERS) as pool:
         keys = list(pool.map(lambda n: create_application(admin, api_id, n), range(1, apps + 1)))
     url = f"{admin.base_url}/gateway/{name}/1.0{RESOURCE}"
     wait_routable(url, KEY_HEADER if keys else None, keys[-1] if keys else None)

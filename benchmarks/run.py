@@ -17,33 +17,29 @@ Portico (added p50/p99 over upstream-direct). See benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
-import json
 import secrets
 import shlex
 import shutil
 import signal
-import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import load
 import portico_config
 import portico_plans
 import services
-from load import Target, WrkResult
+from load import Target
+from report import BUSY_LIMIT, ScenarioResult, report, save_json
 from services import BENCH_DIR, BenchError, Nginx
 
 R = TypeVar("R")
 UPSTREAM_URL = "http://127.0.0.1:9000/json"
-MIN_RATIO = {"proxy": 0.5, "apikey": 0.4, "plan": 0.35}
-MAX_ADDED_P99_MS = 2.0
-BUSY_LIMIT = 0.05  # machine CPU share taken by other processes during a run above which it is flagged
 NGINX_KEY_HEADER = "X-API-Key"  # nginx-peer.conf maps $http_x_api_key
 KEYS_FILE = BENCH_DIR / "keys.txt"  # one key per line, for wrk-keyfile.lua and paced.py
 NGINX_MAP = BENCH_DIR / "keys.map"  # included by nginx-peer.conf
@@ -189,6 +185,9 @@ def start_portico(args: argparse.Namespace, cleanup: Cleanup, setup: Setup) -> l
         api = portico_plans.configure_plan_api(admin, "benchplan", args.keys)
         setup.portico_urls["plan"] = api.url
         keys = api.keys
+    if portico_config.RETRIED:
+        print(f"  !! {len(portico_config.RETRIED)} management call(s) got a 5xx and were retried, first:", flush=True)
+        print(f"     {portico_config.RETRIED[0]}", flush=True)
     return keys
 
 
@@ -227,15 +226,6 @@ def check_targets(scenario: str, roles: dict[str, Target]) -> None:
 
 
 # ---------------------------------------------------------------- measuring
-
-
-@dataclass
-class ScenarioResult:
-    name: str
-    labels: dict[str, str]
-    foreign: list[float] = field(default_factory=list)  # other processes' CPU share, per run
-    throughput: dict[str, list[WrkResult]] = field(default_factory=dict)
-    paced: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def metered(pids: list[int], result: ScenarioResult, retries: int, action: Callable[[], R]) -> tuple[R, str]:
@@ -297,125 +287,6 @@ def run_scenario(scenario: str, setup: Setup, args: argparse.Namespace) -> Scena
     throughput_rounds(roles, args, result, setup.pids)
     paced_rounds(roles, args, result, setup.pids)
     return result
-
-
-# ---------------------------------------------------------------- reporting
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    """Plain-text table: the first two columns left-aligned, the figures right-aligned."""
-    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-
-    def line(cells: list[str]) -> str:
-        padded = (c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
-        return "  ".join(padded).rstrip()
-
-    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *map(line, rows)])
-
-
-def median_rps(runs: list[WrkResult]) -> float:
-    return statistics.median(r.rps for r in runs)
-
-
-def median_of(runs: list[dict[str, Any]], key: str) -> float:
-    return statistics.median(float(r[key]) for r in runs)
-
-
-def median_ratio(portico: list[WrkResult], reference: list[WrkResult]) -> float:
-    """Median over rounds of Portico rps / reference rps: each round's two runs are adjacent in
-    time, so drifts in machine speed cancel within a round."""
-    return statistics.median(p.rps / r.rps for p, r in zip(portico, reference, strict=True))
-
-
-def median_added(runs: list[dict[str, Any]], direct: list[dict[str, Any]], key: str) -> float:
-    """Median over rounds of (target - upstream direct) for one percentile, paired by round."""
-    return statistics.median(float(t[key]) - float(d[key]) for t, d in zip(runs, direct, strict=True))
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
-def throughput_rows(results: list[ScenarioResult]) -> list[list[str]]:
-    rows = []
-    for res in results:
-        ref = median_rps(res.throughput["reference"])
-        dirty = sum(not r.clean for runs in res.throughput.values() for r in runs)
-        note = f"{dirty} run(s) had errors" if dirty else ""
-        if "portico" in res.throughput:
-            por = median_rps(res.throughput["portico"])
-            ratio = median_ratio(res.throughput["portico"], res.throughput["reference"])
-            goal = MIN_RATIO[res.name]
-            cells = [f"{por:,.0f}", f"{ratio:.2f}", f">= {goal:.1f}", verdict(ratio >= goal and not dirty)]
-        else:
-            cells = ["-", "-", f">= {MIN_RATIO[res.name]:.1f}", "-"]
-        rows.append([res.name, res.labels["reference"], f"{ref:,.0f}", *cells, note])
-    return rows
-
-
-def latency_rows(results: list[ScenarioResult]) -> list[list[str]]:
-    rows = []
-    for res in results:
-        direct = res.paced["direct"]
-        for role in ("direct", "reference", "portico"):
-            if role not in res.paced:
-                continue
-            runs = res.paced[role]
-            p50, p99 = median_of(runs, "p50_ms"), median_of(runs, "p99_ms")
-            added = role != "direct"
-            add50, add99 = median_added(runs, direct, "p50_ms"), median_added(runs, direct, "p99_ms")
-            check = ""
-            if role == "portico":
-                check = f"{verdict(add99 <= MAX_ADDED_P99_MS)} (<= {MAX_ADDED_P99_MS:g})"
-            rows.append(
-                [
-                    res.name,
-                    res.labels[role],
-                    f"{p50:.2f}",
-                    f"{p99:.2f}",
-                    f"{median_of(runs, 'p999_ms'):.2f}",
-                    f"{add50:+.2f}" if added else "",
-                    f"{add99:+.2f}" if added else "",
-                    check,
-                    f"{median_of(runs, 'lag_p99_ms'):.2f}",
-                ]
-            )
-    return rows
-
-
-def report(results: list[ScenarioResult], args: argparse.Namespace, rss_kib: int | None) -> str:
-    throughput = table(
-        ["scenario", "reference", "ref rps", "portico rps", "ratio", "target", "result", "note"],
-        throughput_rows(results),
-    )
-    latency = table(
-        ["scenario", "target", "p50", "p99", "p99.9", "+p50", "+p99", "+p99 target", "send lag p99"],
-        latency_rows(results),
-    )
-    rss = f"{rss_kib / 1024:.1f} MiB" if rss_kib is not None else "-"
-    busy = [f"{r.name} up to {max(r.foreign):.0%}" for r in results if max(r.foreign) > BUSY_LIMIT]
-    warning = f"!! other processes used the CPUs during runs ({', '.join(busy)}): rerun on an idle box\n"
-    foreign = ", ".join(f"{r.name} max {max(r.foreign):.0%}" for r in results)
-    return (
-        f"\nThroughput: wrk -t1 -c64 -d{args.duration:g}s, {args.rounds} alternating round(s); "
-        "rps = median, ratio = median of per-round ratios\n"
-        f"{throughput}\n\n"
-        f"Latency (ms): open-loop {args.rate:,.0f} rps over 64 connections, {args.paced_duration:g} s, "
-        f"median of {args.rounds} round(s); +p50/+p99 = median per-round difference to upstream direct\n"
-        f"{latency}\n\n"
-        f"Portico RSS after the runs: {rss}\n"
-        f"CPU used by other processes during the runs: {foreign}\n"
-        f"{warning if busy else ''}"
-    )
-
-
-def save_json(path: Path, results: list[ScenarioResult], args: argparse.Namespace, rss: int | None) -> None:
-    payload = {
-        "args": {k: str(v) for k, v in vars(args).items()},
-        "portico_rss_kib": rss,
-        "scenarios": [asdict(r) for r in results],
-    }
-    path.write_text(json.dumps(payload, indent=2))
 
 
 # ---------------------------------------------------------------- main

@@ -53,11 +53,10 @@ def shared_bench_dir() -> Path:
 def ensure_tools() -> None:
     """Install nginx and wrk from Debian if either is missing (needs root, as the bench README says)."""
     missing = [tool for tool in ("nginx", "wrk") if shutil.which(tool) is None]
-    if not missing:
-        return
-    print(f"installing {' '.join(missing)} with apt-get ...", flush=True)
-    subprocess.run(["apt-get", "update", "-qq"], check=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True)
+    if missing:
+        print(f"installing {' '.join(missing)} with apt-get ...", flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True)
     if shutil.which("taskset") is None:
         raise BenchError("taskset not found (package util-linux)")
 
