@@ -1,0 +1,103 @@
+"""Shared by ``monitorServicePerformance`` and ``monitorSLA``: config, aggregates, alerting.
+
+Calls are aggregated in memory per interval (per API, or per API and application for SLAs).
+When a call completes after the interval ended, the closed interval's KPIs are checked against
+``monitorRules``; each rule that holds is one breach, written as a ``Monitor`` event to the
+``gateway_events`` table (and the server log for ``localLog``). ``alertFrequency: once`` alerts
+for the first interval of a breach and again only after an interval without it; ``always``
+alerts for every interval in breach. Aggregates live in the handler: a configuration change
+starts a fresh interval."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Literal
+
+from pydantic import Field
+
+from portico.gateway.exchange import Exchange
+from portico.policies._monitor.kpis import KPI_NAMES, Aggregate, MonitorRule
+from portico.policies._monitor.writer import MonitorEventWriter, writer_for
+from portico.policies.base import PolicyConfig
+
+log = logging.getLogger("portico.monitor")
+_UNITS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0, "days": 86400.0, "calendarWeek": 604800.0,
+          "calendarMonth": 2592000.0}
+_LEVELS = {"Error": logging.ERROR, "Warn": logging.WARNING, "Info": logging.INFO, "Debug": logging.DEBUG}
+
+__all__ = ["KPI_NAMES", "Monitor", "MonitorConfig", "MonitorRule"]
+
+
+class MonitorDestination(PolicyConfig):
+    destinationType: Literal["GATEWAY", "localLog"] = Field(
+        description="GATEWAY: a Monitor event in the gateway's events; localLog: the server log.")
+    logLevel: Literal["Error", "Warn", "Info", "Debug"] = Field(default="Warn", description="localLog level.")
+
+
+class MonitorConfig(PolicyConfig):
+    alertInterval: float = Field(gt=0, description="Length of the evaluation interval, in alertIntervalUnit.")
+    alertIntervalUnit: Literal["seconds", "minutes", "hours", "days", "calendarWeek", "calendarMonth"] = Field(
+        default="minutes", description="Unit of alertInterval (seconds is a Portico addition).")
+    alertFrequency: Literal["once", "always"] = Field(
+        default="once", description="once: alert when a breach starts; always: every interval in breach.")
+    alertMessage: str = Field(default="", description="Text carried by the monitor event.")
+    destination: list[MonitorDestination] = Field(
+        default_factory=lambda: [MonitorDestination(destinationType="GATEWAY")], description="Alert destinations.")
+    monitorRules: list[MonitorRule] = Field(min_length=1, description="KPI conditions; each one that holds alerts.")
+
+
+class _Window:
+    __slots__ = ("aggregate", "breached", "start")
+
+    def __init__(self, start: float, rules: int) -> None:
+        self.start = start
+        self.aggregate = Aggregate()
+        self.breached = [False] * rules  # per rule: breached in the previous interval
+
+
+class Monitor:
+    """Per-handler state: one window per key; ``observe`` is called from ``on_complete``."""
+
+    def __init__(self, config: MonitorConfig, policy: str) -> None:
+        self.config = config
+        self.policy = policy
+        self.interval = config.alertInterval * _UNITS[config.alertIntervalUnit]
+        self.windows: dict[str, _Window] = {}
+        self.to_gateway = any(d.destinationType == "GATEWAY" for d in config.destination)
+        self.level = next((_LEVELS[d.logLevel] for d in config.destination if d.destinationType == "localLog"), None)
+
+    def observe(self, ex: Exchange, status: int, key: str) -> None:
+        now = time.time()
+        window = self.windows.get(key)
+        if window is None:
+            window = self.windows[key] = _Window(now, len(self.config.monitorRules))
+        elif now >= window.start + self.interval:
+            self._close(ex, window, key)
+            elapsed = int((now - window.start) // self.interval)
+            window.start += elapsed * self.interval
+            window.aggregate = Aggregate()
+        elapsed_ms = (time.perf_counter() - ex.started) * 1000
+        window.aggregate.add(elapsed_ms, status, ex.fault.key if ex.fault else "")
+
+    def _close(self, ex: Exchange, window: _Window, key: str) -> None:
+        writer: MonitorEventWriter | None = writer_for(ex) if self.to_gateway else None
+        for i, rule in enumerate(self.config.monitorRules):
+            actual = window.aggregate.kpi(rule.monitorRuleName)
+            breach = actual is not None and rule.holds(actual)
+            alert = breach and (self.config.alertFrequency == "always" or not window.breached[i])
+            window.breached[i] = breach
+            if not alert:
+                continue
+            body = {
+                "eventType": "Monitor", "policyName": self.policy, "apiId": ex.api.id, "apiName": ex.api.name,
+                "apiVersion": ex.api.version, "applicationId": key or None, "ruleName": rule.monitorRuleName,
+                "operator": rule.monitorRuleOperator, "expectedValue": rule.value, "actualValue": actual,
+                "alertMessage": self.config.alertMessage, "intervalStart": int(window.start * 1000),
+                "intervalEnd": int((window.start + self.interval) * 1000),
+            }
+            if self.level is not None:
+                log.log(self.level, "%s breach on %s: %s %s %s (actual %s) %s", self.policy, ex.api.name,
+                        rule.monitorRuleName, rule.monitorRuleOperator, rule.value, actual, self.config.alertMessage)
+            if writer is not None:
+                writer.emit(body)
