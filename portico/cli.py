@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    from sqlalchemy.exc import SQLAlchemyError
+
     from portico.app import ServeOptions, StartupError, serve
 
     options = ServeOptions(host=args.host, port=args.port, data_dir=args.data_dir, db_url=args.db,
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     except StartupError as exc:
         print(f"portico: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
+    except (OSError, ValueError, SQLAlchemyError) as exc:  # ports in use, unreachable or unsupported databases
         print(f"portico: cannot start: {exc}", file=sys.stderr)
         return 2
     return 0

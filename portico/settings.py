@@ -101,6 +101,8 @@ def validate_setting(key: str, value: Any) -> str:
         value = str(value)
     if not isinstance(value, str):
         raise ValueError(f"setting {key!r} must be a string, got {type(value).__name__}")
+    if len(value) > 10_000:
+        raise ValueError(f"setting {key!r} is longer than 10000 characters")
     if key in BOOLEAN_SETTINGS and value.lower() not in ("true", "false"):
         raise ValueError(f"setting {key!r} must be 'true' or 'false', got {value!r}")
     if key in POSITIVE_NUMBER_SETTINGS:
@@ -108,6 +110,8 @@ def validate_setting(key: str, value: Any) -> str:
             number = float(value)
         except ValueError:
             raise ValueError(f"setting {key!r} must be a number, got {value!r}") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError(f"setting {key!r} must be a finite number, got {value!r}")
         if number < 0 and not (key == "defaultSearchResultSize" and number == -1):
             raise ValueError(f"setting {key!r} must not be negative")
     if key == "apiKeyExpirationPeriod":

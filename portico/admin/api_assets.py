@@ -41,9 +41,29 @@ async def load_api(tx: StoreTransaction, api_id: str) -> tuple[Api, int]:
     return Api.model_validate(row.body), row.revision
 
 
+def check_name_and_version(name: str, version: str) -> None:
+    for field, value in (("apiName", name), ("apiVersion", version)):
+        if not value:
+            raise ApiError(400, f"field '{field}' must not be empty")
+        if "/" in value or len(value) > 255 or any(ord(c) < 32 for c in value):
+            raise ApiError(400, f"field '{field}' must be at most 255 characters without '/' or control characters")
+
+
+async def claim_name(tx: StoreTransaction, name: str, version: str) -> None:
+    """Reserve (name, version) in this transaction: a concurrent create of the same pair conflicts."""
+    from portico.store import ConflictError
+
+    try:
+        await tx.insert("api_name", f"{name}\n{version}", {"name": name, "version": version})
+    except ConflictError:
+        raise ApiError(409, f"an API named {name!r} with version {version!r} already exists") from None
+
+
 async def save_api(tx: StoreTransaction, api: Api, revision: int | None) -> None:
     body = api.model_dump(mode="json")
     if revision is None:
+        check_name_and_version(api.apiName, api.apiVersion)
+        await claim_name(tx, api.apiName, api.apiVersion)
         await tx.insert("api", api.id, body, name=api.apiName, version=api.apiVersion)
     else:
         await tx.update("api", api.id, body, revision, name=api.apiName, version=api.apiVersion)
@@ -136,8 +156,10 @@ async def parse_spec(store: Store, spec_in: SpecInput) -> ImportedSpec:
     """Parse and validate outside any transaction: a big spec takes a while, in a worker thread."""
     assert spec_in.raw is not None
     declared = spec_in.field("type").lower() or None
+    if declared == "rest":  # the reference's "create from scratch" names the API type, not the format
+        declared = None
     if declared is not None and declared not in SPEC_TYPES:
-        raise ApiError(400, f"field 'type' must be one of {sorted(SPEC_TYPES)}, got {declared!r}")
+        raise ApiError(400, f"field 'type' must be one of {sorted(SPEC_TYPES | {'rest'})}, got {declared!r}")
     async with store.read() as tx:
         validate = (await extended_setting(tx, "openAPIImporterValidation")).lower() == "true"
     try:

@@ -40,12 +40,10 @@ async def create_api(request: Request) -> Response:
     spec_in = await read_spec_input(request)
     spec = await parse_spec(ctx.store, spec_in)
     async with ctx.store.transaction() as tx:
-        name = spec_in.field("apiName") or spec.title
-        version = spec_in.field("apiVersion") or spec.version or "1.0"
+        name = (spec_in.field("apiName") or spec.title).strip()
+        version = (spec_in.field("apiVersion") or spec.version or "1.0").strip()
         if not name:
             raise ApiError(400, "field 'apiName' is required when the definition has no info.title")
-        if any(a.apiVersion == version for a in await versions_of(tx, name)):
-            raise ApiError(409, f"an API named {name!r} with version {version!r} already exists")
         api_id = new_id()
         endpoints = absolute_endpoints(spec)
         policy, actions = default_policy(api_id, name, endpoints[0] if endpoints else None)
@@ -172,6 +170,7 @@ async def _delete_one(tx: StoreTransaction, api_id: str, force: bool) -> None:
     for pid in api.policies:
         await tx.delete("policy", pid)
     await tx.delete("api_source", api_id)
+    await tx.delete("api_name", f"{api.apiName}\n{api.apiVersion}")
     await tx.delete("api", api_id)
 
 
@@ -240,6 +239,7 @@ async def create_version(request: Request) -> Response:
     new_version = body.get("newApiVersion")
     if not isinstance(new_version, str) or not new_version.strip():
         raise ApiError(400, "field 'newApiVersion' is required and must be a string")
+    new_version = new_version.strip()
     retain = body.get("retainApplications", False)
     if not isinstance(retain, bool):
         raise ApiError(400, "field 'retainApplications' must be a boolean")
@@ -250,7 +250,7 @@ async def create_version(request: Request) -> Response:
             raise ApiError(400, "a new version can be created only from the latest version of the API")
         if any(v.apiVersion == new_version for v in versions):
             raise ApiError(409, f"version {new_version!r} of API {api.apiName} already exists")
-        copy = await _copy_api(tx, api, new_version.strip())
+        copy = await _copy_api(tx, api, new_version)
         if retain:
             for app in await _registered_apps(tx, api.id):
                 app.apiIds.append(copy.id)

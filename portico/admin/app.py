@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 import portico.admin as admin_package
 from portico.admin.auth import PUBLIC_PREFIXES, authorize
 from portico.admin.common import json_response
-from portico.admin.context import AdminContext
+from portico.admin.context import AdminContext, context_of
 from portico.admin.errors import ApiError
 from portico.admin.openapi import build_document
 from portico.store import ConflictError
@@ -26,10 +26,17 @@ BASE = "/rest/apigateway"
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 def _guarded(endpoint: Endpoint) -> Endpoint:
     async def guarded(request: Request) -> Response:
         await authorize(request)
-        return await endpoint(request)
+        response = await endpoint(request)
+        if request.method in _WRITES and response.status_code < 400:
+            # Read-after-write: this node's gateway serves the change before the caller hears back.
+            await context_of(request).settle()
+        return response
 
     guarded.__doc__ = endpoint.__doc__
     guarded.__name__ = endpoint.__name__
@@ -68,6 +75,10 @@ async def _conflict(request: Request, exc: Exception) -> Response:
     return json_response({"errorDetails": str(exc)}, 409)
 
 
+async def _timeout(request: Request, exc: Exception) -> Response:
+    return json_response({"errorDetails": "the client stopped sending the request body"}, 408)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return json_response({"errorDetails": f"internal error ({type(exc).__name__})"}, 500)
@@ -85,7 +96,8 @@ def build_admin_app(ctx: AdminContext) -> Starlette:
     app = Starlette(
         routes=[Mount(BASE, routes=[Route("/openapi.json", openapi, methods=["GET"]), *guarded])],
         exception_handlers={
-            ApiError: _api_error, HTTPException: _http_error, ConflictError: _conflict, Exception: _unexpected,
+            ApiError: _api_error, HTTPException: _http_error, ConflictError: _conflict, TimeoutError: _timeout,
+            Exception: _unexpected,
         },
     )
     app.state.portico = ctx

@@ -16,7 +16,7 @@ from portico.admin.common import ids_param, json_response, read_object, str_list
 from portico.admin.config_store import extended_setting
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError, not_found
-from portico.domain.application import IDENTIFIER_KEYS, Application, Identifier
+from portico.domain.application import IDENTIFIER_KEYS, Application, Identifier, parse_ip_range
 from portico.settings import parse_period
 from portico.store import StoreTransaction
 from portico.wire.applications import application_body, applications_response
@@ -69,6 +69,11 @@ def _identifiers(data: dict[str, Any]) -> list[Identifier]:
             raise ApiError(400, f"identifiers[{i}]: {exc.errors()[0]['msg']}") from None
         if ident.key not in IDENTIFIER_KEYS:
             raise ApiError(400, f"identifiers[{i}].key {ident.key!r} is not one of {sorted(IDENTIFIER_KEYS)}")
+        for value in ident.value:
+            if not value.strip():
+                raise ApiError(400, f"identifiers[{i}].value must not contain empty strings")
+            if ident.key == "ipAddressRange" and parse_ip_range(value) is None:
+                raise ApiError(400, f"identifiers[{i}].value {value!r} is not an IP address, range (a-b) or CIDR block")
         out.append(ident.model_copy(update={"id": ident.id or str(uuid.uuid4())}))
     return out
 

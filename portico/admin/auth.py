@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError
-from portico.security.passwords import verify_password
+from portico.security.passwords import verify_password_async
 
 PUBLIC_PREFIXES = ("/health",)
 _CACHE_SECONDS = 60.0
@@ -50,7 +50,7 @@ async def authenticate(request: Request) -> Principal:
     stored = row.body["passwordHash"]
     token = hashlib.sha256(f"{user}\0{password}\0{stored}".encode()).digest()
     if cache.get(token, 0.0) < time.monotonic():
-        if not verify_password(password, stored):
+        if not await verify_password_async(password, stored):
             raise ApiError(401, "invalid user name or password")
         if len(cache) > 1000:
             cache.clear()

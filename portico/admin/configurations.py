@@ -27,8 +27,12 @@ def _validated(section: Any, name: str, known: dict[str, str], prefix: str | Non
         raise ApiError(400, f"'{name}' must be an object of setting name -> value")
     out: dict[str, str] = {}
     for key, value in section.items():
-        if key not in known and not (prefix and key.startswith(prefix)):
-            raise ApiError(400, f"unknown setting {key!r} in '{name}'")
+        # Settings Portico does not use yet are kept as given, so exported setting documents of the
+        # reference import whole; the ones it knows are checked.
+        if not isinstance(key, str) or not key or len(key) > 200:
+            raise ApiError(400, f"setting names in '{name}' must be non-empty strings of at most 200 characters")
+        if prefix and name == "wattKeys" and not key.startswith(prefix):
+            raise ApiError(400, f"watt keys start with '{prefix}', got {key!r}")
         try:
             out[key] = validate_setting(key, value)
         except ValueError as exc:

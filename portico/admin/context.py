@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,10 @@ def _nothing() -> None:
     return None
 
 
+async def _settled() -> None:
+    return None
+
+
 @dataclass
 class AdminContext:
     store: Store
@@ -25,6 +29,9 @@ class AdminContext:
     # Called after a committed configuration change so this node's gateway reloads at once
     # (other nodes notice the store's revision on their next poll).
     on_change: Callable[[], None] = _nothing
+    # Awaited after every successful write, before the response: brings this node's gateway up to
+    # the store's revision (a no-op when nothing changed).
+    settle: Callable[[], Awaitable[None]] = _settled
 
     def notify_change(self) -> None:
         self.on_change()

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -20,6 +21,8 @@ from portico.admin.context import context_of
 from portico.admin.errors import bad_request
 from portico.events.search import ApiCount, EventFilter, count_by_api, is_pattern, search
 
+# Python and the database disagree on a few regular-expression constructs; the database's word is final.
+REGEX_REJECTED = "the database rejected a name pattern: use a simpler regular expression"
 DEFAULT_SIZE = 100
 MAX_SIZE = 1000  # one page is serialised in memory; page through larger results with `from`
 
@@ -95,7 +98,7 @@ def _criterion(params: Mapping[str, str], name: str) -> str | None:
     value = params.get(name) or None  # an empty value means "not given"
     if value is not None and name in PATTERN_PARAMS and is_pattern(value):
         try:
-            re.compile(value)
+            re.compile(f"^(?:{value})$")  # the form the store matches: inline flags must come first
         except re.error as exc:
             raise bad_request(f"Invalid {name} {value!r}: not a valid regular expression ({exc})") from None
     return value
@@ -120,6 +123,8 @@ def _non_negative_int(params: Mapping[str, str], name: str, default: int) -> int
         raise bad_request(f"{name} must be an integer, got {raw!r}") from None
     if value < 0:
         raise bad_request(f"{name} must not be negative, got {value}")
+    if value > 1_000_000_000:
+        raise bad_request(f"{name} must be at most 1000000000, got {value}")
     return value
 
 
@@ -132,13 +137,19 @@ async def search_transactions(request: Request) -> JSONResponse:
     params = request.query_params
     filters = parse_filter(params)
     offset, limit = parse_paging(params)
-    found, _total = await search(context_of(request).store, filters, offset, limit)
+    try:
+        found, _total = await search(context_of(request).store, filters, offset, limit)
+    except DBAPIError:
+        raise bad_request(REGEX_REJECTED) from None
     return JSONResponse({"transaction": found})
 
 
 async def count_transactions(request: Request) -> JSONResponse:
     filters = parse_filter(request.query_params)
-    counts = await count_by_api(context_of(request).store, filters)
+    try:
+        counts = await count_by_api(context_of(request).store, filters)
+    except DBAPIError:
+        raise bad_request(REGEX_REJECTED) from None
     return JSONResponse({"count": [_count_json(c) for c in counts]})
 
 

@@ -30,6 +30,14 @@ def _events_status(request: Request) -> dict[str, Any]:
     }
 
 
+def _gateway_status(request: Request) -> dict[str, Any]:
+    reloader = context_of(request).extras.get("reloader")
+    error = getattr(reloader, "last_error", None)
+    if error:
+        return {"status": "yellow", "configuration": "stale: the last reload failed", "error": error}
+    return {"status": "green"}
+
+
 def _overall(*parts: dict[str, Any]) -> str:
     states = {p["status"] for p in parts}
     return "red" if "red" in states else "yellow" if "yellow" in states else "green"
@@ -38,8 +46,9 @@ def _overall(*parts: dict[str, Any]) -> str:
 async def health(request: Request) -> Response:
     store = await _store_status(request)
     events = _events_status(request)
-    overall = _overall(store, events)
-    body = {"status": overall, "store": store, "events": events, "gateway": {"status": "green"}}
+    gateway = _gateway_status(request)
+    overall = _overall(store, events, gateway)
+    body = {"status": overall, "store": store, "events": events, "gateway": gateway}
     return json_response(body, status=200 if overall != "red" else 503)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from pydantic import BaseModel, ConfigDict, Field
 
 # Identifier keys the reference defines for applications.
@@ -43,3 +45,19 @@ class Application(BaseModel):
     subscription: bool = False
     created: int = 0
     lastupdated: int | None = None
+
+
+def parse_ip_range(text: str) -> tuple[int, int] | None:
+    """``10.0.0.1-10.0.0.9``, a CIDR block or one address -> (low, high) as integers; None if invalid."""
+    text = text.strip()
+    try:
+        if "-" in text:
+            first, second = (ipaddress.ip_address(p.strip()) for p in text.split("-", 1))
+            if first.version != second.version:
+                return None
+            low, high = int(first), int(second)
+            return (low, high) if low <= high else (high, low)
+        net = ipaddress.ip_network(text, strict=False)
+        return int(net.network_address), int(net.broadcast_address)
+    except ValueError:
+        return None

@@ -23,7 +23,7 @@ def render_template(
 ) -> str:
     now = time.gmtime()
     values = {
-        "$ERROR_MESSAGE": message,
+        "$ERROR_MESSAGE": message.rstrip("."),  # the template punctuates itself
         "$SERVICE": service,
         "$OPERATION": operation,
         "$TIME": time.strftime("%H:%M:%S", now),

@@ -16,10 +16,18 @@ _DROP_RESPONSE = frozenset(
      b"transfer-encoding", b"upgrade", b"content-length"}
 )
 
+# Set by the gateway from what it saw; a client's own values would let it claim another origin.
+_FORWARDED = frozenset({b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"})
+
 
 def upstream_headers(ex: Exchange, route: RouteTarget) -> list[tuple[bytes, bytes]]:
     req = ex.request
-    headers = [(n, v) for n, v in ex.headers if n not in _DROP_REQUEST and n != b"x-forwarded-for"]
+    drop = _DROP_REQUEST
+    connection = req.header(b"connection")
+    if connection is not None and connection.lower() not in (b"keep-alive", b"close"):
+        # Headers the client named in Connection are hop-by-hop too (RFC 9110 7.6.1).
+        drop = drop | {t.strip().lower() for t in connection.split(b",")}
+    headers = [(n, v) for n, v in ex.headers if n not in drop and n not in _FORWARDED]
     default_port = 443 if route.scheme == "https" else 80
     host = route.host if route.port == default_port else f"{route.host}:{route.port}"
     headers.append((b"host", host.encode("latin-1")))

@@ -25,6 +25,8 @@ class Reloader:
         self._interval = interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.last_error: str | None = None  # why the last rebuild failed; None when in force
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="portico-reloader")
@@ -33,11 +35,23 @@ class Reloader:
         self._wake.set()
 
     async def reload_now(self) -> None:
-        """Rebuild if the revision moved; used by tests and after local writes."""
-        revision = await self._store.config_revision()
-        if revision != self._gateway.snapshot.revision:
-            current = self._gateway.snapshot
-            self._gateway.swap(await build_snapshot(self._store, current.hostnames, current.services))
+        """Rebuild if the revision moved; used after local writes (so a management call returns
+        once its change is in force here) and by tests. One rebuild at a time."""
+        async with self._lock:
+            revision = await self._store.config_revision()
+            if revision != self._gateway.snapshot.revision:
+                current = self._gateway.snapshot
+                self._gateway.swap(await build_snapshot(self._store, current.hostnames, current.services))
+            self.last_error = None
+
+    async def settle(self) -> None:
+        """``reload_now`` for the management API: a failing rebuild is logged, not raised (the
+        write itself succeeded), and reported by health."""
+        try:
+            await self.reload_now()
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("configuration reload after a change failed")
 
     async def _loop(self) -> None:
         while True:
@@ -46,7 +60,8 @@ class Reloader:
             self._wake.clear()
             try:
                 await self.reload_now()
-            except Exception:  # a broken store must not kill hot deploy; keep the last good snapshot
+            except Exception as exc:  # a broken store must not kill hot deploy; keep the last good snapshot
+                self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("configuration reload failed; still serving revision %s",
                               self._gateway.snapshot.revision)
                 await asyncio.sleep(1.0)

@@ -20,6 +20,7 @@ class Resource:
     pattern: re.Pattern[str] | None = None
     literal_segments: int = 0
     segments: tuple[str, ...] = field(default=())
+    param_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,16 +42,19 @@ def compile_resource(template: str, methods: frozenset[str]) -> Resource:
     segments = tuple(s for s in template.split("/") if s)
     if "{" not in template:
         return Resource(template, methods, None, len(segments), segments)
+    # Positional groups: parameter names are free text in specs ("1x", "a-b", repeated names)
+    # and must never be able to break the regex.
     regex = ""
     last = 0
+    names: list[str] = []
     for m in _PARAM.finditer(template):
         regex += re.escape(template[last : m.start()])
-        name = re.sub(r"\W", "_", m.group(1))
-        regex += f"(?P<{name}>[^/]+)"
+        names.append(m.group(1))
+        regex += "([^/]+)"
         last = m.end()
     regex += re.escape(template[last:])
     literal = sum(1 for s in segments if "{" not in s)
-    return Resource(template, methods, re.compile(f"^{regex}/?$"), literal, segments)
+    return Resource(template, methods, re.compile(f"^{regex}/?$"), literal, segments, tuple(names))
 
 
 class ResourceRouter:
@@ -89,7 +93,7 @@ class ResourceRouter:
             assert r.pattern is not None
             m = r.pattern.match(path)
             if m is not None:
-                return Match(r, m.groupdict())
+                return Match(r, dict(zip(r.param_names, m.groups(), strict=True)))
         return None if strict else self._best_prefix(path)
 
     def _best_prefix(self, path: str) -> Match | None:

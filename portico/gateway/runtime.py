@@ -10,6 +10,7 @@ on failure ``_send_fault`` (``on_fault`` handlers, then the error template) -> `
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable
@@ -52,6 +53,7 @@ class Failure(Exception):
         super().__init__(message)
         self.status, self.key, self.message, self.native = status, key, message, native
         self.headers = headers  # e.g. WWW-Authenticate of a 401
+        self.api: CompiledApi | None = None  # the API, when known before the exchange exists
 
 
 async def _settle(result: Violation | Awaitable[Violation | None] | None) -> Violation | None:
@@ -118,6 +120,8 @@ class Gateway:
         if versions is None or not versions.ordered:
             raise Failure(404, "API_NOT_FOUND", f"No API named {unquote(name_raw)!r} is deployed")
         version_raw, slash, tail = rest.partition("/")
+        if not version_raw and slash:  # /gateway/Name//x: no version given
+            rest = tail
         api = versions.by_version.get(unquote(version_raw))
         if api is None:
             # No known version in the URL: the whole rest is the resource path.
@@ -126,13 +130,15 @@ class Gateway:
         else:
             resource_path = "/" + tail if slash else "/"
         if not api.active:
-            raise Failure(404, "API_NOT_ACTIVE", f"The API {api.name} {api.version} is not active")
+            failure = Failure(404, "API_NOT_ACTIVE", f"The API {api.name} {api.version} is not active")
+            failure.api = api
+            raise failure
         return api, resource_path
 
     @staticmethod
     def _match_resource(ex: Exchange) -> None:
         settings = ex.snapshot.settings
-        path = unquote(ex.resource_path) if settings.decode_all_delimiters else ex.resource_path
+        path = decode_path(ex.resource_path, settings.decode_all_delimiters)
         match = ex.api.router.match(path, strict=settings.strict_resource_matching)
         if match is None:
             raise Failure(404, "RESOURCE_NOT_FOUND", f"No resource matches {ex.resource_path}")
@@ -310,7 +316,7 @@ class Gateway:
         text = render_template(
             snap.settings.error_template,
             fault.message,
-            service=api.name if api else "",
+            service=api.name if api else (f.api.name if f.api else ""),
             operation=(ex.resource or ex.resource_path) if ex else req.path,
             client_ip=client_ip,
             user=(ex.user or "") if ex else "",
@@ -353,7 +359,7 @@ class Gateway:
             http_method=req.method,
             operation_name=ex.resource if ex and ex.resource else None,
             query_parameters=_query_dict(req.query) if req.query else None,
-            request_headers={n.decode("latin-1"): v.decode("latin-1") for n, v in req.headers},
+            request_headers=_loggable_headers(req.headers, ex.snapshot.settings.api_key_header if ex else b""),
             response_code=status,
             status="SUCCESS" if status < 400 and not failure_key else "FAILURE",
             error_origin=failure_key or None,
@@ -372,6 +378,28 @@ class Gateway:
             for hook in hooks.values():
                 hook(event)
         self.events.record(event)  # type: ignore[union-attr]
+
+
+_SECRET_HEADERS = frozenset({b"authorization", b"proxy-authorization", b"cookie", b"x-gateway-apikey"})
+
+
+def _loggable_headers(headers: list[tuple[bytes, bytes]], api_key_header: bytes) -> dict[str, str]:
+    """Request headers for the event, with credentials masked: events are read by many people."""
+    out: dict[str, str] = {}
+    for n, v in headers:
+        secret = n in _SECRET_HEADERS or n == api_key_header
+        out[n.decode("latin-1")] = "********" if secret else v.decode("latin-1")
+    return out
+
+
+def decode_path(path: str, all_delimiters: bool) -> str:
+    """Percent-decode a resource path for matching; ``%2F`` stays encoded (it is data, not a
+    separator) unless ``decodeAllDelimitersInURI`` is true."""
+    if "%" not in path:
+        return path
+    if all_delimiters:
+        return unquote(path)
+    return "%2F".join(unquote(part) for part in re.split("%2[fF]", path))
 
 
 def _query_dict(query: str) -> dict[str, str]:

@@ -84,6 +84,9 @@ class _Rejected(Exception):
         self.message = message
 
 
+_LINGER_SECONDS = 2.0
+
+
 class HttpServer:
     """The data plane's HTTP/1.1 listener.
 
@@ -391,7 +394,7 @@ class _Connection(asyncio.Protocol):
         body = request.body
         if body is not EMPTY_BODY:
             if not body.complete and not self._can_discard(request):
-                self.close()
+                self.linger_close()
                 return False
             body.discard()
         if not response.keep_alive or self._server.closing:
@@ -473,6 +476,21 @@ class _Connection(asyncio.Protocol):
         await asyncio.shield(self._disconnected)
 
     # -- closing --------------------------------------------------------------------------------
+
+    def linger_close(self) -> None:
+        """Close a connection whose client is still sending a body nobody will read.
+
+        Closing at once would make the kernel answer the unread data with a reset, and the
+        client might never read the response already sent (an early 413, say). So: finish
+        writing, drop whatever still arrives for a short while, then close."""
+        if self._closed:
+            return
+        self._pending_error = b""  # data_received now drops everything
+        if self._transport.can_write_eof():
+            self._transport.write_eof()
+        self._pause_bits = 0
+        self._transport.resume_reading()
+        self._loop.call_later(_LINGER_SECONDS, self.close)
 
     def close(self) -> None:
         """Close after flushing what was written."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import logging
 import socket
 import time
@@ -17,13 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from portico.domain.api import Api
-from portico.domain.application import Application
+from portico.domain.application import Application, parse_ip_range
 from portico.domain.effective_policy import effective_policy, has_method_conditions
 from portico.domain.policy import Policy, PolicyAction
 from portico.gateway.router import ResourceRouter
 from portico.policies.base import ConfigError, PolicyHandler, validate_parameters
 from portico.policies.registry import STAGE_KEYS, handler_for
-from portico.security.passwords import verify_password
+from portico.security.passwords import verify_password, verify_password_async
 from portico.settings import RuntimeSettings
 from portico.store import Store, StoreTransaction
 
@@ -92,19 +91,39 @@ class UserCredentials:
         self._hashes = hashes
         self._verified: dict[bytes, bool] = {}
 
+    async def verify_async(self, user: str, password: str) -> bool:
+        """``verify`` with the slow hash off the event loop (a flood of wrong passwords must not
+        stall every other request); at most two hashes run at once."""
+        stored = self._hashes.get(user)
+        if stored is None:
+            return False
+        if self._token(user, password, stored) in self._verified:
+            return True
+        ok = await verify_password_async(password, stored)
+        if ok:
+            self._remember(self._token(user, password, stored))
+        return ok
+
+    @staticmethod
+    def _token(user: str, password: str, stored: str) -> bytes:
+        return hashlib.sha256(f"{user}\0{password}\0{stored}".encode()).digest()
+
     def verify(self, user: str, password: str) -> bool:
         stored = self._hashes.get(user)
         if stored is None:
             return False
-        token = hashlib.sha256(f"{user}\0{password}\0{stored}".encode()).digest()
+        token = self._token(user, password, stored)
         if token in self._verified:
             return True
         ok = verify_password(password, stored)
         if ok:
-            if len(self._verified) > 10_000:
-                self._verified.clear()
-            self._verified[token] = True
+            self._remember(token)
         return ok
+
+    def _remember(self, token: bytes) -> None:
+        if len(self._verified) > 10_000:
+            self._verified.clear()
+        self._verified[token] = True
 
 
 class HostNames:
@@ -189,18 +208,6 @@ def snapshot_part(fn: SnapshotPart) -> SnapshotPart:
     transaction, after APIs, policies, applications and settings are loaded)."""
     _PARTS.append(fn)
     return fn
-
-
-def _ip_range(text: str) -> tuple[int, int] | None:
-    text = text.strip()
-    try:
-        if "-" in text:
-            low, high = (int(ipaddress.ip_address(p.strip())) for p in text.split("-", 1))
-            return (low, high) if low <= high else (high, low)
-        net = ipaddress.ip_network(text, strict=False)
-        return int(net.network_address), int(net.broadcast_address)
-    except ValueError:
-        return None
 
 
 class _Compiler:
@@ -299,7 +306,7 @@ def _index_apps(snap: Snapshot, apps: Iterable[Application]) -> None:
                 if ident.key == "httpBasicAuth":
                     snap.apps_by_basic_user.setdefault(value, []).append(view)
                 elif ident.key == "ipAddressRange":
-                    rng = _ip_range(value)
+                    rng = parse_ip_range(value)
                     if rng is not None:
                         snap.apps_by_ip_range.append((rng[0], rng[1], view))
                 elif ident.key == "hostNameAddress":
@@ -355,7 +362,11 @@ def _assemble(
     )
     compiler = _Compiler(policies, actions)
     for api in sorted(apis, key=lambda a: (a.creationDate, a.id)):
-        compiled = _compile_api(api, compiler)
+        try:
+            compiled = _compile_api(api, compiler)
+        except Exception:  # one broken API must not stop every other change from deploying
+            log.exception("API %s %s (%s) cannot be deployed; skipping it", api.apiName, api.apiVersion, api.id)
+            continue
         snap.apis_by_id[api.id] = compiled
         versions = snap.apis.setdefault(api.apiName, ApiVersions())
         versions.by_version[api.apiVersion] = compiled

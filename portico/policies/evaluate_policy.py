@@ -80,12 +80,12 @@ def _basic_credentials(ex: Exchange) -> tuple[str, str] | None:
     return (user, password) if sep else ("", "")
 
 
-def _by_basic_auth(ex: Exchange, snap: Snapshot) -> _Outcome:
+async def _by_basic_auth(ex: Exchange, snap: Snapshot) -> _Outcome:
     creds = _basic_credentials(ex)
     if creds is None:
         return _NONE
     user, password = creds
-    if not user or not snap.users.verify(user, password):
+    if not user or not await snap.users.verify_async(user, password):
         return _Outcome(violation=UNAUTHENTICATED)
     ex.user = user
     apps = snap.apps_by_basic_user.get(user)
@@ -129,7 +129,7 @@ class EvaluatePolicy(PolicyHandler):
         if kind == "apiKey":
             return _by_api_key(ex, snap)
         if kind == "httpBasicAuth":
-            return _by_basic_auth(ex, snap)
+            return await _by_basic_auth(ex, snap)
         if kind == "ipAddressRange":
             return _by_ip(ex, snap)
         return await _by_host_name(ex, snap)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import os
+import weakref
 
 _N, _R, _P = 2**14, 8, 1
 
@@ -29,3 +31,17 @@ def verify_password(password: str, stored: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
+
+
+_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+async def verify_password_async(password: str, stored: str) -> bool:
+    """``verify_password`` in a worker thread, at most two at a time per event loop: the hash is
+    slow by design, and a flood of wrong passwords must not stall everything else."""
+    loop = asyncio.get_running_loop()
+    slots = _SLOTS.get(loop)
+    if slots is None:
+        slots = _SLOTS[loop] = asyncio.Semaphore(2)
+    async with slots:
+        return await asyncio.to_thread(verify_password, password, stored)

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from portico.store.tables import assets, config_state
@@ -111,12 +112,16 @@ class StoreTransaction:
         if await self.get(kind, asset_id) is not None:
             raise ConflictError(f"{kind} {asset_id!r} already exists")
         ts = now_ms()
-        await self._conn.execute(
-            insert(assets).values(
-                kind=kind, id=asset_id, name=name, version=version, body=body,
-                revision=1, created_at=ts, updated_at=ts,
+        try:
+            await self._conn.execute(
+                insert(assets).values(
+                    kind=kind, id=asset_id, name=name, version=version, body=body,
+                    revision=1, created_at=ts, updated_at=ts,
+                )
             )
-        )
+        except IntegrityError:
+            # A concurrent transaction inserted the same key first (PostgreSQL waits, then fails).
+            raise ConflictError(f"{kind} {asset_id!r} already exists") from None
         self.changed = True
         return AssetRow(kind, asset_id, body, 1, ts, ts)
 
@@ -164,8 +169,25 @@ class StoreTransaction:
         return bool(res.rowcount)
 
 
+def _sqlite_setup(engine: AsyncEngine, immediate: bool) -> None:
+    from sqlalchemy import event
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 class Store:
-    """Owns the engine. ``transaction()`` is the only way to write."""
+    """Owns the engines. ``transaction()`` is the only way to write."""
 
     def __init__(self, url: str, echo: bool = False) -> None:
         self.url = normalize_db_url(url)
@@ -174,16 +196,13 @@ class Store:
         if self.backend == "postgresql":
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        self.read_engine: AsyncEngine = self.engine
         if self.backend == "sqlite":
-            from sqlalchemy import event
-
-            @event.listens_for(self.engine.sync_engine, "connect")
-            def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-                cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA busy_timeout=10000")
-                cur.execute("PRAGMA synchronous=NORMAL")
-                cur.close()
+            # Writers take the write lock when they begin (BEGIN IMMEDIATE), so concurrent writes
+            # queue up instead of failing on a stale snapshot; readers use their own engine.
+            _sqlite_setup(self.engine, immediate=True)
+            self.read_engine = create_async_engine(self.url, **kwargs)
+            _sqlite_setup(self.read_engine, immediate=False)
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
@@ -206,14 +225,16 @@ class Store:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[StoreTransaction]:
-        async with self.engine.connect() as conn:
+        async with self.read_engine.connect() as conn:
             yield StoreTransaction(conn)
 
     async def config_revision(self) -> int:
-        async with self.engine.connect() as conn:
+        async with self.read_engine.connect() as conn:
             res = await conn.execute(select(config_state.c.revision).where(config_state.c.id == 1))
             value = res.scalar_one_or_none()
             return int(value or 0)
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()

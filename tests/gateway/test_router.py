@@ -1,0 +1,49 @@
+"""Resource matching, table-driven."""
+
+from __future__ import annotations
+
+import pytest
+
+from portico.gateway.router import ResourceRouter
+
+PATHS = {
+    "/pets": {"get": {}, "post": {}},
+    "/pets/{id}": {"get": {}, "delete": {}},
+    "/pets/mine": {"get": {}},
+    "/a/{1x}/b": {"get": {}},
+    "/c/{id}/d/{id}": {"get": {}},
+    "/e/{a-b}/{a_b}": {"get": {}},
+    "/off": {"get": {"enabled": False}, "enabled": True},
+    "/mypath": {"get": {}},
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "strict", "template", "params"),
+    [
+        ("/pets", True, "/pets", {}),
+        ("/pets/", True, "/pets", {}),
+        ("/pets/7", True, "/pets/{id}", {"id": "7"}),
+        ("/pets/mine", True, "/pets/mine", {}),
+        ("/a/5/b", True, "/a/{1x}/b", {"1x": "5"}),
+        ("/c/1/d/2", True, "/c/{id}/d/{id}", {"id": "2"}),
+        ("/e/x/y", True, "/e/{a-b}/{a_b}", {"a-b": "x", "a_b": "y"}),
+        ("/nothing", True, None, None),
+        ("/mypath/abc", True, None, None),
+        ("/mypath/abc", False, "/mypath", {}),
+        ("/pets/7/toys", False, "/pets/{id}", {}),
+    ],
+)
+def test_match(path: str, strict: bool, template: str | None, params: dict[str, str] | None) -> None:
+    match = ResourceRouter.from_paths(PATHS).match(path, strict=strict)
+    if template is None:
+        assert match is None
+    else:
+        assert match is not None and match.resource.template == template and match.params == params
+
+
+def test_disabled_operations_are_not_methods() -> None:
+    router = ResourceRouter.from_paths(PATHS)
+    match = router.match("/off")
+    assert match is not None and match.resource.methods == frozenset()
+    assert router.match("/pets").resource.methods == frozenset({"GET", "POST"})  # type: ignore[union-attr]
