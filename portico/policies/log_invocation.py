@@ -5,7 +5,7 @@ With ``storeRequestPayload`` the request body is buffered; with ``storeResponseP
 ``logGenerationFrequency`` fits (Always, OnSuccess: status < 400, OnFailure), the event gets
 ``reqPayload``, ``resPayload`` and ``responseHeaders``; ``storeRequestHeaders: false`` drops
 ``requestHeaders``. Destinations: GATEWAY (the transaction event) and localLog (the server log at
-``logLevel``). Payloads longer than 256 KiB are cut, with a marker."""
+``logLevel``); see :mod:`portico.policies._destinations`. Payloads longer than 256 KiB are cut, with a marker."""
 
 from __future__ import annotations
 
@@ -16,19 +16,11 @@ from pydantic import Field
 
 from portico.events.model import TransactionEvent
 from portico.gateway.exchange import EVENT_HOOKS, Exchange
+from portico.policies._destinations import Destination, gateway_destination, local_log_level, warn_undelivered
 from portico.policies.base import PolicyConfig, PolicyHandler
 
 log = logging.getLogger("portico.transactions")
 MAX_LOGGED = 256 * 1024
-_LEVELS = {"Error": logging.ERROR, "Warn": logging.WARNING, "Info": logging.INFO, "Debug": logging.DEBUG,
-           "Trace": logging.DEBUG}
-
-
-class Destination(PolicyConfig):
-    destinationType: Literal["GATEWAY", "localLog"] = Field(
-        description="Where the log goes: GATEWAY (transaction events) or localLog (server log).")
-    logLevel: Literal["Error", "Warn", "Info", "Debug", "Trace"] = Field(
-        default="Info", description="Level of localLog entries.")
 
 
 class LogInvocationConfig(PolicyConfig):
@@ -42,7 +34,7 @@ class LogInvocationConfig(PolicyConfig):
     logGenerationFrequency: Literal["Always", "OnSuccess", "OnFailure"] = Field(
         default="Always", description="Which calls get payloads logged.")
     destination: list[Destination] = Field(
-        default_factory=lambda: [Destination(destinationType="GATEWAY")], description="Log destinations.")
+        default_factory=gateway_destination, description="Log destinations.")
 
 
 def _text(data: bytes | None) -> str | None:
@@ -70,8 +62,8 @@ class LogInvocation(PolicyHandler):
         self.needs_request_body = config.storeRequestPayload  # type: ignore[misc]
         self.needs_response_body = config.storeResponsePayload or config.storeResponseHeaders  # type: ignore[misc]
         self._to_gateway = any(d.destinationType == "GATEWAY" for d in config.destination)
-        self._local_level = next((_LEVELS[d.logLevel] for d in config.destination
-                                  if d.destinationType == "localLog"), None)
+        self._local_level = local_log_level(config.destination)
+        warn_undelivered(config.destination, self.template_key)
 
     def run(self, ex: Exchange) -> None:
         return None  # present so the runtime buffers the request body first when asked

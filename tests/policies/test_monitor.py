@@ -35,7 +35,7 @@ async def _monitor_events(node: Node, expected: int) -> list[dict[str, Any]]:
 async def test_performance_breaches_alert_once_per_interval(node: Node, upstream: Upstream) -> None:
     api = await node.create_api(spec_for(upstream.url))
     await add_action(node, api, "monitorServicePerformance", "LMT", [
-        *values(alertInterval="1", alertIntervalUnit="seconds", alertFrequency="always", alertMessage="slow!"),
+        *values(alertInterval="1", alertIntervalUnit="seconds", alertFrequency="every", alertMessage="slow!"),
         _rule("faultCount", "GE", "1"), _rule("totalRequestCount", "GE", "3"),
         _rule("maximumResponseTime", "GT", "250"), _rule("availability", "LT", "50")])
     assert (await node.gw.get("/Echo/1.0/status/500")).status_code == 500

@@ -4,7 +4,7 @@ Calls are aggregated in memory per interval (per API, or per API and application
 When a call completes after the interval ended, the closed interval's KPIs are checked against
 ``monitorRules``; each rule that holds is one breach, written as a ``Monitor`` event to the
 ``gateway_events`` table (and the server log for ``localLog``). ``alertFrequency: once`` alerts
-for the first interval of a breach and again only after an interval without it; ``always``
+for the first interval of a breach and again only after an interval without it; ``every``
 alerts for every interval in breach. Aggregates live in the handler: a configuration change
 starts a fresh interval."""
 
@@ -17,33 +17,26 @@ from typing import Literal
 from pydantic import Field
 
 from portico.gateway.exchange import Exchange
+from portico.policies._destinations import Destination, gateway_destination, local_log_level, warn_undelivered
 from portico.policies._monitor.kpis import KPI_NAMES, Aggregate, MonitorRule
 from portico.policies._monitor.writer import MonitorEventWriter, writer_for
 from portico.policies.base import PolicyConfig
 
 log = logging.getLogger("portico.monitor")
-_UNITS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0, "days": 86400.0, "calendarWeek": 604800.0,
-          "calendarMonth": 2592000.0}
-_LEVELS = {"Error": logging.ERROR, "Warn": logging.WARNING, "Info": logging.INFO, "Debug": logging.DEBUG}
+_UNITS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0, "days": 86400.0, "weeks": 604800.0,
+          "months": 2592000.0}  # a month is 30 days
 
 __all__ = ["KPI_NAMES", "Monitor", "MonitorConfig", "MonitorRule"]
 
 
-class MonitorDestination(PolicyConfig):
-    destinationType: Literal["GATEWAY", "localLog"] = Field(
-        description="GATEWAY: a Monitor event in the gateway's events; localLog: the server log.")
-    logLevel: Literal["Error", "Warn", "Info", "Debug"] = Field(default="Warn", description="localLog level.")
-
-
 class MonitorConfig(PolicyConfig):
     alertInterval: float = Field(gt=0, description="Length of the evaluation interval, in alertIntervalUnit.")
-    alertIntervalUnit: Literal["seconds", "minutes", "hours", "days", "calendarWeek", "calendarMonth"] = Field(
-        default="minutes", description="Unit of alertInterval (seconds is a Portico addition).")
-    alertFrequency: Literal["once", "always"] = Field(
-        default="once", description="once: alert when a breach starts; always: every interval in breach.")
+    alertIntervalUnit: Literal["seconds", "minutes", "hours", "days", "weeks", "months"] = Field(
+        default="minutes", description="Unit of alertInterval.")
+    alertFrequency: Literal["once", "every"] = Field(
+        default="once", description="once: alert when a breach starts; every: every interval in breach.")
     alertMessage: str = Field(default="", description="Text carried by the monitor event.")
-    destination: list[MonitorDestination] = Field(
-        default_factory=lambda: [MonitorDestination(destinationType="GATEWAY")], description="Alert destinations.")
+    destination: list[Destination] = Field(default_factory=gateway_destination, description="Alert destinations.")
     monitorRules: list[MonitorRule] = Field(min_length=1, description="KPI conditions; each one that holds alerts.")
 
 
@@ -65,7 +58,8 @@ class Monitor:
         self.interval = config.alertInterval * _UNITS[config.alertIntervalUnit]
         self.windows: dict[str, _Window] = {}
         self.to_gateway = any(d.destinationType == "GATEWAY" for d in config.destination)
-        self.level = next((_LEVELS[d.logLevel] for d in config.destination if d.destinationType == "localLog"), None)
+        self.level = local_log_level(config.destination)
+        warn_undelivered(config.destination, policy)
 
     def observe(self, ex: Exchange, status: int, key: str) -> None:
         now = time.time()
@@ -85,7 +79,7 @@ class Monitor:
         for i, rule in enumerate(self.config.monitorRules):
             actual = window.aggregate.kpi(rule.monitorRuleName)
             breach = actual is not None and rule.holds(actual)
-            alert = breach and (self.config.alertFrequency == "always" or not window.breached[i])
+            alert = breach and (self.config.alertFrequency == "every" or not window.breached[i])
             window.breached[i] = breach
             if not alert:
                 continue
