@@ -48,6 +48,7 @@ async def test_delegating_incoming_credentials(node: Node, upstream: Upstream) -
     assert status == 200 and headers["authorization"] == "Basic " + base64.b64encode(b"alice:pw").decode()
     status, body = await _headers(node)
     assert status == 401 and "credentials" in body["Exception"]
+    assert (await node.gw.get("/Echo/1.0/echo")).headers["www-authenticate"].startswith("Basic")
     await add_action(node, api, KEY, "routing", _sec(values(authType="JWT", authMode="INCOMING_JWT")))
     status, _ = await _headers(node, auth=("alice", "pw"))
     assert status == 401
