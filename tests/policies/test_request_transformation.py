@@ -169,3 +169,17 @@ async def test_config_validation_names_the_field(sqlite_node: Node) -> None:
         "transformationVariable": "${request.httpMethod}", "transformationConditionOperator": "range",
         "transformationConditionValue": "abc"}}))
     assert "transformationConditions.transformationCondition" in op and "low-high" in op
+
+
+async def test_whole_payload_and_resource_path(node: Node, upstream: Upstream) -> None:
+    """Payload transformation: a new body built from values of the old one, sent to another resource."""
+    api = await node.create_api(echo_spec(upstream.url))
+    config = edits(
+        ("${request.payload}", '<user name="${request.payload.jsonPath[$.name]}"/>'),
+        ("${request.headers.Content-Type}", "application/xml"),
+        ("${request.path}", "/reflect"),
+    )
+    await add_action(node, api, "requestTransformation", STAGE, transformation(config))
+    r = await node.gw.post("/Echo/1.0/echo", json={"name": "Ann", "age": 3})
+    assert r.status_code == 200, r.text
+    assert r.text == '<user name="Ann"/>' and r.headers["content-type"] == "application/xml"
