@@ -130,3 +130,44 @@ async def test_validate_schema_checks_the_payload_only(node: Node, upstream: Ups
 async def test_bad_config_is_400(sqlite_node: Node, template: str, params: list[object], field: str) -> None:
     r = await post_action(sqlite_node, template, params)
     assert r.status_code == 400 and field in r.json()["errorDetails"], r.text
+
+
+async def test_swagger2_definitions_and_inline_parameters(sqlite_node: Node, upstream: Upstream) -> None:
+    node = sqlite_node
+    host = upstream.url.removeprefix("http://")
+    spec = {
+        "swagger": "2.0", "info": {"title": "Swag", "version": "1.0"}, "host": host, "basePath": "/",
+        "schemes": ["http"], "consumes": ["application/json"],
+        "paths": {"/echo": {"post": {
+            "parameters": [
+                {"name": "body", "in": "body", "required": True, "schema": {"$ref": "#/definitions/Pet"}},
+                {"name": "n", "in": "query", "type": "array", "items": {"type": "integer"}, "maxItems": 2},
+            ],
+            "responses": {"200": {"description": "ok"}}}}},
+        "definitions": {"Pet": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}},
+    }
+    r = await node.admin.post("/apis", json={"type": "swagger", "apiDefinition": spec})
+    assert r.status_code == 200, r.text
+    api = r.json()["apiResponse"]["api"]
+    assert (await node.admin.put(f"/apis/{api['id']}/activate")).status_code == 200
+    await add_action(node, api, "validateAPISpec", "requestPayloadProcessing",
+                     flags(schemaValidationFlag=True, validateQueryParams=True))
+    assert (await node.gw.post("/Swag/1.0/echo?n=1,2", json={"name": "a"})).status_code == 200
+    r = await node.gw.post("/Swag/1.0/echo", json={"nom": "a"})
+    assert r.status_code == 400 and "'name' is a required property" in r.json()["Exception"]
+    r = await node.gw.post("/Swag/1.0/echo?n=1,x", json={"name": "a"})
+    assert r.status_code == 400 and "query parameter 'n'" in r.json()["Exception"]
+    r = await node.gw.post("/Swag/1.0/echo?n=1&n=2&n=3", json={"name": "a"})
+    assert r.status_code == 400 and "query parameter 'n'" in r.json()["Exception"]
+
+
+async def test_openapi31_type_unions(sqlite_node: Node, upstream: Upstream) -> None:
+    node = sqlite_node
+    spec = pet_spec(upstream.url, title="Pets31")
+    spec["openapi"] = "3.1.0"
+    spec["components"]["schemas"]["Pet"]["properties"]["age"] = {"type": ["integer", "null"]}
+    api = await node.create_api(spec)
+    await add_action(node, api, "validateAPISpec", "requestPayloadProcessing", flags(schemaValidationFlag=True))
+    assert (await node.gw.post("/Pets31/1.0/echo", json={"name": "a", "age": None})).status_code == 200
+    r = await node.gw.post("/Pets31/1.0/echo", json={"name": "a", "age": "old"})
+    assert r.status_code == 400 and "field '$.age'" in r.json()["Exception"]
