@@ -13,6 +13,7 @@ from pathlib import Path
 
 from portico.admin.app import build_admin_app
 from portico.admin.context import AdminContext
+from portico.admin.global_policies import seed_transaction_logging
 from portico.events.recorder import EventRecorder
 from portico.gateway.reloader import Reloader
 from portico.gateway.runtime import Gateway
@@ -98,6 +99,8 @@ class Portico:
     async def start(self) -> None:
         await self.store.migrate()
         default_password = await seed_administrator(self.store)
+        async with self.store.transaction() as tx:
+            await seed_transaction_logging(tx)
         if default_password and not is_loopback(self.options.host):
             await self.store.close()
             raise StartupError(
@@ -108,7 +111,7 @@ class Portico:
         self.gateway = Gateway(await build_snapshot(self.store, services=self.services), self.pool, self.events)
         self.reloader = Reloader(self.store, self.gateway, self.options.reload_interval)
         ctx = AdminContext(store=self.store, events=self.events, on_change=self.reloader.poke,
-                           extras={"services": self.services})
+                           settle=self.reloader.settle, extras={"services": self.services, "reloader": self.reloader})
         self.server = HttpServer(self.gateway.handle, build_admin_app(ctx))
         self.events.start()
         self.reloader.start()

@@ -83,6 +83,12 @@ async def update_policy(request: Request) -> Response:
             stages = _enforcements(data)
             await _check_actions(tx, stages)
             policy.policyEnforcements = stages
+        if "scope" in data and policy.global_:
+            if not isinstance(data["scope"], dict):
+                raise ApiError(400, "field 'scope' must be an object")
+            from portico.admin.global_policies import scope_from
+
+            policy.scope = scope_from(data["scope"])
         for key in ("names", "descriptions"):
             if key in data:
                 try:

@@ -26,7 +26,7 @@ async def test_action_crud(node: Node) -> None:
     assert updated.status_code == 200 and updated.json()["policyAction"]["parameters"][0]["values"] == ["http", "https"]
     change = await node.admin.put(f"/policyActions/{created['id']}", json=action("evaluatePolicy", []))
     assert change.status_code == 400
-    assert [a["id"] for a in (await node.admin.get("/policyActions")).json()["policyAction"]] == [created["id"]]
+    assert await node.user_ids("/policyActions", "policyAction") == [created["id"]]
     assert (await node.admin.delete(f"/policyActions/{created['id']}")).status_code == 204
     assert (await node.admin.get(f"/policyActions/{created['id']}")).status_code == 404
 
@@ -53,7 +53,7 @@ async def test_bad_action_config_is_400_naming_the_field(node: Node, body: dict[
     r = await node.admin.post("/policyActions", json=body)
     assert r.status_code == 400, r.text
     assert fragment in r.json()["errorDetails"]
-    assert (await node.admin.get("/policyActions")).json() == {"policyAction": []}
+    assert await node.user_ids("/policyActions", "policyAction") == []
 
 
 async def test_policy_update_validates_stages_and_actions(node: Node, upstream: Upstream) -> None:
@@ -75,7 +75,7 @@ async def test_policy_update_validates_stages_and_actions(node: Node, upstream: 
     in_use = await node.admin.delete(f"/policyActions/{entry['enforcements'][0]['enforcementObjectId']}")
     assert in_use.status_code == 400 and pid in in_use.json()["errorDetails"]
     assert (await node.admin.get("/policies/none")).status_code == 404
-    assert [p["id"] for p in (await node.admin.get("/policies")).json()["policy"]] == [pid]
+    assert await node.user_ids("/policies", "policy") == [pid]
 
 
 async def test_stages_and_templates(node: Node) -> None:

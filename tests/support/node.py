@@ -35,6 +35,12 @@ class Node:
         await self.reload()
         return api
 
+    async def user_ids(self, path: str, key: str) -> list[str]:
+        """Ids listed at ``path`` without the built-in ones (the transaction-logging policy)."""
+        r = await self.admin.get(path)
+        assert r.status_code == 200, r.text
+        return [x["id"] for x in r.json()[key] if not x["id"].startswith("GlobalLogInvocationPolicy")]
+
     async def close(self) -> None:
         await self.admin.aclose()
         await self.gw.aclose()
