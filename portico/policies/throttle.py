@@ -2,7 +2,7 @@
 
 A call is counted against the rule's limit in the current window (aligned to interval
 boundaries; weeks start on ``startDayOfTheWeek``). ``monitorRuleOperator`` GT with value N
-lets N calls through per window (the N+1st breaches); GTE lets N-1 through. Breaches answer
+lets N calls through per window (the N+1st breaches); GE/GTE lets N-1 through. Breaches answer
 429 with ``Retry-After`` (seconds to the window's end) and record a ``PolicyViolation``
 gateway event carrying ``alertMessage`` (``alertFrequency`` once: the first breach of each
 window; every: each breach).
@@ -90,8 +90,8 @@ class ThrottleRuleConfig(PolicyConfig):
     throttleRuleName: Literal["requestCount"] = Field(
         default="requestCount", description="What is limited: the number of requests."
     )
-    monitorRuleOperator: Literal["GT", "GTE"] = Field(
-        default="GT", description="GT: breach when the count exceeds value; GTE: when it reaches value."
+    monitorRuleOperator: Literal["GT", "GE", "GTE"] = Field(
+        default="GT", description="GT: breach when the count exceeds value; GE (or GTE): when it reaches value."
     )
     value: int = Field(ge=1, description="The request count the operator compares against.")
 

@@ -182,3 +182,12 @@ async def test_bad_config_is_rejected(sqlite_node: Node, params: list[dict[str, 
         "names": [{"value": "t", "locale": "en"}], "templateKey": "throttle", "parameters": params}})
     assert r.status_code == 400, r.text
     assert f"parameter '{field}'" in r.json()["errorDetails"]
+
+
+async def test_ge_operator_breaches_when_the_count_reaches_value(sqlite_node: Node, upstream: Upstream) -> None:
+    api = await sqlite_node.create_api(spec_for(upstream.url))
+    params = throttle(3)
+    params[0]["parameters"][1]["values"] = ["GE"]
+    await add_action(sqlite_node, api, "throttle", "LMT", params)
+    await sqlite_node.reload()
+    assert [(await sqlite_node.gw.get("/Echo/1.0/echo")).status_code for _ in range(3)] == [200, 200, 429]
