@@ -8,9 +8,13 @@ JSONPath, XPath, regex, XSLT, and XML <-> JSON conversion.
 
 The body is buffered only when a configuration touches or reads the payload. A request body that
 does not fit (not JSON under a JSONPath edit, not XML under XPath/XSLT) ends the exchange with
-400 ``REQUEST_TRANSFORMATION_FAILED``."""
+400 ``REQUEST_TRANSFORMATION_FAILED``. Bodies above ``OFFLOAD_BYTES`` are transformed in a worker
+thread (the exchange waits; the event loop keeps serving)."""
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
 
 from pydantic import Field
 
@@ -18,7 +22,7 @@ from portico.gateway.exchange import Exchange
 from portico.policies.base import PolicyConfig, PolicyHandler, Violation
 from portico.policies.payload import PayloadError
 from portico.policies.payload.conditions import CompiledConditions, TransformationConditions
-from portico.policies.payload.transform import Transformation, TransformationConfiguration
+from portico.policies.payload.transform import OFFLOAD_BYTES, Transformation, TransformationConfiguration
 
 FAILED = "REQUEST_TRANSFORMATION_FAILED"
 
@@ -47,9 +51,14 @@ class RequestTransformation(PolicyHandler):
             t.reads("request") for t in self.conditions.templates()
         )
 
-    def run(self, ex: Exchange) -> Violation | None:
+    def run(self, ex: Exchange) -> Violation | Awaitable[Violation | None] | None:
         if not self.conditions.matches(ex):
             return None
+        if ex.body is not None and len(ex.body) > OFFLOAD_BYTES:
+            return asyncio.to_thread(self._apply, ex)  # keep the event loop serving other requests
+        return self._apply(ex)
+
+    def _apply(self, ex: Exchange) -> Violation | None:
         try:
             for step in self.steps:
                 step.apply(ex)

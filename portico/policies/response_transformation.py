@@ -4,13 +4,18 @@ Parameters: an optional ``transformationConditions`` group and one or more
 ``responseTransformationConfiguration`` groups (``requestTransformationConfiguration`` is accepted
 too: the reference's own "Create Response Transformation" example uses that name). Targets:
 response headers (``${response.headers.X}``; ``${request.headers.X}`` means the same here),
-``${response.statusCode}``, ``${response.statusMessage}``, and the payload by JSONPath, XPath,
-regex, XSLT and XML <-> JSON conversion.
+``${response.statusCode}`` and the payload by JSONPath, XPath, regex, XSLT and XML <-> JSON
+conversion. (``${response.statusMessage}`` can be read, not set: the gateway always sends the
+standard reason phrase.)
 
 The answer is buffered only when a configuration touches or reads the payload. A native payload
-that does not fit ends the exchange with 502 ``RESPONSE_TRANSFORMATION_FAILED``."""
+that does not fit ends the exchange with 502 ``RESPONSE_TRANSFORMATION_FAILED``. Bodies above
+``OFFLOAD_BYTES`` are transformed in a worker thread."""
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
 
 from pydantic import Field, model_validator
 
@@ -18,7 +23,11 @@ from portico.gateway.exchange import Exchange
 from portico.policies.base import PolicyConfig, PolicyHandler, Violation
 from portico.policies.payload import PayloadError
 from portico.policies.payload.conditions import CompiledConditions, TransformationConditions
-from portico.policies.payload.transform import ResponseTransformationConfiguration, Transformation
+from portico.policies.payload.transform import (
+    OFFLOAD_BYTES,
+    ResponseTransformationConfiguration,
+    Transformation,
+)
 
 FAILED = "RESPONSE_TRANSFORMATION_FAILED"
 
@@ -57,9 +66,14 @@ class ResponseTransformation(PolicyHandler):
             t.reads("response") for t in self.conditions.templates()
         )
 
-    def on_response(self, ex: Exchange) -> Violation | None:
+    def on_response(self, ex: Exchange) -> Violation | Awaitable[Violation | None] | None:
         if not self.conditions.matches(ex):
             return None
+        if ex.response is not None and len(ex.response.body) > OFFLOAD_BYTES:
+            return asyncio.to_thread(self._apply, ex)  # keep the event loop serving other requests
+        return self._apply(ex)
+
+    def _apply(self, ex: Exchange) -> Violation | None:
         try:
             for step in self.steps:
                 step.apply(ex)

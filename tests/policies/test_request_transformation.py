@@ -183,3 +183,16 @@ async def test_whole_payload_and_resource_path(node: Node, upstream: Upstream) -
     r = await node.gw.post("/Echo/1.0/echo", json={"name": "Ann", "age": 3})
     assert r.status_code == 200, r.text
     assert r.text == '<user name="Ann"/>' and r.headers["content-type"] == "application/xml"
+
+
+async def test_large_bodies_are_transformed_off_the_event_loop(sqlite_node: Node, upstream: Upstream) -> None:
+    node = sqlite_node
+    api = await node.create_api(echo_spec(upstream.url))
+    await add_action(node, api, "requestTransformation", STAGE,
+                     transformation(edits(("${request.payload.jsonPath[$.seen]}", "request"))))
+    await add_action(node, api, "responseTransformation", "responseProcessing", wire({
+        "responseTransformationConfiguration": edits(("${response.payload.jsonPath[$.answered]}", "response"))}))
+    big = {"blob": "x" * 1_500_000}
+    r = await node.gw.post("/Echo/1.0/reflect", json=big)
+    assert r.status_code == 200, r.text[:200]
+    assert r.json() == {**big, "seen": "request", "answered": "response"}

@@ -62,6 +62,8 @@ _REMOVABLE: dict[Side, tuple[str, ...]] = {
     "response": ("header", *_PAYLOAD_KINDS),
 }
 _JSON_TYPE, _XML_TYPE = b"application/json", b"application/xml"
+# Above this size a body is transformed in a worker thread: XSLT and reparsing take long enough to stall the loop.
+OFFLOAD_BYTES = 1024 * 1024
 
 
 def target_of(text: str, side: Side, removing: bool) -> Ref:
