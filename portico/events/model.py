@@ -9,13 +9,14 @@ is a plain slotted dataclass: no validation, no copying."""
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from portico.ids import fast_id
+
 
 def _new_id() -> str:
-    return str(uuid.uuid4())
+    return fast_id()
 
 
 def _now_ms() -> int:

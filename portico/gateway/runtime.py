@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
+from portico.events.calls import CallRecord, loggable_headers, query_dict
 from portico.events.model import TransactionEvent
 from portico.gateway.errors import render_template, send_error
 from portico.gateway.exchange import EVENT_HOOKS, BufferedResponse, Exchange, Fault, RouteTarget
@@ -30,6 +30,7 @@ from portico.gateway.upstream import (
     UpstreamResponse,
     UpstreamTimeout,
 )
+from portico.ids import fast_id
 from portico.policies.base import Violation
 from portico.policies.cors import preflight as cors_preflight
 from portico.policies.straight_through_routing import StraightThroughRouting, StraightThroughRoutingConfig
@@ -85,7 +86,7 @@ class Gateway:
         failure_key = ""
         try:
             api, resource_path = self._resolve(req, snap)
-            ex = Exchange(req, snap, api, resource_path, client_ip, started, uuid.uuid4().hex)
+            ex = Exchange(req, snap, api, resource_path, client_ip, started, fast_id())
             violation = await self._request_phase(ex)
             if violation is not None:
                 raise Failure(violation.status, violation.key, violation.message, headers=violation.headers)
@@ -347,6 +348,18 @@ class Gateway:
         total_ms = (time.perf_counter() - started) * 1000
         app = ex.application if ex else None
         route = ex.route if ex else None
+        hooks = ex.state.get(EVENT_HOOKS) if ex is not None and ex.state else None
+        if not hooks:  # the common case: a cheap record the background writer expands
+            self.events.record(CallRecord(  # type: ignore[union-attr]
+                int(time.time() * 1000), api.id, api.name, api.version, app.id if app else None,
+                app.name if app else None, client_ip, ex.correlation_id if ex else None, req.method,
+                ex.resource or None if ex else None, req.query, req.headers,
+                ex.snapshot.settings.api_key_header if ex else b"", status, failure_key,
+                route.url if route else None, route.method if route else None,
+                ex.package_id if ex else None, ex.plan_id if ex else None, total_ms, provider_ms,
+                sent + (req.body.received if req.body.has_body else 0),
+            ))
+            return
         event = TransactionEvent(
             api_id=api.id,
             api_name=api.name,
@@ -358,8 +371,8 @@ class Gateway:
             correlation_id=ex.correlation_id if ex else None,
             http_method=req.method,
             operation_name=ex.resource if ex and ex.resource else None,
-            query_parameters=_query_dict(req.query) if req.query else None,
-            request_headers=_loggable_headers(req.headers, ex.snapshot.settings.api_key_header if ex else b""),
+            query_parameters=query_dict(req.query) if req.query else None,
+            request_headers=loggable_headers(req.headers, ex.snapshot.settings.api_key_header if ex else b""),
             response_code=status,
             status="SUCCESS" if status < 400 and not failure_key else "FAILURE",
             error_origin=failure_key or None,
@@ -373,23 +386,9 @@ class Gateway:
             total_data_size=sent + (req.body.received if req.body.has_body else 0),
         )
         # Policies that enrich the event (logInvocation payloads, cache hits) register callables here.
-        hooks = ex.state.get(EVENT_HOOKS) if ex is not None and ex.state else None
-        if hooks:
-            for hook in hooks.values():
-                hook(event)
+        for hook in hooks.values():
+            hook(event)
         self.events.record(event)  # type: ignore[union-attr]
-
-
-_SECRET_HEADERS = frozenset({b"authorization", b"proxy-authorization", b"cookie", b"x-gateway-apikey"})
-
-
-def _loggable_headers(headers: list[tuple[bytes, bytes]], api_key_header: bytes) -> dict[str, str]:
-    """Request headers for the event, with credentials masked: events are read by many people."""
-    out: dict[str, str] = {}
-    for n, v in headers:
-        secret = n in _SECRET_HEADERS or n == api_key_header
-        out[n.decode("latin-1")] = "********" if secret else v.decode("latin-1")
-    return out
 
 
 def decode_path(path: str, all_delimiters: bool) -> str:
@@ -400,12 +399,3 @@ def decode_path(path: str, all_delimiters: bool) -> str:
     if all_delimiters:
         return unquote(path)
     return "%2F".join(unquote(part) for part in re.split("%2[fF]", path))
-
-
-def _query_dict(query: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for part in query.split("&"):
-        if part:
-            k, _, v = part.partition("=")
-            out[unquote(k)] = unquote(v)
-    return out
