@@ -18,6 +18,7 @@ from portico.events.model import TransactionEvent
 from portico.gateway.exchange import EVENT_HOOKS, Exchange
 from portico.policies._destinations import Destination, gateway_destination, local_log_level, warn_undelivered
 from portico.policies.base import PolicyConfig, PolicyHandler
+from portico.policies.payload.masking import Direction, mask_for_log
 
 log = logging.getLogger("portico.transactions")
 MAX_LOGGED = 256 * 1024
@@ -35,6 +36,10 @@ class LogInvocationConfig(PolicyConfig):
         default="Always", description="Which calls get payloads logged.")
     destination: list[Destination] = Field(
         default_factory=gateway_destination, description="Log destinations.")
+
+
+def _masked(ex: Exchange, data: bytes | None, direction: Direction) -> bytes | None:
+    return mask_for_log(ex, data, direction) if data else data
 
 
 def _text(data: bytes | None) -> str | None:
@@ -73,14 +78,16 @@ class LogInvocation(PolicyHandler):
         wanted = self.cfg.logGenerationFrequency
         if (wanted == "OnSuccess" and failed) or (wanted == "OnFailure" and not failed):
             return
-        req_payload = _text(ex.body) if self.cfg.storeRequestPayload else None
+        # Logged payloads go through the API's data-masking actions (sameForTransactionalLogging).
+        req_payload = _text(_masked(ex, ex.body, "request")) if self.cfg.storeRequestPayload else None
         response = ex.response or (ex.fault.native if ex.fault else None)
         res_payload = res_headers = None
+        direction: Direction = "fault" if ex.fault is not None else "response"
         if response is not None:
-            res_payload = _text(response.body) if self.cfg.storeResponsePayload else None
+            res_payload = _text(_masked(ex, response.body, direction)) if self.cfg.storeResponsePayload else None
             res_headers = _headers(response.headers) if self.cfg.storeResponseHeaders else None
         elif ex.fault is not None and ex.fault.body is not None and self.cfg.storeResponsePayload:
-            res_payload = _text(ex.fault.body)
+            res_payload = _text(_masked(ex, ex.fault.body, "fault"))
         if self._local_level is not None:
             log.log(self._local_level, "%s %s %s -> %s request=%r response=%r", ex.api.name, ex.request.method,
                     ex.request.path, status, req_payload, res_payload)

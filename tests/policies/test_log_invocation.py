@@ -62,3 +62,25 @@ async def test_config_validation(node: Node) -> None:
                           "destinationType")
     await assert_rejected(node, "logInvocation", [group("destination", values(
         destinationType="localLog", logLevel="Loud"))], "logLevel")
+
+
+async def test_logged_payloads_are_masked_like_the_forwarded_ones(sqlite_node: Node, upstream: Upstream) -> None:
+    node = sqlite_node
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "requestDataMasking", "requestPayloadProcessing", [
+        {"templateKey": "jpathMasking", "parameters": [{"templateKey": "maskingCriteria", "parameters": [
+            {"templateKey": "action", "values": ["$.card"]},
+            {"templateKey": "maskingType", "values": ["mask"]},
+            {"templateKey": "maskValue", "values": ["****"]}]}]},
+        {"templateKey": "applyForPayload", "values": ["false"]},
+        {"templateKey": "sameForTransactionalLogging", "values": ["true"]},
+    ])
+    await add_action(node, api, "logInvocation", "LMT", [{"templateKey": "storeRequestPayload", "values": ["true"]}])
+    r = await node.gw.post("/Echo/1.0/echo", json={"card": "4111111111111111", "name": "x"})
+    assert r.status_code == 200 and "4111111111111111" in r.json()["body"]  # forwarded as is
+    await node.portico.events.flush()
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    events = (await node.admin.get("/transactionalEvents/_search", params={
+        "apiId": api["id"], "fromDate": day, "toDate": day})).json()["transaction"]
+    logged = events[0]["reqPayload"]
+    assert "4111111111111111" not in logged and "****" in logged
