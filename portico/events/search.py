@@ -113,14 +113,14 @@ async def search(
         .offset(offset)
         .limit(limit)
     )
-    async with store.engine.connect() as conn:
+    async with store.read_engine.connect() as conn:
         bodies = (await conn.execute(page)).scalars().all()
         total = await _count(conn, where)
     return [orjson.loads(body) for body in bodies], total
 
 
 async def count(store: Store, filters: EventFilter) -> int:
-    async with store.engine.connect() as conn:
+    async with store.read_engine.connect() as conn:
         return await _count(conn, and_(True, *conditions(store, filters)))
 
 
@@ -138,6 +138,6 @@ async def count_by_api(store: Store, filters: EventFilter) -> list[ApiCount]:
         .group_by(*key)
         .order_by(events.c.api_name, events.c.api_version, events.c.api_id)
     )
-    async with store.engine.connect() as conn:
+    async with store.read_engine.connect() as conn:
         rows = (await conn.execute(q)).all()
     return [ApiCount(r.api_id, r.api_name, r.api_version, int(r.n)) for r in rows]
