@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from portico.store import Store
 from tests.support.node import Node, running_node
 from tests.support.upstream import Upstream, running_upstream
 
@@ -50,6 +51,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url: str = request.getfixturevalue("pg_database")
     asyncio.run(_pg_admin("DROP SCHEMA public CASCADE; CREATE SCHEMA public", url.replace("+asyncpg", "")))
     return url
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[Store]:
+    """A migrated store on each backend (PostgreSQL starts from an empty schema)."""
+    s = Store(db_url)
+    await s.migrate()
+    yield s
+    await s.close()
 
 
 @pytest.fixture

@@ -46,9 +46,9 @@ class AuthorizeUser(PolicyHandler):
         self._groups = frozenset(config.groups)
         self._teams = frozenset(config.accessProfiles)
 
-    def run(self, ex: Exchange) -> Violation | None:
+    async def run(self, ex: Exchange) -> Violation | None:
         if ex.user is None:
-            failed = authenticate(ex)
+            failed = await authenticate(ex)
             if failed is not None:
                 return failed
         user = ex.user or ""

@@ -8,7 +8,6 @@ when ``allowAnonymous`` is true."""
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import time
 from typing import TYPE_CHECKING, Literal
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from portico.policies.base import PolicyConfig, PolicyHandler, Violation
+from portico.policies.inbound_auth_transport import basic_credentials
 
 if TYPE_CHECKING:
     from portico.gateway.exchange import Exchange
@@ -69,19 +69,8 @@ def _by_api_key(ex: Exchange, snap: Snapshot) -> _Outcome:
     return _Outcome(app)
 
 
-def _basic_credentials(ex: Exchange) -> tuple[str, str] | None:
-    raw = ex.request.header(b"authorization")
-    if raw is None or raw[:6].lower() != b"basic ":
-        return None
-    try:
-        user, sep, password = base64.b64decode(raw[6:].strip(), validate=True).decode("utf-8").partition(":")
-    except (ValueError, UnicodeDecodeError):
-        return ("", "")
-    return (user, password) if sep else ("", "")
-
-
 async def _by_basic_auth(ex: Exchange, snap: Snapshot) -> _Outcome:
-    creds = _basic_credentials(ex)
+    creds = basic_credentials(ex)
     if creds is None:
         return _NONE
     user, password = creds

@@ -31,10 +31,11 @@ def basic_credentials(ex: Exchange) -> tuple[str, str] | None:
     return (user, password) if sep else ("", "")
 
 
-def authenticate(ex: Exchange) -> Violation | None:
-    """Verify the basic credentials against the Portico users (cached) and set ``ex.user``."""
+async def authenticate(ex: Exchange) -> Violation | None:
+    """Verify the basic credentials against the Portico users (cached; the slow hash runs off the
+    event loop) and set ``ex.user``."""
     creds = basic_credentials(ex)
-    if creds is None or not creds[0] or not ex.snapshot.users.verify(*creds):
+    if creds is None or not creds[0] or not await ex.snapshot.users.verify_async(*creds):
         return UNAUTHENTICATED
     ex.user = creds[0]
     return None
@@ -51,7 +52,7 @@ class InboundAuthTransport(PolicyHandler):
     title = "Inbound Authentication - Transport"
     Config = InboundAuthTransportConfig
 
-    def run(self, ex: Exchange) -> Violation | None:
+    async def run(self, ex: Exchange) -> Violation | None:
         if ex.user is not None:  # already authenticated by an earlier IAM action
             return None
-        return authenticate(ex)
+        return await authenticate(ex)

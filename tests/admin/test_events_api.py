@@ -21,21 +21,6 @@ from portico.admin.errors import ApiError
 from portico.events import EventRecorder, TransactionEvent
 from portico.store import Store
 
-# The backend fixtures (SQLite + PostgreSQL) live in tests/events/conftest.py for
-# now; importing them registers them here. The module's name depends on whether
-# tests/ is a package (tests/__init__.py), hence both spellings. Moving the
-# fixtures to tests/conftest.py would make this unnecessary.
-try:
-    from tests.events.conftest import postgres_url_fixture, store_fixture, store_url_fixture
-except ImportError:
-    from events.conftest import (  # type: ignore[no-redef]
-        postgres_url_fixture,
-        store_fixture,
-        store_url_fixture,
-    )
-
-__all__ = ["postgres_url_fixture", "store_fixture", "store_url_fixture"]
-
 DAY_MS = 86_400_000
 FEB_26 = 1_488_067_200_000  # 2017-02-26T00:00:00Z
 RANGE = "fromDate=2017-02-26&toDate=2017-02-27"

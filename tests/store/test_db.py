@@ -7,14 +7,6 @@ import pytest
 from portico.store import ConflictError, Store
 
 
-@pytest.fixture
-async def store(db_url: str) -> Store:
-    s = Store(db_url)
-    await s.migrate()
-    yield s  # type: ignore[misc]
-    await s.close()
-
-
 async def test_failed_transaction_leaves_nothing(store: Store) -> None:
     before = await store.config_revision()
     with pytest.raises(RuntimeError):
