@@ -5,7 +5,6 @@ restart, and one limit shared by two processes through Redis."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ async def make_plan(node: Node, name: str, rate: int | None = None, quota: int |
 
 async def attach(node: Node, policy_id: str, stage: str, params: list[dict[str, Any]] | None,
                  sla: tuple[int, int] | None = None) -> None:
-    if sla is not None:  # monitorSLA actions need that template; store the action directly
+    if sla is not None:
         action_id = await store_sla_action(node, *sla)
     else:
         r = await node.admin.post("/policyActions", json={"policyAction": {
@@ -51,16 +50,18 @@ async def attach(node: Node, policy_id: str, stage: str, params: list[dict[str, 
 
 
 async def store_sla_action(node: Node, quota: int, notify: int) -> str:
-    action_id = str(uuid.uuid4())
-    body = {"id": action_id, "templateKey": "monitorSLA", "names": [], "parameters": [
-        {"templateKey": "monitorRules", "parameters": [
-            {"templateKey": "monitorRuleName", "values": ["requestCount"]},
-            {"templateKey": "monitorRuleOperator", "values": ["GT"]},
-            {"templateKey": "value", "values": [str(quota)], "extendedProperties": [
-                {"key": "quota", "value": str(quota)}, {"key": "notifyPercent", "value": str(notify)}]}]},
-        {"templateKey": "alertInterval", "values": ["1"]}, {"templateKey": "alertIntervalUnit", "values": ["days"]}]}
-    async with node.portico.store.transaction() as tx:
-        await tx.insert("policyAction", action_id, body, name="monitorSLA")
+    """A monitorSLA quota action in the reference's own shape (its POST /plans example)."""
+    r = await node.admin.post("/policyActions", json={"policyAction": {
+        "names": [{"value": "Monitor SLA", "locale": "en"}], "templateKey": "monitorSLA", "parameters": [
+            {"templateKey": "monitorRules", "parameters": [
+                {"templateKey": "monitorRuleName", "values": ["requestCount"]},
+                {"templateKey": "monitorRuleOperator", "values": ["GT"]},
+                {"templateKey": "value", "values": [str(quota)], "extendedProperties": [
+                    {"key": "quota", "value": str(quota)}, {"key": "notifyPercent", "value": str(notify)}]}]},
+            {"templateKey": "alertInterval", "values": ["1"]}, {"templateKey": "alertIntervalUnit", "values": ["days"]},
+            {"templateKey": "consumerIds", "values": ["AnyConsumers"]}]}})
+    assert r.status_code == 201, r.text
+    action_id: str = r.json()["policyAction"]["id"]
     return action_id
 
 

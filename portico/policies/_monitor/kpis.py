@@ -9,16 +9,16 @@ from pydantic import Field
 from portico.policies.base import PolicyConfig
 
 KPI_NAMES = ("availability", "averageResponseTime", "maximumResponseTime", "minimumResponseTime", "successCount",
-             "faultCount", "totalRequestCount")
+             "faultCount", "totalRequestCount", "requestCount")
 # Calls that failed because the native service was not there count against availability.
 _DOWNTIME = frozenset({"NATIVE_UNAVAILABLE", "NATIVE_TIMEOUT", "ALL_ENDPOINTS_DOWN"})
 
 
 class MonitorRule(PolicyConfig):
     monitorRuleName: Literal["availability", "averageResponseTime", "maximumResponseTime", "minimumResponseTime",
-                             "successCount", "faultCount", "totalRequestCount"] = Field(
+                             "successCount", "faultCount", "totalRequestCount", "requestCount"] = Field(
         description="The KPI: availability (% of calls the native service was up for), response times in ms, "
-                    "or counts.")
+                    "or counts (requestCount, as plan quotas use it, is totalRequestCount).")
     monitorRuleOperator: Literal["EQ", "NE", "GT", "LT", "GE", "LE"] = Field(description="Comparison.")
     value: float = Field(description="Threshold the KPI is compared with.")
 
@@ -51,7 +51,7 @@ class Aggregate:
 
     def kpi(self, name: str) -> float | None:
         """The KPI's value; None when it has no value (response times of an empty interval)."""
-        if name == "totalRequestCount":
+        if name in ("totalRequestCount", "requestCount"):
             return float(self.total)
         if name == "successCount":
             return float(self.successes)
