@@ -165,12 +165,17 @@ async def patch_application(request: Request) -> Response:
     return json_response(application_body(app))
 
 
+async def _delete_app(tx: StoreTransaction, app_id: str) -> None:
+    await load_app(tx, app_id)
+    # An application's subscription goes with it (a dangling one would break subscription listings).
+    await tx.delete("subscription", app_id)
+    await tx.delete("application", app_id)
+
+
 async def delete_application(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.store.transaction() as tx:
-        app_id = request.path_params["applicationId"]
-        await load_app(tx, app_id)
-        await tx.delete("application", app_id)
+        await _delete_app(tx, request.path_params["applicationId"])
     ctx.notify_change()
     return Response(status_code=204)
 
@@ -182,8 +187,7 @@ async def delete_applications(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.store.transaction() as tx:
         for app_id in ids:
-            await load_app(tx, app_id)
-            await tx.delete("application", app_id)
+            await _delete_app(tx, app_id)
     ctx.notify_change()
     return Response(status_code=204)
 

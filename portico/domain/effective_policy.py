@@ -92,7 +92,8 @@ def _condition_matches(cond: ScopeCondition, api: Api, method: str | None) -> bo
             return True  # decided per method
         names = [a.attributeName for a in cond.attributes]
         return not names or method in names
-    return all(_attribute_matches(a, api, method) for a in cond.attributes)
+    results = (_attribute_matches(a, api, method) for a in cond.attributes)
+    return any(results) if cond.logicalConnector == "OR" else all(results)
 
 
 def global_applies(policy: Policy, api: Api, method: str | None = None) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class LocalizedText(BaseModel):
@@ -23,9 +23,21 @@ class StageEnforcements(BaseModel):
 
 
 class ScopeAttribute(BaseModel):
-    attributeName: str
-    operation: str = "EQUALS"
+    attributeName: Literal["API_NAME", "API_DESCRIPTION", "API_VERSION", "API_TAG", "RESOURCE_OPERATION_TAG",
+                           "METHOD_TAG", "GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+    operation: Literal["EQUALS", "NOT_EQUALS", "CONTAINS", "NOT_CONTAINS", "STARTS_WITH", "NOT_STARTS_WITH",
+                       "ENDS_WITH", "LESS_THAN", "GREATER_THAN"] = "EQUALS"
     value: str = ""
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        # The reference's own HTTP_METHOD example sends ``"value": true``.
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float):
+            return str(value)
+        return value
 
 
 class ScopeCondition(BaseModel):

@@ -92,12 +92,18 @@ def getter_for(name: str) -> Getter:
     return _named(name)
 
 
+def _escaped(getter: Getter, name: str, escape: Callable[[str, str], str]) -> Getter:
+    return lambda ex: escape(name, getter(ex))
+
+
 class Template:
     """A string with ``${...}`` variables, split once into literals and getters."""
 
     __slots__ = ("_parts", "names", "source")
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, escape: Callable[[str, str], str] | None = None) -> None:
+        """``escape(name, value)``, when given, is applied to every resolved value (URIs use it
+        to percent-encode request-derived values so they cannot add path segments or a query)."""
         self.source = source
         self.names = tuple(m.group(1).strip() for m in _VAR.finditer(source))
         parts: list[str | Getter] = []
@@ -105,7 +111,10 @@ class Template:
         for m in _VAR.finditer(source):
             if m.start() > last:
                 parts.append(source[last : m.start()])
-            parts.append(getter_for(m.group(1)))
+            getter = getter_for(m.group(1))
+            if escape is not None:
+                getter = _escaped(getter, m.group(1).strip(), escape)
+            parts.append(getter)
             last = m.end()
         if last < len(source):
             parts.append(source[last:])

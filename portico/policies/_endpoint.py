@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from pydantic import Field, field_validator
 
@@ -89,7 +89,7 @@ class Endpoint:
         self._uses_resource_path = RESOURCE_PATH in uri
         self._aliases = alias_names(uri)
         self._fast = "${" not in uri.replace(RESOURCE_PATH, "")
-        self._template = None if self._fast else Template(uri)
+        self._template = None if self._fast else Template(uri, self._escape)
         self._suffix = ""
         if self._fast:
             head, _, tail = uri.partition(RESOURCE_PATH)
@@ -101,6 +101,14 @@ class Endpoint:
             self._prefix = parts.path
             self._suffix = tail
             self._fixed_query = parts.query
+
+    def _escape(self, name: str, value: str) -> str:
+        """Aliases supply whole endpoints and ``${sys:resource_path}`` is the request's own (already
+        encoded) path; every other value is data and is percent-encoded, so it cannot add path
+        segments, a query or bytes that are not allowed in a request line."""
+        if name == "sys:resource_path" or name in self._aliases:
+            return value
+        return quote(value, safe="")
 
     @classmethod
     def of(cls, cfg: RouteTo) -> Endpoint:

@@ -97,7 +97,10 @@ class ServiceResultCache(PolicyHandler):
         """The cache key, or None when the call is not cacheable."""
         if ex.method not in ("GET", "HEAD"):
             return None
-        parts = [ex.method, ex.resource_path, ex.query]
+        # The caller is part of the key: one application must never be served another's answer
+        # (responses may carry its data or credentials). Anonymous calls share one entry.
+        caller = ex.application.id if ex.application is not None else (ex.user or "")
+        parts = [ex.method, ex.resource_path, ex.query, caller]
         for name, allowed in self._headers:
             value = (ex.request.header(name) or b"").decode("latin-1")
             if allowed and value not in allowed:

@@ -15,6 +15,7 @@ true lets calls through, false answers 503."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 
 IntervalUnit = Literal["seconds", "minutes", "hours", "days", "weeks", "months"]
 ANY_CONSUMER = "AnyConsumers"
+
+log = logging.getLogger("portico.policies.throttle")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +100,9 @@ class ThrottleRuleConfig(PolicyConfig):
 
 
 class DestinationConfig(PolicyConfig):
-    destinationType: Literal["GATEWAY", "SMTP", "CUSTOM", "DES", "ELASTICSEARCH", "APIPORTAL", "CENTRASITE",
-                             "SNMP", "AUDITLOG", "DIGITALEVENTS"] = Field(description="Where alerts go.")
+    destinationType: Literal["GATEWAY", "localLog", "SMTP", "CUSTOM", "DES", "ELASTICSEARCH", "APIPORTAL",
+                             "CENTRASITE", "SNMP", "AUDITLOG", "DIGITALEVENTS"] = Field(
+        description="Where alerts go: GATEWAY (gateway events) and localLog (the server log) are delivered.")
     emailTo: list[str] = Field(default_factory=list, description="Recipients for SMTP alerts.")
     ids: list[str] = Field(default_factory=list, description="Custom destination ids.")
 
@@ -135,6 +139,7 @@ class Throttle(PolicyHandler):
         self._consumers = None if ANY_CONSUMER in config.consumerIds else frozenset(config.consumerIds)
         self._per_consumer = config.consumerSpecificCounter
         self._every = config.alertFrequency == "every"
+        self._local_log = any(d.destinationType == "localLog" for d in config.destination)
         self._message = config.alertMessage
 
     async def run(self, ex: Exchange) -> Violation | None:
@@ -154,6 +159,9 @@ class Throttle(PolicyHandler):
         if violation is None or violation.status != 429:
             return violation
         if self._every or await first_breach(ex, key, self._limit):
+            if self._local_log:
+                log.warning("throttle: %s %s, application %s: %s", ex.api.name, ex.api.version,
+                            app.name if app else "-", self._message or violation.message)
             violations_of(ex.snapshot.services).record("PolicyViolation", ex.api.id, app.id if app else None, {
                 "apiName": ex.api.name, "apiVersion": ex.api.version, "policyName": self.title,
                 "applicationName": app.name if app else None, "alertMessage": self._message or violation.message,

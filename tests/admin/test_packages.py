@@ -353,3 +353,33 @@ async def test_plan_policies_take_only_limit_actions(sqlite_node: Node) -> None:
     r = await node.admin.put(f"/policies/{plan['policies'][0]}", json={"policy": {"policyEnforcements": [
         {"stageKey": "throttle", "enforcements": [{"enforcementObjectId": r.json()["policyAction"]["id"]}]}]}})
     assert r.status_code == 400 and "throttle or monitorSLA" in r.json()["errorDetails"]
+
+
+async def test_activation_keeps_an_and_identification_policy(sqlite_node: Node, upstream: Upstream) -> None:
+    from tests.gateway.test_runtime import add_action, rules
+
+    node = sqlite_node
+    api = await node.create_api(spec_for(upstream.url))
+    # The API demands a key AND a caller from 10.9.0.0/16; tests call from 127.0.0.1.
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("apiKey", "ipAddressRange", connector="AND",
+                                                              lookup="global"))
+    plan = await make_plan(node, "Gold", rate=100)
+    package = await make_package(node, [api["id"]], [plan["id"]])
+    sub = await subscribe(node, package["id"], plan["id"])
+    key = sub["accessTokens"]["apiAccessKey"]["apiAccessKey"]
+    assert await calls(node, key, 1) == [403]  # the IP rule still applies to subscribers
+    r = await node.admin.put(f"/applications/{sub['id']}", json={"identifiers": [
+        {"key": "ipAddressRange", "value": ["127.0.0.0/8"]}]})
+    assert r.status_code == 200, r.text
+    await node.reload()
+    assert await calls(node, key, 1) == [200]
+    assert package["id"]
+
+
+async def test_deleting_a_subscribed_application_drops_its_subscription(sqlite_node: Node, upstream: Upstream) -> None:
+    node = sqlite_node
+    _, _, _, _, sub = await setup_package(node, upstream, rate=10)
+    assert (await node.admin.delete(f"/applications/{sub['id']}")).status_code == 204
+    listed = await node.admin.get("/subscriptions")
+    assert listed.status_code == 200, listed.text
+    assert (await node.admin.get("/subscriptions/usage")).status_code == 200

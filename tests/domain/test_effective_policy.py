@@ -119,3 +119,20 @@ def test_two_globals_with_the_same_exclusive_template_conflict() -> None:
 def test_routing_templates_are_one_family() -> None:
     result = effective_policy(API, POLICIES, [g("g1", {"routing": ["lb"]})], ACTIONS)
     assert result.stages["routing"] == ["lb"]
+
+
+def test_condition_level_or_and_reference_shapes() -> None:
+    either = {"filterType": "API", "logicalConnector": "OR", "attributes": [
+        {"attributeName": "API_NAME", "operation": "EQUALS", "value": "Billing"},
+        {"attributeName": "API_NAME", "operation": "EQUALS", "value": "Orders"}]}
+    assert global_applies(g("p", {}, [either]), API) is True
+    method = {"filterType": "HTTP_METHOD", "logicalConnector": "AND", "attributes": [
+        {"attributeName": "GET", "operation": "EQUALS", "value": True}]}
+    assert global_applies(g("p", {}, [method]), API, "GET") is True
+
+
+def test_unknown_operations_are_rejected() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        g("p", {}, [attr("API_NAME", "REGEX", "x")])

@@ -322,3 +322,16 @@ async def test_100mb_upload_streams_with_flat_memory(sqlite_node: Node, upstream
     assert r.status_code == 200 and r.json() == {"received": size}
     # Client, gateway and upstream share this process: the peak still stays far below the payload.
     assert peak < 30 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+async def test_request_values_in_a_routing_uri_are_percent_encoded(sqlite_node: Node, upstream: Upstream) -> None:
+    node = sqlite_node
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "straightThroughRouting", "routing", [
+        {"templateKey": "endpointUri", "values": [f"{upstream.url}/echo/${{request.query.p}}"]}])
+    euro = await node.gw.get("/Echo/1.0/echo", params={"p": "€"})
+    assert euro.status_code == 200 and euro.json()["path"] == "/echo/%E2%82%AC"
+    sneaky = await node.gw.get("/Echo/1.0/echo", params={"p": "a?admin=1#x"})
+    assert sneaky.json()["path"] == "/echo/a%3Fadmin%3D1%23x"
+    spaced = await node.gw.get("/Echo/1.0/echo", params={"p": "a b/../c"})
+    assert spaced.json()["path"] == "/echo/a%20b%2F..%2Fc"

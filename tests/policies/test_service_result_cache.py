@@ -100,3 +100,23 @@ async def test_config_validation(node: Node) -> None:
         "XPATH", values(**{"xpath-exp": "/a"})))], "XPATH")
     await assert_rejected(node, key, [*values(ttl="1m"), group("cacheCriteria", group(
         "httpHeader", values(whiteList=["a"])))], "httpHeaderName")
+
+
+async def test_one_application_is_never_served_another_ones_answer(sqlite_node: Node, upstream: Upstream) -> None:
+    from tests.gateway.test_runtime import API_KEY_RULE, key_of, new_app
+
+    node = sqlite_node
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", API_KEY_RULE)
+    await add_action(node, api, "serviceResultCache", "LMT", values(ttl="5m"))
+    first, second = await new_app(node, [api["id"]], name="a"), await new_app(node, [api["id"]], name="b")
+
+    async def seen_key(app: dict[str, object]) -> str:
+        r = await node.gw.get("/Echo/1.0/echo", headers={"x-gateway-apikey": key_of(app)})  # type: ignore[arg-type]
+        assert r.status_code == 200
+        value: str = r.json()["headers"]["x-gateway-apikey"]
+        return value
+
+    assert await seen_key(first) == key_of(first)
+    assert await seen_key(second) == key_of(second)  # not the first application's cached answer
+    assert await seen_key(first) == key_of(first)

@@ -49,8 +49,10 @@ _ORDER = {k: i for i, k in enumerate(STAGE_KEYS)}
 def _with_api_key(handler: EvaluatePolicy) -> EvaluatePolicy:
     cfg = handler.config
     assert isinstance(cfg, EvaluatePolicyConfig)
+    # The package's key rule joins the API's own rules under the API's own connector: an AND
+    # policy (key and IP range, say) stays AND, so activation never weakens identification.
     rules = [r for r in cfg.IdentificationRule if r.identificationType != "apiKey"] + [API_KEY_RULE]
-    patched = EvaluatePolicy(cfg.model_copy(update={"IdentificationRule": rules, "logicalConnector": "OR"}))
+    patched = EvaluatePolicy(cfg.model_copy(update={"IdentificationRule": rules}))
     patched.placed_stage = handler.placed_stage
     return patched
 
