@@ -8,7 +8,6 @@ expression holding ``${...}`` variables is rendered instead (it holds when non-e
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -22,6 +21,7 @@ from portico.gateway.exchange import Exchange
 from portico.gateway.variables import Template
 from portico.policies._endpoint import Endpoint, RouteTo
 from portico.policies.base import PolicyConfig, PolicyHandler, Violation
+from portico.policies.payload.user_regex import compile_user_regex, user_findall
 
 _XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
@@ -104,11 +104,8 @@ def _matcher(p: PayloadIdentifier) -> Matcher:
             return [o for o in out if o != "False"]
 
         return xml_matches
-    try:
-        regex = re.compile(expr)
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression {expr!r}: {exc}") from None
-    return lambda ex, cache: [m.group(0) for m in regex.finditer((ex.body or b"").decode("utf-8", "replace"))]
+    pattern = compile_user_regex(expr)
+    return lambda ex, cache: user_findall(pattern, (ex.body or b"").decode("utf-8", "replace"))
 
 
 _NOTHING = object()

@@ -33,6 +33,7 @@ from portico.policies.payload.documents import (
     load_xml,
     xml_first,
 )
+from portico.policies.payload.user_regex import compile_user_regex, user_search
 
 if TYPE_CHECKING:
     from portico.gateway.exchange import Exchange
@@ -68,10 +69,7 @@ def _payload_ref(side: Side, rest: str) -> Ref:
         return Ref(side, "jsonPath", arg, compile_jsonpath(arg))
     if kind == "xpath":
         return Ref(side, "xpath", arg, compile_xpath(arg))
-    try:
-        return Ref(side, "regex", arg, re.compile(arg))
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression {arg!r}: {exc}") from None
+    return Ref(side, "regex", arg, compile_user_regex(arg))
 
 
 def parse_ref(name: str) -> Ref | None:
@@ -224,7 +222,7 @@ def _read(ref: Ref, ex: Exchange) -> str:
     if kind == "payload":
         return _body(ref, ex).decode("utf-8", "replace")
     if kind == "regex":
-        m = ref.compiled.search(_body(ref, ex).decode("utf-8", "replace"))
+        m = user_search(ref.compiled, _body(ref, ex).decode("utf-8", "replace"))
         return ((m.group(1) or "") if m.re.groups else m.group(0)) if m else ""
     doc = _parsed(ref, ex, "json" if kind == "jsonPath" else "xml")
     if doc is None:

@@ -22,7 +22,6 @@ not XML) is withheld from the log rather than logged unmasked."""
 from __future__ import annotations
 
 import logging
-import re
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from jsonpath_ng import JSONPath
@@ -45,6 +44,7 @@ from portico.policies.payload.documents import (
     xml_set,
 )
 from portico.policies.payload.expressions import parse_ref, reference_only
+from portico.policies.payload.user_regex import compile_user_regex, user_sub
 
 if TYPE_CHECKING:
     from portico.gateway.exchange import Exchange
@@ -103,10 +103,7 @@ class DataMaskingConfig(PolicyConfig):
     def _check_regex(cls, groups: list[MaskingGroup]) -> list[MaskingGroup]:
         for group in groups:
             for c in group.maskingCriteria:
-                try:
-                    re.compile(c.action)
-                except re.error as exc:
-                    raise ValueError(f"invalid regular expression {c.action!r}: {exc}") from None
+                compile_user_regex(c.action)
         return groups
 
     @model_validator(mode="after")
@@ -126,7 +123,7 @@ class Masker:
     def __init__(self, config: DataMaskingConfig) -> None:
         self.json = tuple((compile_jsonpath(jsonpath_of(c.action)), c) for c in _criteria(config.jpathMasking))
         self.xml = tuple((compile_xpath(c.action), c) for c in _criteria(config.xpathMasking))
-        self.regex = tuple((re.compile(c.action), c) for c in _criteria(config.regexMasking))
+        self.regex = tuple((compile_user_regex(c.action), c) for c in _criteria(config.regexMasking))
 
     def apply(self, body: bytes, content_type: bytes | None) -> bytes:
         if not body:
@@ -146,7 +143,7 @@ class Masker:
             text = body.decode("utf-8", "replace")
             for pattern, c in self.regex:
                 replacement = "" if c.maskingType == "remove" else c.maskValue
-                text = pattern.sub(replacement.replace("\\", "\\\\"), text)  # the mask is literal text
+                text = user_sub(pattern, replacement.replace("\\", "\\\\"), text)  # the mask is literal text
             body = text.encode("utf-8")
         return body
 
