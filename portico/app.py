@@ -21,6 +21,7 @@ from portico.gateway.server import HttpServer
 from portico.gateway.snapshot import Services, build_snapshot
 from portico.gateway.upstream import UpstreamPool
 from portico.security.passwords import hash_password, verify_password
+from portico.security.principal import seed_predefined
 from portico.store import Store
 from portico.store.db import now_ms, sqlite_url_for
 
@@ -65,12 +66,13 @@ async def seed_administrator(store: Store) -> bool:
             if password == DEFAULT_ADMIN_PASSWORD:
                 log.warning("Administrator created with the default password %r: set PORTICO_ADMIN_PASSWORD "
                             "before the first start, or change it", DEFAULT_ADMIN_PASSWORD)
-            body = {"loginId": ADMIN_USER, "passwordHash": hash_password(password), "active": True,
+            body = {"id": ADMIN_USER, "loginId": ADMIN_USER, "passwordHash": hash_password(password), "active": True,
                     "firstName": "System", "lastName": "Administrator", "type": "local", "created": now_ms()}
             await tx.insert("user", ADMIN_USER, body, name=ADMIN_USER)
             stored = str(body["passwordHash"])
         else:
             stored = str(row.body["passwordHash"])
+        await seed_predefined(tx, ADMIN_USER)
     return verify_password(DEFAULT_ADMIN_PASSWORD, stored)
 
 

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 import portico.admin as admin_package
-from portico.admin.auth import PUBLIC_PREFIXES, authorize
+from portico.admin.auth import authorize
 from portico.admin.common import json_response
 from portico.admin.context import AdminContext, context_of
 from portico.admin.errors import ApiError
@@ -29,9 +29,9 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def _guarded(endpoint: Endpoint) -> Endpoint:
+def _guarded(endpoint: Endpoint, route_path: str) -> Endpoint:
     async def guarded(request: Request) -> Response:
-        await authorize(request)
+        await authorize(request, route_path)
         response = await endpoint(request)
         if request.method in _WRITES and response.status_code < 400:
             # Read-after-write: this node's gateway serves the change before the caller hears back.
@@ -86,15 +86,16 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def build_admin_app(ctx: AdminContext) -> Starlette:
     routes = _routes()
-    document = build_document(routes, BASE, PUBLIC_PREFIXES)
+    document = build_document(routes, BASE)
 
     async def openapi(request: Request) -> Response:
         """The OpenAPI description of this management API."""
         return json_response(document)
 
-    guarded = [Route(r.path, _guarded(r.endpoint), methods=list(r.methods or []), name=r.name) for r in routes]
+    routes = [Route("/openapi.json", openapi, methods=["GET"], name="openapi"), *routes]
+    guarded = [Route(r.path, _guarded(r.endpoint, r.path), methods=list(r.methods or []), name=r.name) for r in routes]
     app = Starlette(
-        routes=[Mount(BASE, routes=[Route("/openapi.json", openapi, methods=["GET"]), *guarded])],
+        routes=[Mount(BASE, routes=guarded)],
         exception_handlers={
             ApiError: _api_error, HTTPException: _http_error, ConflictError: _conflict, TimeoutError: _timeout,
             Exception: _unexpected,

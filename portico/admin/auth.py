@@ -1,7 +1,7 @@
 """Who is calling the management API, and whether they may.
 
-Every request under ``/rest/apigateway`` (except health) passes through
-:func:`authorize`: the one place users, groups and teams plug into later."""
+Every request under ``/rest/apigateway`` passes through :func:`authorize`: it authenticates the
+caller (:func:`authenticate`) and checks the route's entry in :mod:`portico.admin.access`."""
 
 from __future__ import annotations
 
@@ -11,19 +11,13 @@ import time
 
 from starlette.requests import Request
 
+from portico.admin import access
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError
 from portico.security.passwords import verify_password_async
+from portico.security.principal import Principal, load_principal
 
-PUBLIC_PREFIXES = ("/health",)
 _CACHE_SECONDS = 60.0
-
-
-class Principal:
-    __slots__ = ("login_id",)
-
-    def __init__(self, login_id: str) -> None:
-        self.login_id = login_id
 
 
 def _credentials(request: Request) -> tuple[str, str]:
@@ -45,24 +39,32 @@ async def authenticate(request: Request) -> Principal:
     cache: dict[bytes, float] = ctx.extras.setdefault("auth_cache", {})
     async with ctx.store.read() as tx:
         row = await tx.get("user", user)
-    if row is None or not row.body.get("active", True):
-        raise ApiError(401, "invalid user name or password")
-    stored = row.body["passwordHash"]
-    token = hashlib.sha256(f"{user}\0{password}\0{stored}".encode()).digest()
-    if cache.get(token, 0.0) < time.monotonic():
-        if not await verify_password_async(password, stored):
+        if row is None or not row.body.get("active", True):
             raise ApiError(401, "invalid user name or password")
-        if len(cache) > 1000:
-            cache.clear()
-        cache[token] = time.monotonic() + _CACHE_SECONDS
-    return Principal(user)
+        stored = row.body["passwordHash"]
+        token = hashlib.sha256(f"{user}\0{password}\0{stored}".encode()).digest()
+        if cache.get(token, 0.0) < time.monotonic():
+            if not await verify_password_async(password, stored):
+                raise ApiError(401, "invalid user name or password")
+            if len(cache) > 1000:
+                cache.clear()
+            cache[token] = time.monotonic() + _CACHE_SECONDS
+        return await load_principal(tx, row)
 
 
-async def authorize(request: Request) -> Principal | None:
-    """Authenticate the caller and check the privilege the request needs.
+async def authorize(request: Request, route_path: str) -> Principal | None:
+    """Authenticate the caller and check the functional privilege the route requires.
 
-    For now every authenticated user is an administrator; functional privileges
-    (users, groups, teams) will be checked here."""
-    if request.url.path.removeprefix("/rest/apigateway").startswith(PUBLIC_PREFIXES):
+    The principal is left on ``request.state.principal`` for handlers (team visibility, audit)."""
+    needed = access.required(request.method, route_path)
+    if needed is access.PUBLIC:
+        request.state.principal = None
         return None
-    return await authenticate(request)
+    principal = await authenticate(request)
+    request.state.principal = principal
+    if needed is None:
+        raise ApiError(403, f"{request.method} {route_path} declares no functional privilege; refused")
+    if needed and not any(principal.holds(p) for p in needed):
+        names = " or ".join(f"'{p}'" for p in needed)
+        raise ApiError(403, f"user {principal.login_id!r} lacks the functional privilege {names}")
+    return principal

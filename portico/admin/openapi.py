@@ -11,6 +11,7 @@ from typing import Any
 from starlette.routing import Route
 
 import portico
+from portico.admin import access
 
 _PARAM = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")
 _QUERY: dict[tuple[str, str], list[str]] = {
@@ -32,7 +33,7 @@ _ERROR = {"description": "error", "content": {"application/json": {"schema": {
     "type": "object", "properties": {"errorDetails": {"type": "string"}}, "required": ["errorDetails"]}}}}
 
 
-def _operation(path: str, method: str, route: Route, public: bool) -> dict[str, Any]:
+def _operation(path: str, method: str, route: Route) -> dict[str, Any]:
     doc = (route.endpoint.__doc__ or route.name or "").strip().splitlines()
     params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
               for n in _PARAM.findall(path)]
@@ -43,8 +44,12 @@ def _operation(path: str, method: str, route: Route, public: bool) -> dict[str, 
         "summary": doc[0] if doc else route.name,
         "parameters": params,
         "responses": {"200": {"description": "success", "content": {"application/json": {"schema": {}}}},
-                      "400": _ERROR, "401": _ERROR, "404": _ERROR},
+                      "400": _ERROR, "401": _ERROR, "403": _ERROR, "404": _ERROR},
     }
+    needed = access.required(method.upper(), path)
+    public = needed is access.PUBLIC
+    # The functional privileges of which the caller needs one ([] = any signed-in user).
+    op["x-portico-privileges"] = None if needed is None or public else list(needed)
     if method in _BODY_METHODS:
         op["requestBody"] = {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}}
     if public:
@@ -52,12 +57,12 @@ def _operation(path: str, method: str, route: Route, public: bool) -> dict[str, 
     return op
 
 
-def build_document(routes: list[Route], base: str, public_prefixes: tuple[str, ...]) -> dict[str, Any]:
+def build_document(routes: list[Route], base: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         for method in sorted(m.lower() for m in (route.methods or ()) if m != "HEAD"):
             item = paths.setdefault(route.path, {})
-            item[method] = _operation(route.path, method, route, route.path.startswith(public_prefixes))
+            item[method] = _operation(route.path, method, route)
     return {
         "openapi": "3.0.3",
         "info": {"title": "Portico management API", "version": portico.__version__},
