@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
+from portico.audit import AuditSink, NoAudit
+
 if TYPE_CHECKING:
     from portico.events.recorder import EventRecorder
     from portico.store import Store
@@ -26,6 +28,7 @@ class AdminContext:
     store: Store
     events: EventRecorder
     extras: dict[str, Any] = field(default_factory=dict)
+    audit: AuditSink = field(default_factory=NoAudit)
     # Called after a committed configuration change so this node's gateway reloads at once
     # (other nodes notice the store's revision on their next poll).
     on_change: Callable[[], None] = _nothing
