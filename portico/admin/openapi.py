@@ -47,13 +47,14 @@ def _operation(path: str, method: str, route: Route) -> dict[str, Any]:
                       "400": _ERROR, "401": _ERROR, "403": _ERROR, "404": _ERROR},
     }
     needed = access.required(method.upper(), path)
-    public = needed is access.PUBLIC
-    # The functional privileges of which the caller needs one ([] = any signed-in user).
-    op["x-portico-privileges"] = None if needed is None or public else list(needed)
+    if needed is access.PUBLIC:
+        op["security"] = []
+    else:
+        # The functional privileges of which the caller needs one ([] = any signed-in user;
+        # null = the route declares none and is refused).
+        op["x-portico-privileges"] = None if needed is None else list(needed)
     if method in _BODY_METHODS:
         op["requestBody"] = {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}}
-    if public:
-        op["security"] = []
     return op
 
 
