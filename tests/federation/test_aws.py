@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from portico.federation.aws import AwsProvider, AwsSettings, ProviderError
+from tests.support.aws import CREDS, apigw, aws_proxy, make_api, make_usage_plan, moto_server
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[str]:
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def fresh(moto: str) -> Iterator[str]:
+    import urllib.request
+    urllib.request.urlopen(urllib.request.Request(f"{moto}/moto-api/reset", method="POST")).read()
+    yield moto
+
+
+def provider(endpoint: str, *regions: str, accept_all: bool = False, creds: dict[str, str] = CREDS) -> AwsProvider:
+    return AwsProvider(AwsSettings(regions=regions or ("eu-west-1",), access_key_id=creds["aws_access_key_id"],
+                                   secret_access_key=creds["aws_secret_access_key"], endpoint_url=endpoint,
+                                   accept_api_without_usage_plan=accept_all))
+
+
+def by_name(apis: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {f"{a['name']}/{a['version']}": a for a in apis}
+
+
+def test_discovers_only_apis_in_usage_plans_by_default(fresh: str) -> None:
+    c = apigw(fresh)
+    orders = make_api(c, "orders", stages=("prod", "dev"))
+    make_api(c, "loose")
+    plan = make_usage_plan(c, "gold", [(orders, "prod")], rate=5, burst=7, quota=100, period="DAY")
+    found = provider(fresh).discover()
+    assert not found.partial, found.errors
+    apis = by_name(found.apis)
+    assert list(apis) == ["orders/prod"]
+    api = apis["orders/prod"]
+    assert api["uniqueId"].endswith(f":eu-west-1:{orders}:prod")
+    assert api["connectionDetails"]["invokeUrl"] == f"https://{orders}.execute-api.eu-west-1.amazonaws.com/prod"
+    assert api["pages"][0]["pageType"] == "SWAGGER" and '"paths"' in api["pages"][0]["content"]
+    (p,) = api["plans"]
+    assert p["id"] == plan and p["name"] == "gold"
+    assert p["limits"] == {"rateLimit": 5.0, "burstLimit": 7, "quotaLimit": 100, "quotaPeriod": "DAY", "quotaOffset": 0}
+
+    all_apis = by_name(provider(fresh, accept_all=True).discover().apis)
+    assert set(all_apis) == {"orders/prod", "orders/dev", "loose/prod"}
+    assert all_apis["loose/prod"]["plans"] == []
+
+
+def test_two_regions_are_scanned(fresh: str) -> None:
+    make_usage_plan(apigw(fresh, "eu-west-1"), "p1", [(make_api(apigw(fresh, "eu-west-1"), "a"), "prod")])
+    make_usage_plan(apigw(fresh, "us-east-1"), "p2", [(make_api(apigw(fresh, "us-east-1"), "b"), "prod")])
+    found = provider(fresh, "eu-west-1", "us-east-1").discover()
+    regions = {a["name"]: a["connectionDetails"]["region"] for a in found.apis}
+    assert regions == {"a": "eu-west-1", "b": "us-east-1"}
+
+
+def test_discovery_follows_pagination(fresh: str) -> None:
+    c = apigw(fresh)
+    ids = [make_api(c, f"api{i}") for i in range(7)]
+    for i in range(5):
+        make_usage_plan(c, f"plan{i}", [(ids[i], "prod")])
+    with aws_proxy(fresh, page_size=2) as proxied:
+        found = provider(proxied, accept_all=True).discover()
+        assert sorted(a["name"] for a in found.apis) == [f"api{i}" for i in range(7)]
+        assert sum(len(a["plans"]) for a in found.apis) == 5
+        # without following the pages only the first two APIs would be seen
+        assert len(apigw(proxied).get_rest_apis()["items"]) == 2
+
+
+def test_subscribe_creates_an_enabled_key_in_the_usage_plan_and_retries_do_not_duplicate(fresh: str) -> None:
+    c = apigw(fresh)
+    api_id = make_api(c, "orders")
+    plan = make_usage_plan(c, "gold", [(api_id, "prod")])
+    (api,) = provider(fresh).discover().apis
+    sub = {"id": "sub-1", "applicationId": "app-1", "applicationName": "shop", "planId": plan}
+    first = provider(fresh).subscribe(api["connectionDetails"], sub)
+    again = provider(fresh).subscribe(api["connectionDetails"], sub)
+    assert first["apiKey"] == again["apiKey"]
+    keys = c.get_api_keys(includeValues=True)["items"]
+    assert len(keys) == 1 and keys[0]["enabled"] and keys[0]["value"] == first["apiKey"]
+    assert keys[0]["tags"]["portico-subscription"] == "sub-1"
+    assert [k["id"] for k in c.get_usage_plan_keys(usagePlanId=plan)["items"]] == [keys[0]["id"]]
+
+    provider(fresh).unsubscribe(first["metadata"])
+    assert c.get_api_keys()["items"] == []
+    provider(fresh).unsubscribe(first["metadata"])  # already gone: done
+
+
+def test_failed_attach_deletes_the_new_key_and_reports_the_provider_message(fresh: str) -> None:
+    c = apigw(fresh)
+    api_id = make_api(c, "orders")
+    plan = make_usage_plan(c, "gold", [(api_id, "prod")])
+    (api,) = provider(fresh).discover().apis
+    with aws_proxy(fresh, fail_attach=True) as proxied, pytest.raises(ProviderError) as err:
+        provider(proxied).subscribe(api["connectionDetails"], {"id": "s", "planId": plan})
+    assert "NotFoundException: Invalid Usage Plan ID specified" in str(err.value)
+    assert c.get_api_keys()["items"] == []
+
+
+def test_unreachable_provider_is_a_partial_discovery_with_the_error() -> None:
+    found = provider("http://127.0.0.1:9").discover()
+    assert found.partial and found.apis == []
