@@ -14,6 +14,7 @@ from pathlib import Path
 from portico.admin.app import build_admin_app
 from portico.admin.context import AdminContext
 from portico.admin.global_policies import seed_transaction_logging
+from portico.audit.recorder import AuditRecorder
 from portico.events.recorder import EventRecorder
 from portico.gateway.reloader import Reloader
 from portico.gateway.runtime import Gateway
@@ -87,6 +88,7 @@ class Portico:
             url = sqlite_url_for(options.data_dir)
         self.store = Store(url)
         self.events = EventRecorder(self.store)
+        self.audit = AuditRecorder(self.store)
         self.pool = UpstreamPool()
         redis_url = options.redis_url or os.environ.get("PORTICO_REDIS_URL")
         self.services = Services({"redis_url": redis_url, "store": self.store})
@@ -112,10 +114,11 @@ class Portico:
             )
         self.gateway = Gateway(await build_snapshot(self.store, services=self.services), self.pool, self.events)
         self.reloader = Reloader(self.store, self.gateway, self.options.reload_interval)
-        ctx = AdminContext(store=self.store, events=self.events, on_change=self.reloader.poke,
+        ctx = AdminContext(store=self.store, events=self.events, audit=self.audit, on_change=self.reloader.poke,
                            settle=self.reloader.settle, extras={"services": self.services, "reloader": self.reloader})
         self.server = HttpServer(self.gateway.handle, build_admin_app(ctx))
         self.events.start()
+        self.audit.start()
         self.reloader.start()
         await self.server.start(self.options.host, self.options.port)
         log.info("Portico listening on http://%s:%s (gateway /gateway/, management /rest/apigateway)",
@@ -127,6 +130,7 @@ class Portico:
         if self.reloader is not None:
             await self.reloader.stop()
         await self.events.close(timeout=5.0)
+        await self.audit.close(timeout=5.0)
         await self.services.close()
         await self.pool.close()
         await self.store.close()

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 import portico.admin as admin_package
+from portico.admin.audit import record_write
 from portico.admin.auth import authorize
 from portico.admin.common import json_response
 from portico.admin.context import AdminContext, context_of
@@ -34,6 +35,7 @@ def _guarded(endpoint: Endpoint, route_path: str) -> Endpoint:
         await authorize(request, route_path)
         response = await endpoint(request)
         if request.method in _WRITES and response.status_code < 400:
+            record_write(request, route_path, response)  # audit log; never raises, never waits
             # Read-after-write: this node's gateway serves the change before the caller hears back.
             await context_of(request).settle()
         return response

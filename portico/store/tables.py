@@ -84,3 +84,22 @@ gateway_events = Table(
     Column("body", Text, nullable=False),
     Index("ix_gateway_events_type_date", "event_type", "creation_date"),
 )
+
+# Audit log (issue 4): who changed what, when and from where. Written by portico.audit.recorder on
+# the connection directly: audit rows are not configuration and do not move config_state.revision.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("event_type", String(64), nullable=False),
+    Column("creation_date", BigInteger, nullable=False),
+    Column("object_type", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("object", String(512), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("user", String(256), nullable=False),
+    Column("source_machine", String(256), nullable=False),
+    Column("client_ip", String(64), nullable=False),
+    Index("ix_audit_log_date", "creation_date"),
+    Index("ix_audit_log_type_date", "object_type", "creation_date"),
+)
