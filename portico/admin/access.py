@@ -17,6 +17,7 @@ _APPS = (p.MANAGE_APPLICATIONS,)
 _PACKAGES = (p.MANAGE_PACKAGES,)
 _VIEW_CONFIG = (p.VIEW_ADMIN_CONFIG, p.MANAGE_GENERAL_CONFIG)
 _GENERAL = (p.MANAGE_GENERAL_CONFIG,)
+_USERS = (p.MANAGE_USERS,)
 
 
 def _crud(collection: str, item: str, write: tuple[str, ...], read: tuple[str, ...] = AUTHENTICATED,
@@ -92,6 +93,19 @@ REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
     ("PUT", "/configurations/errorProcessing"): _GENERAL,
     ("GET", "/configurations/customContentTypes"): _VIEW_CONFIG,
     ("PUT", "/configurations/customContentTypes"): _GENERAL,
+    # teams (access profiles), global team assignment rules, asset team/owner changes (admin/access_profiles.py,
+    # team_rules.py, team_assets.py). A team's administrators may change its members without "Manage user
+    # administration": PUT checks that in the handler.
+    ("GET", "/accessProfiles"): AUTHENTICATED,
+    ("POST", "/accessProfiles"): (p.MANAGE_USERS,),
+    ("GET", "/accessProfiles/{accessProfileId}"): AUTHENTICATED,
+    ("PUT", "/accessProfiles/{accessProfileId}"): AUTHENTICATED,
+    ("DELETE", "/accessProfiles/{accessProfileId}"): (p.MANAGE_USERS,),
+    **_crud("/rule", "/rule/{ruleId}", (p.MANAGE_USERS,)),
+    ("PUT", "/rule/{ruleId}/activate"): (p.MANAGE_USERS,),
+    ("PUT", "/rule/{ruleId}/deactivate"): (p.MANAGE_USERS,),
+    ("POST", "/assets/team"): (p.CHANGE_OWNERSHIP,),
+    ("POST", "/assets/owner"): (p.CHANGE_OWNERSHIP,),
     # runtime events (analytics)
     ("GET", "/transactionalEvents/_search"): AUTHENTICATED,
     ("GET", "/transactionalEvents/_count"): AUTHENTICATED,
@@ -102,7 +116,32 @@ REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/apitransactions"): (*_VIEW_CONFIG, p.MANAGE_EVENT_PURGE),
     ("GET", "/configurations/auditlogDestinationConfig"): (*_VIEW_CONFIG, p.MANAGE_DESTINATIONS),
     ("PUT", "/configurations/auditlogDestinationConfig"): (p.MANAGE_DESTINATIONS,),
+    # users, groups, login settings, personal access tokens (issue 4 part 1; see SELF_SERVICE)
+    ("GET", "/users"): AUTHENTICATED,
+    ("POST", "/users"): _USERS,
+    ("GET", "/users/{userId}"): AUTHENTICATED,
+    ("PUT", "/users/{userId}"): _USERS,
+    ("DELETE", "/users/{userId}"): _USERS,
+    ("POST", "/users/authenticate"): AUTHENTICATED,
+    ("POST", "/authenticate"): AUTHENTICATED,
+    ("GET", "/users/{userId}/tokens"): _USERS,
+    ("POST", "/users/{userId}/tokens"): _USERS,
+    ("DELETE", "/users/{userId}/tokens/{tokenId}"): _USERS,
+    **_crud("/groups", "/groups/{groupId}", _USERS),
+    **{(m, f"/configurations/{doc}"): _USERS for m in ("GET", "PUT")
+       for doc in ("passwordRestrictions", "passwordExpiry", "accountLockSettings")},
+    ("GET", "/is/lockedAccounts"): _USERS,
+    ("POST", "/is/lockedAccounts"): _USERS,
 }
+
+# Routes a user may call on their own account (``{userId}`` = their id or login id) without the
+# route's privilege: change their own password and details, manage their own access tokens.
+SELF_SERVICE: frozenset[tuple[str, str]] = frozenset({
+    ("PUT", "/users/{userId}"),
+    ("GET", "/users/{userId}/tokens"),
+    ("POST", "/users/{userId}/tokens"),
+    ("DELETE", "/users/{userId}/tokens/{tokenId}"),
+})
 
 
 def required(method: str, path: str) -> tuple[str, ...] | None:

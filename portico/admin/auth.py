@@ -1,12 +1,19 @@
 """Who is calling the management API, and whether they may.
 
 Every request under ``/rest/apigateway`` passes through :func:`authorize`: it authenticates the
-caller (:func:`authenticate`) and checks the route's entry in :mod:`portico.admin.access`."""
+caller (:func:`authenticate`: HTTP basic against local users, or ``Authorization: Bearer`` with a
+personal access token) and checks the route's entry in :mod:`portico.admin.access`.
+
+Password logins honour the account lock settings (failed logins counted, the account locked for a
+while after too many) and password expiry (an expired password is refused except on the call
+that changes it: ``PUT /users/{userId}`` of the caller themself). Failed logins of any kind are
+audited; a successful one is audited by ``/users/authenticate``."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import time
 
 from starlette.requests import Request
@@ -14,18 +21,33 @@ from starlette.requests import Request
 from portico.admin import access
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError
-from portico.security.passwords import verify_password_async
-from portico.security.principal import Principal, load_principal
+from portico.audit import AuditEntry
+from portico.domain.password_policy import AccountLockSettings, PasswordExpiry
+from portico.domain.users import is_predefined, login_of
+from portico.security import login_state, tokens
+from portico.security import privileges as priv
+from portico.security.passwords import hash_password_async, verify_password_async
+from portico.security.principal import USER, Principal, load_principal
+from portico.store import StoreTransaction
+from portico.store.db import AssetRow, now_ms
+from portico.wire.common import gmt
 
 _CACHE_SECONDS = 60.0
+_INVALID = "invalid user name or password"
+_OWN_PASSWORD_ROUTE = ("PUT", "/users/{userId}")
+_DUMMY: list[str] = []
 
 
 def _credentials(request: Request) -> tuple[str, str]:
+    """``("bearer", token)`` or ``(user, password)`` from HTTP basic; 401 for anything else."""
     header = request.headers.get("authorization", "")
-    if not header.lower().startswith("basic "):
-        raise ApiError(401, "authentication required: send HTTP basic credentials")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return "bearer", value.strip()
+    if scheme.lower() != "basic":
+        raise ApiError(401, "authentication required: send HTTP basic credentials or a bearer access token")
     try:
-        user, sep, password = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")
+        user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
     except (ValueError, UnicodeDecodeError):
         raise ApiError(401, "malformed HTTP basic credentials") from None
     if not sep or not user:
@@ -33,23 +55,119 @@ def _credentials(request: Request) -> tuple[str, str]:
     return user, password
 
 
-async def authenticate(request: Request) -> Principal:
-    user, password = _credentials(request)
+async def find_user(tx: StoreTransaction, key: str) -> AssetRow | None:
+    """A user by login id, else by id."""
+    rows = await tx.list(USER, name=key)
+    if rows:
+        return rows[0]
+    return await tx.get(USER, key)
+
+
+def _failed(request: Request, login: str, message: str, reason: str, status: int = 401) -> ApiError:
+    client = request.client.host if request.client else ""
+    context_of(request).audit.record(AuditEntry(object_type="Login", action="Failed login", object=login,
+                                                message=reason, user=login, client_ip=client))
+    return ApiError(status, message)
+
+
+async def _burn_time(password: str) -> None:
+    """Hash work for an unknown user, so a reply does not tell which login ids exist."""
+    if not _DUMMY:
+        _DUMMY.append(await hash_password_async(os.urandom(16).hex()))
+    await verify_password_async(password, _DUMMY[0])
+
+
+async def authenticate(request: Request, route_path: str = "") -> Principal:
+    first, second = _credentials(request)
+    if first == "bearer":
+        return await _token_principal(request, second)
+    return await _password_principal(request, route_path, first, second)
+
+
+async def _token_principal(request: Request, secret: str) -> Principal:
+    store = context_of(request).store
+    async with store.read() as tx:
+        rows = await tx.list(tokens.KIND, name=tokens.digest(secret)) if tokens.looks_like_token(secret) else []
+        if not rows:
+            raise _failed(request, "", "invalid or revoked access token", "unknown or revoked access token")
+        record = tokens.TokenRecord.from_body(rows[0].body)
+        user = await tx.get(USER, record.user_id)
+        login = login_of(user) if user else ""
+        if record.expired(now_ms()):
+            raise _failed(request, login, f"the access token {record.name!r} expired on {gmt(record.expires)}",
+                          f"expired access token {record.id}")
+        if user is None or not user.body.get("active", True):
+            raise _failed(request, login, "the access token's user is inactive or deleted",
+                          f"access token {record.id} of an inactive user")
+        principal = await load_principal(tx, user)
+    request.state.access_token = record.id
+    return principal
+
+
+async def _password_principal(request: Request, route_path: str, login: str, password: str) -> Principal:
     ctx = context_of(request)
-    cache: dict[bytes, float] = ctx.extras.setdefault("auth_cache", {})
+    now = now_ms()
     async with ctx.store.read() as tx:
-        row = await tx.get("user", user)
-        if row is None or not row.body.get("active", True):
-            raise ApiError(401, "invalid user name or password")
-        stored = row.body["passwordHash"]
-        token = hashlib.sha256(f"{user}\0{password}\0{stored}".encode()).digest()
-        if cache.get(token, 0.0) < time.monotonic():
-            if not await verify_password_async(password, stored):
-                raise ApiError(401, "invalid user name or password")
-            if len(cache) > 1000:
-                cache.clear()
-            cache[token] = time.monotonic() + _CACHE_SECONDS
-        return await load_principal(tx, row)
+        row = await find_user(tx, login)
+        lock = await login_state.load_settings(tx, AccountLockSettings)
+        expiry = await login_state.load_settings(tx, PasswordExpiry)
+        state = await login_state.state_of(tx, row.id) if row else None
+    stored = row.body.get("passwordHash") if row else None
+    if row is None or not isinstance(stored, str) or not row.body.get("active", True):
+        if row is None:
+            await _burn_time(password)
+        raise _failed(request, login, _INVALID, "unknown or inactive user")
+    login = login_of(row)
+    lockable = lock.applies_to(is_predefined(row))
+    until = login_state.locked_until(state, now) if lockable else None
+    if until:
+        raise _failed(request, login, f"the account {login!r} is locked after repeated failed logins until "
+                      f"{gmt(until)}; an administrator can unlock it", "locked account")
+    if not await _verified(request, login, password, stored):
+        locked = lockable and await login_state.record_failure(ctx.store, row.id, login, lock)
+        suffix = "; the account is now locked" if locked else ""
+        raise _failed(request, login, _INVALID + suffix, "wrong password" + suffix)
+    if state is not None:
+        await login_state.clear(ctx.store, [row.id])
+    changed = row.body.get("passwordChanged") or row.body.get("created") or row.created_at
+    if isinstance(changed, int) and expiry.expired(login, changed, now):
+        if not _changes_own_password(request, route_path, row):
+            expired_on = gmt(changed + expiry.expirationInterval * 86_400_000)
+            raise _failed(request, login, f"the password of {login!r} expired on {expired_on}; change it with "
+                          f"PUT /rest/apigateway/users/{row.id} and a new 'password'", "expired password")
+        request.state.password_expired = True
+    async with ctx.store.read() as tx:
+        principal = await load_principal(tx, row)
+    if lock.restrictLoginForUsersInDefaultTeam and principal.teams <= {priv.DEFAULT_TEAM} \
+            and not is_predefined(row):
+        raise _failed(request, login, f"user {login!r} belongs to no team but Default and may not sign in "
+                      "(accountLockSettings.restrictLoginForUsersInDefaultTeam)", "restricted to Default team")
+    return principal
+
+
+async def _verified(request: Request, login: str, password: str, stored: str) -> bool:
+    """The slow hash, remembered for a minute per (login, password, stored hash)."""
+    cache: dict[bytes, float] = context_of(request).extras.setdefault("auth_cache", {})
+    key = hashlib.sha256(f"{login}\0{password}\0{stored}".encode()).digest()
+    if cache.get(key, 0.0) >= time.monotonic():
+        return True
+    if not await verify_password_async(password, stored):
+        return False
+    if len(cache) > 1000:
+        cache.clear()
+    cache[key] = time.monotonic() + _CACHE_SECONDS
+    return True
+
+
+def _changes_own_password(request: Request, route_path: str, row: AssetRow) -> bool:
+    return (request.method, route_path) == _OWN_PASSWORD_ROUTE and \
+        request.path_params.get("userId") in (row.id, login_of(row))
+
+
+def _self_service(request: Request, route_path: str, principal: Principal) -> bool:
+    """Routes a user may call on their own account without the route's privilege."""
+    return (request.method, route_path) in access.SELF_SERVICE and \
+        request.path_params.get("userId") in (principal.user_id, principal.login_id)
 
 
 async def authorize(request: Request, route_path: str) -> Principal | None:
@@ -60,11 +178,11 @@ async def authorize(request: Request, route_path: str) -> Principal | None:
     if needed is access.PUBLIC:
         request.state.principal = None
         return None
-    principal = await authenticate(request)
+    principal = await authenticate(request, route_path)
     request.state.principal = principal
     if needed is None:
         raise ApiError(403, f"{request.method} {route_path} declares no functional privilege; refused")
-    if needed and not any(principal.holds(p) for p in needed):
+    if needed and not any(principal.holds(p) for p in needed) and not _self_service(request, route_path, principal):
         names = " or ".join(f"'{p}'" for p in needed)
         raise ApiError(403, f"user {principal.login_id!r} lacks the functional privilege {names}")
     return principal

@@ -7,17 +7,28 @@ from typing import Any
 import pytest
 
 from portico.security.passwords import hash_password
+from portico.security.principal import GROUP, TEAM, USER
 from tests.gateway.test_runtime import add_action
 from tests.policies.spec_support import post_action
 from tests.support.node import ADMIN, Node
 from tests.support.upstream import Upstream, spec_for
 
 
-async def add_user(node: Node, login: str, password: str, **fields: Any) -> None:
-    """Portico has no /users resource yet (the users issue): write the user asset directly."""
-    body = {"loginId": login, "passwordHash": hash_password(password), "active": True, "type": "local", **fields}
+async def add_user(node: Node, login: str, password: str, groups: tuple[str, ...] = (),
+                   accessProfiles: tuple[str, ...] = ()) -> None:
+    """Write the user asset directly, and make it a member of the named groups and teams (created
+    when missing; membership lives on the group or team)."""
+    body = {"loginId": login, "passwordHash": hash_password(password), "active": True, "type": "local"}
     async with node.portico.store.transaction() as tx:
-        await tx.insert("user", login, body, name=login)
+        await tx.insert(USER, login, body, name=login)
+        for kind, names in ((GROUP, groups), (TEAM, accessProfiles)):
+            for name in names:
+                row = await tx.get(kind, name)
+                if row is None:
+                    await tx.insert(kind, name, {"id": name, "name": name, "userIds": [login]}, name=name)
+                else:
+                    members = [*row.body.get("userIds", []), login]
+                    await tx.update(kind, name, {**row.body, "userIds": members}, row.revision, name=name)
     await node.reload()
 
 
@@ -36,9 +47,9 @@ async def test_inbound_auth_transport(node: Node, upstream: Upstream) -> None:
 
 
 async def test_authorize_user_by_name_and_group(node: Node, upstream: Upstream) -> None:
-    await add_user(node, "alice", "a-secret", groups=["Pet-Keepers"])
-    await add_user(node, "bob", "b-secret", groups=["Visitors"])
-    await add_user(node, "carol", "c-secret", accessProfiles=["Vets"])
+    await add_user(node, "alice", "a-secret", groups=("Pet-Keepers",))
+    await add_user(node, "bob", "b-secret", groups=("Visitors",))
+    await add_user(node, "carol", "c-secret", accessProfiles=("Vets",))
     api = await node.create_api(spec_for(upstream.url))
     await add_action(node, api, "inboundAuthTransport", "IAM", [])
     await add_action(node, api, "authorizeUser", "IAM", [
