@@ -34,6 +34,8 @@ EXTENDED_DEFAULTS: dict[str, str] = {
     "rateLimitFailOpen": "true",
     # Seconds between saves of quota counters to the database (restored on start).
     "pgmen.quotaSurvival.interval": "60",
+    # Team support: APIs, applications, packages and plans visible only to their teams (admin/teams.py).
+    "enableTeamWork": "false",
 }
 
 WATT_DEFAULTS: dict[str, str] = {
@@ -51,6 +53,7 @@ BOOLEAN_SETTINGS = {
     "pg.lb.failoverOnDowntimeErrorOnly",
     "xmlToJSONConversion_keepString",
     "rateLimitFailOpen",
+    "enableTeamWork",
     "watt.server.enterprisegateway.ignoreXForwardedForHeader",
 }
 POSITIVE_NUMBER_SETTINGS = {"pg.endpoint.connectionTimeout", "pg.endpoint.readTimeout", "defaultSearchResultSize",

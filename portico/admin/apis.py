@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from portico.admin import teams
 from portico.admin.api_assets import (
     SpecInput,
     absolute_endpoints,
@@ -48,6 +49,8 @@ async def create_api(request: Request) -> Response:
         endpoints = absolute_endpoints(spec)
         policy, actions = default_policy(api_id, name, endpoints[0] if endpoints else None)
         api = build_api(spec, spec_in, api_id, policy.id, name, version)
+        api.teams = await teams.teams_for_new(request, tx, "api", api.model_dump(mode="json"),
+                                              spec_in.fields.get("teams"))
         await write_policy_assets(tx, policy, actions)
         await save_api(tx, api, None)
         await tx.insert("api_source", api_id, source_of(spec, spec_in).model_dump())
@@ -61,7 +64,7 @@ async def list_apis(request: Request) -> Response:
     offset = int_param(request, "from", 0, maximum=10**9)
     size = int_param(request, "size", -1, minimum=-1, maximum=10**6)
     async with context_of(request).store.read() as tx:
-        rows = await tx.list("api", ids=ids, offset=offset, limit=None if size < 0 else size)
+        rows = await teams.list_visible(request, tx, "api", ids=ids, offset=offset, limit=None if size < 0 else size)
     return json_response(api_list([Api.model_validate(r.body) for r in rows]))
 
 
@@ -69,6 +72,7 @@ async def get_api(request: Request) -> Response:
     fmt = request.query_params.get("format")
     async with context_of(request).store.read() as tx:
         api, _ = await load_api(tx, request.path_params["apiId"])
+        await teams.require_visible(request, tx, api, "API", api.id)
         versions = await versions_of(tx, api.apiName)
     if fmt:
         try:
@@ -84,6 +88,7 @@ async def update_api(request: Request) -> Response:
     spec = await parse_spec(ctx.store, spec_in) if spec_in.raw is not None else None
     async with ctx.store.transaction() as tx:
         api, revision = await load_api(tx, request.path_params["apiId"])
+        await teams.require_visible(request, tx, api, "API", api.id)
         _check_system_version(api, spec_in)
         if spec is not None:
             await _retarget_default_routing(tx, api, absolute_endpoints(spec))
@@ -152,8 +157,9 @@ async def _registered_apps(tx: StoreTransaction, api_id: str) -> list[Applicatio
     return [a for a in apps if api_id in a.apiIds]
 
 
-async def _delete_one(tx: StoreTransaction, api_id: str, force: bool) -> None:
+async def _delete_one(request: Request, tx: StoreTransaction, api_id: str, force: bool) -> None:
     api, _ = await load_api(tx, api_id)
+    await teams.require_visible(request, tx, api, "API", api.id)
     if api.isActive:
         raise ApiError(400, f"API {api.apiName} {api.apiVersion} is active; deactivate it before deleting")
     apps = await _registered_apps(tx, api_id)
@@ -177,7 +183,7 @@ async def _delete_one(tx: StoreTransaction, api_id: str, force: bool) -> None:
 async def delete_api(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.store.transaction() as tx:
-        await _delete_one(tx, request.path_params["apiId"], bool_param(request, "forceDelete"))
+        await _delete_one(request, tx, request.path_params["apiId"], bool_param(request, "forceDelete"))
     ctx.notify_change()
     return Response(status_code=204)
 
@@ -189,7 +195,7 @@ async def delete_apis(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.store.transaction() as tx:
         for api_id in ids:
-            await _delete_one(tx, api_id, bool_param(request, "forceDelete"))
+            await _delete_one(request, tx, api_id, bool_param(request, "forceDelete"))
     ctx.notify_change()
     return Response(status_code=204)
 
@@ -198,6 +204,7 @@ async def _set_active(request: Request, active: bool) -> Response:
     ctx = context_of(request)
     async with ctx.store.transaction() as tx:
         api, revision = await load_api(tx, request.path_params["apiId"])
+        await teams.require_visible(request, tx, api, "API", api.id)
         if api.isActive == active:
             state = "active" if active else "inactive"
             raise ApiError(400, f"API {api.apiName} {api.apiVersion} is already {state}")
@@ -228,8 +235,11 @@ async def deactivate_api(request: Request) -> Response:
 async def get_versions(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
         api, _ = await load_api(tx, request.path_params["apiId"])
+        await teams.require_visible(request, tx, api, "API", api.id)
         versions = await versions_of(tx, api.apiName)
-    return json_response({"apiResponse": [api_response(v)["apiResponse"] for v in versions],
+        shown = await teams.only_visible(request, tx, versions)
+    # Every version number is listed (the guide: visible and invisible); details only of visible ones.
+    return json_response({"apiResponse": [api_response(v)["apiResponse"] for v in shown],
                           "versions": versions_list(versions)})
 
 
@@ -245,6 +255,7 @@ async def create_version(request: Request) -> Response:
         raise ApiError(400, "field 'retainApplications' must be a boolean")
     async with ctx.store.transaction() as tx:
         api, _ = await load_api(tx, request.path_params["apiId"])
+        await teams.require_visible(request, tx, api, "API", api.id)
         versions = await versions_of(tx, api.apiName)
         if versions[-1].id != api.id:
             raise ApiError(400, "a new version can be created only from the latest version of the API")
@@ -294,15 +305,22 @@ async def _copy_api(tx: StoreTransaction, api: Api, version: str) -> Api:
 
 
 async def api_applications(request: Request) -> Response:
+    """Applications registered to the API; those outside the caller's teams by id and name only."""
     async with context_of(request).store.read() as tx:
         api, _ = await load_api(tx, request.path_params["apiId"])
+        await teams.require_visible(request, tx, api, "API", api.id)
         apps = await _registered_apps(tx, api.id)
-    return json_response(applications_response(apps))
+        shown = {a.id for a in await teams.only_visible(request, tx, apps)}
+    body = applications_response(apps)
+    body["applications"] = [b if b["id"] in shown else {"id": b["id"], "name": b["name"]}
+                            for b in body["applications"]]
+    return json_response(body)
 
 
 async def api_source(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
         api, _ = await load_api(tx, request.path_params["apiId"])
+        await teams.require_visible(request, tx, api, "API", api.id)
         row = await tx.get("api_source", api.id)
     if row is None:
         return json_response(render(api.apiDefinition, "openapi"))

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from portico.admin import teams
 from portico.admin.common import ids_param, json_response, read_object, str_list
 from portico.admin.config_store import extended_setting
 from portico.admin.context import context_of
@@ -93,10 +94,18 @@ def _apply_fields(app: Application, data: dict[str, Any]) -> None:
         app.identifiers = _identifiers(data)
 
 
-async def _check_api_ids(tx: StoreTransaction, api_ids: list[str]) -> None:
+async def _check_api_ids(request: Request, tx: StoreTransaction, api_ids: list[str], registered: list[str]) -> None:
+    """New registrations need a visible API; ones the application already has need only to exist."""
+    await teams.require_visible_ids(request, tx, "api", [i for i in api_ids if i not in registered], "apiIDs")
     for api_id in api_ids:
         if await tx.get("api", api_id) is None:
             raise ApiError(400, f"unknown API id {api_id!r} in 'apiIDs'")
+
+
+async def _load_visible(request: Request, tx: StoreTransaction, app_id: str) -> tuple[Application, int]:
+    app, revision = await load_app(tx, app_id)
+    await teams.require_visible(request, tx, app, "application", app.id)
+    return app, revision
 
 
 async def create_application(request: Request) -> Response:
@@ -111,8 +120,9 @@ async def create_application(request: Request) -> Response:
                           apiKeyExpirationDate=expires, apiKeyExpirationInterval=interval)
         _apply_fields(app, data)
         api_ids = str_list(data, "apiIDs") or str_list(data, "consumingAPIs")
-        await _check_api_ids(tx, api_ids)
+        await _check_api_ids(request, tx, api_ids, [])
         app.apiIds = list(dict.fromkeys(api_ids))
+        app.teams = await teams.teams_for_new(request, tx, "application", application_body(app), data.get("teams"))
         await save_app(tx, app, None)
     ctx.notify_change()
     return json_response(application_body(app))
@@ -121,13 +131,13 @@ async def create_application(request: Request) -> Response:
 async def list_applications(request: Request) -> Response:
     ids = ids_param(request, "applicationIds") or ids_param(request, "ids")
     async with context_of(request).store.read() as tx:
-        rows = await tx.list("application", ids=ids)
+        rows = await teams.list_visible(request, tx, "application", ids=ids)
     return json_response(applications_response([Application.model_validate(r.body) for r in rows]))
 
 
 async def get_application(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
-        app, _ = await load_app(tx, request.path_params["applicationId"])
+        app, _ = await _load_visible(request, tx, request.path_params["applicationId"])
     return json_response(applications_response([app]))
 
 
@@ -135,7 +145,7 @@ async def update_application(request: Request) -> Response:
     ctx = context_of(request)
     data = await read_object(request)
     async with ctx.store.transaction() as tx:
-        app, revision = await load_app(tx, request.path_params["applicationId"])
+        app, revision = await _load_visible(request, tx, request.path_params["applicationId"])
         _apply_fields(app, data)
         app.lastupdated = _now()
         await save_app(tx, app, revision)
@@ -157,7 +167,7 @@ async def patch_application(request: Request) -> Response:
     if "isSuspended" not in data:
         raise ApiError(400, "field 'isSuspended' is required")
     async with ctx.store.transaction() as tx:
-        app, revision = await load_app(tx, request.path_params["applicationId"])
+        app, revision = await _load_visible(request, tx, request.path_params["applicationId"])
         app.isSuspended = _flag(data["isSuspended"])
         app.lastupdated = _now()
         await save_app(tx, app, revision)
@@ -165,8 +175,8 @@ async def patch_application(request: Request) -> Response:
     return json_response(application_body(app))
 
 
-async def _delete_app(tx: StoreTransaction, app_id: str) -> None:
-    await load_app(tx, app_id)
+async def _delete_app(request: Request, tx: StoreTransaction, app_id: str) -> None:
+    await _load_visible(request, tx, app_id)
     # An application's subscription goes with it (a dangling one would break subscription listings).
     await tx.delete("subscription", app_id)
     await tx.delete("application", app_id)
@@ -175,7 +185,7 @@ async def _delete_app(tx: StoreTransaction, app_id: str) -> None:
 async def delete_application(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.store.transaction() as tx:
-        await _delete_app(tx, request.path_params["applicationId"])
+        await _delete_app(request, tx, request.path_params["applicationId"])
     ctx.notify_change()
     return Response(status_code=204)
 
@@ -187,7 +197,7 @@ async def delete_applications(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.store.transaction() as tx:
         for app_id in ids:
-            await _delete_app(tx, app_id)
+            await _delete_app(request, tx, app_id)
     ctx.notify_change()
     return Response(status_code=204)
 
@@ -199,7 +209,7 @@ async def regenerate_key(request: Request) -> Response:
     if kind != "apiAccessKeyCredentials":
         raise ApiError(400, f"field 'type' must be 'apiAccessKeyCredentials', got {kind!r}")
     async with ctx.store.transaction() as tx:
-        app, revision = await load_app(tx, request.path_params["applicationId"])
+        app, revision = await _load_visible(request, tx, request.path_params["applicationId"])
         ts = _now()
         app.apiKey = new_api_key()
         app.apiKeyExpirationDate, app.apiKeyExpirationInterval = await _key_expiry(tx, ts)
@@ -216,7 +226,7 @@ async def refresh_all_expiries(request: Request) -> Response:
         ts = _now()
         expires, interval = await _key_expiry(tx, ts)
         count = 0
-        for row in await tx.list("application"):
+        for row in await teams.list_visible(request, tx, "application"):
             app = Application.model_validate(row.body)
             app.apiKeyExpirationDate, app.apiKeyExpirationInterval = expires, interval
             await save_app(tx, app, row.revision)
@@ -227,11 +237,25 @@ async def refresh_all_expiries(request: Request) -> Response:
 
 async def get_registered_apis(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
-        app, _ = await load_app(tx, request.path_params["applicationId"])
+        app, _ = await _load_visible(request, tx, request.path_params["applicationId"])
     return json_response({"apiIDs": app.apiIds})
 
 
+async def _may_unregister(request: Request, tx: StoreTransaction, app: Application, api_ids: list[str]) -> bool:
+    """Team work exception: members of an API's teams may unregister an application they cannot see
+    from that API (and change nothing else about it)."""
+    removed = [i for i in app.apiIds if i not in api_ids]
+    if not removed or any(i not in app.apiIds for i in api_ids):
+        return False
+    for api_id in removed:
+        row = await tx.get("api", api_id)
+        if row is None or not await teams.is_visible(request, tx, row):
+            return False
+    return True
+
+
 async def set_registered_apis(request: Request) -> Response:
+    """The complete list of APIs the application is registered to."""
     ctx = context_of(request)
     data = await read_object(request)
     if "apiIDs" not in data:
@@ -239,7 +263,9 @@ async def set_registered_apis(request: Request) -> Response:
     api_ids = str_list(data, "apiIDs")
     async with ctx.store.transaction() as tx:
         app, revision = await load_app(tx, request.path_params["applicationId"])
-        await _check_api_ids(tx, api_ids)
+        if not await teams.is_visible(request, tx, app) and not await _may_unregister(request, tx, app, api_ids):
+            raise not_found("application", app.id)
+        await _check_api_ids(request, tx, api_ids, app.apiIds)
         app.apiIds = list(dict.fromkeys(api_ids))
         app.lastupdated = _now()
         await save_app(tx, app, revision)

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from portico.admin import teams
 from portico.admin.common import json_response, read_object, str_list
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError, not_found
@@ -62,6 +63,18 @@ async def load_plan(tx: StoreTransaction, plan_id: str) -> tuple[Plan, int]:
     return Plan.model_validate(row.body), row.revision
 
 
+async def _visible_package(request: Request, tx: StoreTransaction, package_id: str) -> tuple[Package, int]:
+    package, revision = await load_package(tx, package_id)
+    await teams.require_visible(request, tx, package, "package", package.id)
+    return package, revision
+
+
+async def _visible_plan(request: Request, tx: StoreTransaction, plan_id: str) -> tuple[Plan, int]:
+    plan, revision = await load_plan(tx, plan_id)
+    await teams.require_visible(request, tx, plan, "plan", plan.id)
+    return plan, revision
+
+
 async def _subscribers(tx: StoreTransaction, package_id: str | None = None, plan_id: str | None = None) -> int:
     count = 0
     for row in await tx.list("subscription"):
@@ -75,7 +88,8 @@ async def _subscribers(tx: StoreTransaction, package_id: str | None = None, plan
 # -- packages ---------------------------------------------------------------------------------
 
 
-async def _apply_package(tx: StoreTransaction, package: Package, data: dict[str, Any], old: Package | None) -> None:
+async def _apply_package(request: Request, tx: StoreTransaction, package: Package, data: dict[str, Any],
+                         old: Package | None) -> None:
     for key in ("name", "description", "version", "icon"):
         value = _text(data, key, required=key == "name" and old is None)
         if value is not None:
@@ -90,12 +104,16 @@ async def _apply_package(tx: StoreTransaction, package: Package, data: dict[str,
         for api_id in api_ids:
             if await tx.get("api", api_id) is None:
                 raise ApiError(400, f"unknown API id {api_id!r} in 'apiIds'")
+        kept = old.apiIds if old else []
+        await teams.require_visible_ids(request, tx, "api", [i for i in api_ids if i not in kept], "apiIds")
         package.apiIds = api_ids
     if "planIds" in data:
         plan_ids = list(dict.fromkeys(str_list(data, "planIds")))
         for plan_id in plan_ids:
             if await tx.get("plan", plan_id) is None:
                 raise ApiError(400, f"unknown plan id {plan_id!r} in 'planIds'")
+        kept = old.planIds if old else []
+        await teams.require_visible_ids(request, tx, "plan", [i for i in plan_ids if i not in kept], "planIds")
         for removed in set(old.planIds if old else ()) - set(plan_ids):
             if await _subscribers(tx, package.id, removed):
                 raise ApiError(400, f"plan {removed!r} has subscribers in this package and cannot be removed")
@@ -123,7 +141,8 @@ async def create_package(request: Request) -> Response:
     data = await read_object(request, envelope="package")
     async with ctx.store.transaction() as tx:
         package = Package(id=str(uuid.uuid4()), name="x", creationDate=_now(), modifiedDate=_now())
-        await _apply_package(tx, package, data, None)
+        await _apply_package(request, tx, package, data, None)
+        package.teams = await teams.teams_for_new(request, tx, "package", package_body(package), data.get("teams"))
         package.policyIds = [await _iam_policy(tx, package)]
         await tx.insert("package", package.id, package_body(package), name=package.name)
     ctx.notify_change()
@@ -134,13 +153,13 @@ async def create_package(request: Request) -> Response:
 
 async def list_packages(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
-        rows = await tx.list("package")
+        rows = await teams.list_visible(request, tx, "package")
     return json_response({"packageResponse": [package_body(Package.model_validate(r.body)) for r in rows]})
 
 
 async def get_package(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
-        package, _ = await load_package(tx, request.path_params["packageId"])
+        package, _ = await _visible_package(request, tx, request.path_params["packageId"])
     return json_response({"packageResponse": package_body(package)})
 
 
@@ -150,9 +169,9 @@ async def update_package(request: Request) -> Response:
     if "active" in data:
         raise ApiError(400, "field 'active' cannot be changed here; use /packages/{id}/activate or /deactivate")
     async with ctx.store.transaction() as tx:
-        package, revision = await load_package(tx, request.path_params["packageId"])
+        package, revision = await _visible_package(request, tx, request.path_params["packageId"])
         old = package.model_copy(deep=True)
-        await _apply_package(tx, package, data, old)
+        await _apply_package(request, tx, package, data, old)
         package.modifiedDate = _now()
         await tx.update("package", package.id, package_body(package), revision, name=package.name)
     ctx.notify_change()
@@ -162,7 +181,7 @@ async def update_package(request: Request) -> Response:
 async def delete_package(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.store.transaction() as tx:
-        package, _ = await load_package(tx, request.path_params["packageId"])
+        package, _ = await _visible_package(request, tx, request.path_params["packageId"])
         if await _subscribers(tx, package.id):
             raise ApiError(400, f"package {package.id!r} has subscriptions; delete them first")
         for policy_id in package.policyIds:
@@ -179,7 +198,7 @@ async def delete_package(request: Request) -> Response:
 async def _set_active(request: Request, active: bool) -> Response:
     ctx = context_of(request)
     async with ctx.store.transaction() as tx:
-        package, revision = await load_package(tx, request.path_params["packageId"])
+        package, revision = await _visible_package(request, tx, request.path_params["packageId"])
         if active and (not package.apiIds or not package.planIds):
             raise ApiError(400, "a package needs at least one API and one plan to be activated")
         if package.active == active:
@@ -200,7 +219,7 @@ async def deactivate_package(request: Request) -> Response:
 
 async def package_apis(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
-        package, _ = await load_package(tx, request.path_params["packageId"])
+        package, _ = await _visible_package(request, tx, request.path_params["packageId"])
         rows = await tx.list("api", ids=package.apiIds) if package.apiIds else []
     apis = [{"id": r.id, "apiName": r.body.get("apiName"), "apiVersion": r.body.get("apiVersion"),
              "isActive": r.body.get("isActive", False)} for r in rows]
@@ -209,8 +228,8 @@ async def package_apis(request: Request) -> Response:
 
 async def package_plans(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
-        package, _ = await load_package(tx, request.path_params["packageId"])
-        rows = await tx.list("plan", ids=package.planIds) if package.planIds else []
+        package, _ = await _visible_package(request, tx, request.path_params["packageId"])
+        rows = await teams.list_visible(request, tx, "plan", ids=package.planIds) if package.planIds else []
         packages = [Package.model_validate(r.body) for r in await tx.list("package")]
     plans = [Plan.model_validate(r.body) for r in rows]
     return json_response({"planResponse": [plan_body(p, _package_ids(p, packages)) for p in plans]})
@@ -262,6 +281,7 @@ async def create_plan(request: Request) -> Response:
     plan = Plan(id=str(uuid.uuid4()), name="x", creationDate=_now(), modifiedDate=_now())
     _apply_plan(plan, data, creating=True)
     async with ctx.store.transaction() as tx:
+        plan.teams = await teams.teams_for_new(request, tx, "plan", plan_body(plan, []), data.get("teams"))
         plan.policies = [await _plan_policy(tx, f"Rate limit of plan {plan.name}")]
         plan.quota = {"enforcementPolicy": await _plan_policy(tx, f"Quota of plan {plan.name}")}
         await tx.insert("plan", plan.id, plan.model_dump(mode="json"), name=plan.name)
@@ -271,14 +291,14 @@ async def create_plan(request: Request) -> Response:
 
 async def list_plans(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
-        plans = [Plan.model_validate(r.body) for r in await tx.list("plan")]
+        plans = [Plan.model_validate(r.body) for r in await teams.list_visible(request, tx, "plan")]
         packages = [Package.model_validate(r.body) for r in await tx.list("package")]
     return json_response({"planResponse": [plan_body(p, _package_ids(p, packages)) for p in plans]})
 
 
 async def get_plan(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
-        plan, _ = await load_plan(tx, request.path_params["planId"])
+        plan, _ = await _visible_plan(request, tx, request.path_params["planId"])
         packages = [Package.model_validate(r.body) for r in await tx.list("package")]
     return json_response({"planResponse": plan_body(plan, _package_ids(plan, packages))})
 
@@ -287,7 +307,7 @@ async def update_plan(request: Request) -> Response:
     ctx = context_of(request)
     data = await read_object(request, envelope="plan")
     async with ctx.store.transaction() as tx:
-        plan, revision = await load_plan(tx, request.path_params["planId"])
+        plan, revision = await _visible_plan(request, tx, request.path_params["planId"])
         _apply_plan(plan, data, creating=False)
         plan.modifiedDate = _now()
         await tx.update("plan", plan.id, plan.model_dump(mode="json"), revision, name=plan.name)
@@ -299,7 +319,7 @@ async def update_plan(request: Request) -> Response:
 async def delete_plan(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.store.transaction() as tx:
-        plan, _ = await load_plan(tx, request.path_params["planId"])
+        plan, _ = await _visible_plan(request, tx, request.path_params["planId"])
         users = [r.id for r in await tx.list("package") if plan.id in r.body.get("planIds", [])]
         if users:
             raise ApiError(400, f"plan {plan.id!r} belongs to packages {users}; remove it from them first")

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from portico.admin import teams
 from portico.admin.applications import load_app, new_api_key, save_app
 from portico.admin.common import int_param, json_response, read_object, require_str
 from portico.admin.context import context_of
@@ -34,18 +35,21 @@ def _now() -> int:
     return int(time.time() * 1000)
 
 
-async def _load_sub(tx: StoreTransaction, app_id: str) -> tuple[Subscription, int]:
+async def _load_sub(request: Request, tx: StoreTransaction, app_id: str) -> tuple[Subscription, int]:
+    """A subscription is seen by whoever sees its application (team work)."""
     row = await tx.get("subscription", app_id)
+    app = await tx.get("application", app_id)
+    if app is None or not await teams.is_visible(request, tx, app):
+        raise ApiError(404, f"Application Id - {app_id} does not exist")
     if row is None:
-        if await tx.get("application", app_id) is None:
-            raise ApiError(404, f"Application Id - {app_id} does not exist")
         raise ApiError(400, f"Application Id - {app_id} is not a subscription")
     return Subscription.model_validate(row.body), row.revision
 
 
-async def _package_and_plan(tx: StoreTransaction, package_id: str, plan_id: str, field: str) -> tuple[Package, Plan]:
+async def _package_and_plan(request: Request, tx: StoreTransaction, package_id: str, plan_id: str,
+                            field: str) -> tuple[Package, Plan]:
     row = await tx.get("package", package_id)
-    if row is None:
+    if row is None or not await teams.is_visible(request, tx, row):
         raise ApiError(400, f"field '{field}': unknown package {package_id!r}")
     package = Package.model_validate(row.body)
     if not package.active:
@@ -53,6 +57,7 @@ async def _package_and_plan(tx: StoreTransaction, package_id: str, plan_id: str,
     if plan_id not in package.planIds:
         raise ApiError(400, f"plan {plan_id!r} is not a plan of package {package_id!r}")
     plan, _ = await load_plan(tx, plan_id)
+    await teams.require_visible_ids(request, tx, "plan", [plan_id], "planId")
     return package, plan
 
 
@@ -64,9 +69,10 @@ async def create_subscription(request: Request) -> Response:
     name = require_str(data, "applicationName", required=not existing_id)
     description = require_str(data, "applicationDescription", required=False)
     async with ctx.store.transaction() as tx:
-        package, plan = await _package_and_plan(tx, package_id, plan_id, "packageId")
+        package, plan = await _package_and_plan(request, tx, package_id, plan_id, "packageId")
         if existing_id:
             app, revision = await load_app(tx, existing_id)
+            await teams.require_visible(request, tx, app, "application", app.id)
             if await tx.get("subscription", app.id) is not None:
                 raise ApiError(400, f"application {app.id!r} already has a subscription; switch it with PUT")
             app.subscription = True
@@ -75,6 +81,8 @@ async def create_subscription(request: Request) -> Response:
             app = Application(id=str(uuid.uuid4()), name=name.strip(), description=description,
                               apiKey=new_api_key(), created=_now(), subscription=True,
                               owner=require_str(data, "requesterId", required=False, default="Administrator"))
+            app.teams = await teams.teams_for_new(request, tx, "application", app.model_dump(mode="json"),
+                                                  data.get("teams"))
             await save_app(tx, app, None)
         sub = Subscription(applicationId=app.id, packageId=package.id, planId=plan.id, created=_now(),
                            quotaEpoch=_now(), createdApplication=not existing_id)
@@ -103,13 +111,14 @@ async def list_subscriptions(request: Request) -> Response:
             if (package_id and sub.packageId != package_id) or (plan_id and sub.planId != plan_id):
                 continue
             app, package, plan = await _details(tx, sub)
-            out.append(subscription_body(app, package, plan, mask_key=True))
+            if await teams.is_visible(request, tx, app):
+                out.append(subscription_body(app, package, plan, mask_key=True))
     return json_response(out)
 
 
 async def get_subscription(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
-        sub, _ = await _load_sub(tx, request.path_params["applicationId"])
+        sub, _ = await _load_sub(request, tx, request.path_params["applicationId"])
         app, package, plan = await _details(tx, sub)
     return json_response(subscription_body(app, package, plan))
 
@@ -119,8 +128,8 @@ async def switch_subscription(request: Request) -> Response:
     data = await read_object(request)
     package_id, plan_id = require_str(data, "newPackageId"), require_str(data, "newPlanId")
     async with ctx.store.transaction() as tx:
-        sub, revision = await _load_sub(tx, request.path_params["applicationId"])
-        package, plan = await _package_and_plan(tx, package_id, plan_id, "newPackageId")
+        sub, revision = await _load_sub(request, tx, request.path_params["applicationId"])
+        package, plan = await _package_and_plan(request, tx, package_id, plan_id, "newPackageId")
         old_key = quota_key(sub)
         sub.packageId, sub.planId, sub.quotaEpoch = package.id, plan.id, max(_now(), sub.quotaEpoch + 1)
         await tx.update("subscription", sub.applicationId, sub.model_dump(mode="json"), revision)
@@ -143,7 +152,7 @@ async def _forget(services: Any, key: str) -> None:
 async def delete_subscription(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.store.transaction() as tx:
-        sub, _ = await _load_sub(tx, request.path_params["applicationId"])
+        sub, _ = await _load_sub(request, tx, request.path_params["applicationId"])
         await tx.delete("subscription", sub.applicationId)
         if sub.createdApplication:
             await tx.delete("application", sub.applicationId)
@@ -205,6 +214,9 @@ async def all_usage(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
         day = await _start_day(tx)
         for row in await tx.list("subscription"):
+            owner = await tx.get("application", row.id)
+            if owner is None or not await teams.is_visible(request, tx, owner):
+                continue
             usage = await _usage(tx, _counters(request), Subscription.model_validate(row.body), day)
             filters = ((names["name"], "applicationName"), (names["package"], "packageName"),
                        (names["plan"], "planName"))
@@ -216,7 +228,7 @@ async def all_usage(request: Request) -> Response:
 
 async def app_usage(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
-        sub, _ = await _load_sub(tx, request.path_params["applicationId"])
+        sub, _ = await _load_sub(request, tx, request.path_params["applicationId"])
         usage = await _usage(tx, _counters(request), sub, await _start_day(tx))
     if usage is None:
         raise not_found("usage (the plan has no quota) of application", sub.applicationId)

@@ -38,6 +38,7 @@ class Api(BaseModel):
     apiDefinition: dict[str, Any] = Field(default_factory=dict)
     nativeEndpoint: list[NativeEndpoint] = Field(default_factory=list)
     owner: str = "Administrator"
+    teams: list[str] = Field(default_factory=list)  # team ids (admin/teams.py); empty: not assigned yet
     policies: list[str] = Field(default_factory=list)
     maturityState: str = ""
     apiGroups: list[str] = Field(default_factory=list)

@@ -32,6 +32,7 @@ class Application(BaseModel):
     description: str = ""
     version: str = "1.0"
     owner: str = "Administrator"
+    teams: list[str] = Field(default_factory=list)  # team ids (admin/teams.py); empty: not assigned yet
     contactEmails: list[str] = Field(default_factory=list)
     siteURLs: list[str] = Field(default_factory=list)
     jsOrigins: list[str] = Field(default_factory=list)

@@ -28,6 +28,7 @@ class Package(BaseModel):
     active: bool = False
     policyIds: list[str] = Field(default_factory=list)
     publishedPortals: list[str] = Field(default_factory=list)
+    teams: list[str] = Field(default_factory=list)  # team ids (admin/teams.py); empty: not assigned yet
     creationDate: int = 0
     modifiedDate: int = 0
 
@@ -59,6 +60,7 @@ class Plan(BaseModel):
     tags: list[str] = Field(default_factory=list)
     deprecated: bool = False
     isProtected: bool = False
+    teams: list[str] = Field(default_factory=list)  # team ids (admin/teams.py); empty: not assigned yet
     creationDate: int = 0
     modifiedDate: int = 0
 

@@ -17,6 +17,7 @@ def application_body(app: Application) -> dict[str, Any]:
         "description": app.description,
         "version": app.version,
         "owner": app.owner,
+        "teams": app.teams,
         "contactEmails": app.contactEmails,
         "siteURLs": app.siteURLs,
         "jsOrigins": app.jsOrigins,
