@@ -23,6 +23,7 @@ from portico.gateway.snapshot import Services, build_snapshot
 from portico.gateway.upstream import UpstreamPool
 from portico.security.passwords import hash_password, verify_password
 from portico.security.principal import seed_predefined
+from portico.security.secrets import load_secret_box
 from portico.store import Store
 from portico.store.db import now_ms, sqlite_url_for
 
@@ -91,7 +92,9 @@ class Portico:
         self.audit = AuditRecorder(self.store)
         self.pool = UpstreamPool()
         redis_url = options.redis_url or os.environ.get("PORTICO_REDIS_URL")
-        self.services = Services({"redis_url": redis_url, "store": self.store})
+        # Secrets at rest (keystore passwords and files) are sealed with this key (security/secrets.py).
+        self.secrets = load_secret_box(options.data_dir)
+        self.services = Services({"redis_url": redis_url, "store": self.store, "secrets": self.secrets})
         self.gateway: Gateway | None = None
         self.reloader: Reloader | None = None
         self.server: HttpServer | None = None
@@ -115,7 +118,8 @@ class Portico:
         self.gateway = Gateway(await build_snapshot(self.store, services=self.services), self.pool, self.events)
         self.reloader = Reloader(self.store, self.gateway, self.options.reload_interval)
         ctx = AdminContext(store=self.store, events=self.events, audit=self.audit, on_change=self.reloader.poke,
-                           settle=self.reloader.settle, extras={"services": self.services, "reloader": self.reloader})
+                           settle=self.reloader.settle,
+                           extras={"services": self.services, "reloader": self.reloader, "secrets": self.secrets})
         self.server = HttpServer(self.gateway.handle, build_admin_app(ctx))
         self.events.start()
         self.audit.start()

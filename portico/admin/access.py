@@ -93,6 +93,15 @@ REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
     ("PUT", "/configurations/errorProcessing"): _GENERAL,
     ("GET", "/configurations/customContentTypes"): _VIEW_CONFIG,
     ("PUT", "/configurations/customContentTypes"): _GENERAL,
+    # keystores, truststores and the default stores (issue 5): security configurations
+    **{("GET", path): (p.VIEW_ADMIN_CONFIG, p.MANAGE_SECURITY_CONFIG)
+       for path in ("/is/keystore", "/is/keystore/{keyStoreName}", "/is/truststore", "/is/truststore/{trustStoreName}",
+                    "/configurations/keystore")},
+    **{(method, path): (p.MANAGE_SECURITY_CONFIG,)
+       for method, path in (("POST", "/is/keystore"), ("POST", "/is/keystore/{keyStoreName}"),
+                            ("DELETE", "/is/keystore/{keyStoreName}"), ("POST", "/is/truststore"),
+                            ("POST", "/is/truststore/{trustStoreName}"), ("DELETE", "/is/truststore/{trustStoreName}"),
+                            ("PUT", "/configurations/keystore"))},
     # teams (access profiles), global team assignment rules, asset team/owner changes (admin/access_profiles.py,
     # team_rules.py, team_assets.py). A team's administrators may change its members without "Manage user
     # administration": PUT checks that in the handler.

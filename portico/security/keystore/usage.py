@@ -1,0 +1,58 @@
+"""Who uses a stored keystore or truststore: the one place that answers it.
+
+Deleting a store that something uses is refused (400 naming the user), and replacing a keystore's
+file must keep the key aliases in use. A new kind of user (HTTPS listeners, authorization servers)
+adds its lookup to :func:`store_users`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from portico.security.keystore.records import KEYSTORE, TRUSTSTORE, read_defaults
+from portico.store import StoreTransaction
+
+# (store name field, key alias field, description) in the /configurations/keystore document
+_DEFAULT_KEYSTORES = (
+    ("keystoreName", "signingAlias", "the default keystore for inbound connections (/configurations/keystore)"),
+    ("outboundKeystoreName", "outboundKeyAlias",
+     "the default keystore for outbound connections (/configurations/keystore)"),
+)
+_DEFAULT_TRUSTSTORES = (
+    ("truststoreName", "the default truststore for inbound connections (/configurations/keystore)"),
+    ("outboundTruststoreName", "the default truststore for outbound connections (/configurations/keystore)"),
+)
+
+
+@dataclass(frozen=True)
+class StoreUse:
+    user: str  # what uses the store, as a person would name it
+    key_alias: str | None = None  # the key alias it needs (keystores)
+
+
+async def store_users(tx: StoreTransaction, kind: str, name: str) -> list[StoreUse]:
+    """Everything that references the keystore (``kind`` "keystore") or truststore ``name``."""
+    assert kind in (KEYSTORE, TRUSTSTORE)
+    uses: list[StoreUse] = []
+    defaults = await read_defaults(tx)
+    if kind == KEYSTORE:
+        for store_field, alias_field, label in _DEFAULT_KEYSTORES:
+            if defaults[store_field] == name:
+                uses.append(StoreUse(label, defaults[alias_field]))
+    else:
+        for store_field, label in _DEFAULT_TRUSTSTORES:
+            if defaults[store_field] == name:
+                uses.append(StoreUse(label))
+    for row in await tx.list("alias"):
+        body = row.body
+        if body.get("type") != "endpoint":
+            continue
+        label = f"endpoint alias {body.get('name', row.id)!r}"
+        if kind == KEYSTORE and body.get("keystoreAlias") == name:
+            uses.append(StoreUse(label, body.get("keyAlias") or None))
+        if kind == TRUSTSTORE and body.get("truststoreAlias") == name:
+            uses.append(StoreUse(label))
+    return uses
+
+
+def describe(uses: list[StoreUse]) -> str:
+    return "; ".join(u.user + (f" (key alias {u.key_alias!r})" if u.key_alias else "") for u in uses)
