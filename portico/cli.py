@@ -29,7 +29,34 @@ def _parser() -> argparse.ArgumentParser:
                        choices=["debug", "info", "warning", "error"])
     serve.add_argument("--shutdown-timeout", type=float, default=10.0,
                        help="seconds in-flight requests get to finish on SIGTERM/SIGINT")
+    agent = sub.add_parser("agent", help="run the federation agent (links another gateway to a Portico "
+                                          "management API); configured by gravitee_integration_* variables")
+    agent.add_argument("--config", type=Path, default=os.environ.get("PORTICO_AGENT_CONFIG"),
+                       help="YAML file with the agent's settings (environment variables override it)")
+    agent.add_argument("--log-level", default=os.environ.get("PORTICO_LOG_LEVEL", "info"),
+                       choices=["debug", "info", "warning", "error"])
     return parser
+
+
+def _run_agent(args: argparse.Namespace) -> int:
+    from portico.federation.agent import Agent
+    from portico.federation.agent_config import AgentConfigError, load
+
+    try:
+        text = args.config.read_text() if args.config else None
+        config = load(os.environ, text)
+    except (AgentConfigError, OSError, UnicodeDecodeError) as exc:
+        print(f"portico agent: {exc}", file=sys.stderr)
+        return 2
+    _install_loop()
+    try:
+        asyncio.run(Agent(config).run())
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:  # the health port is taken
+        print(f"portico agent: cannot start: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _install_loop() -> None:
@@ -44,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if args.command == "agent":
+        return _run_agent(args)
     from sqlalchemy.exc import SQLAlchemyError
 
     from portico.app import ServeOptions, StartupError, serve
