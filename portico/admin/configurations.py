@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from portico.admin import teams
 from portico.admin.common import json_response, read_object
 from portico.admin.config_store import ERRORS_ID, SETTINGS_ID, all_settings, error_processing, preferred_settings
 from portico.admin.context import context_of
@@ -56,6 +57,8 @@ async def put_settings(request: Request) -> Response:
         current["extendedKeys"].update(extended)
         current["wattKeys"].update(watt)
         await tx.upsert("settings", SETTINGS_ID, current)
+        if extended.get(teams.SETTING, "").lower() == "true":
+            await teams.on_team_work_enabled(tx)
         result = {"preferredSettings": current, "allSettings": await all_settings(tx)}
     ctx.notify_change()
     return json_response(result)

@@ -166,9 +166,11 @@ async def teams_for_new(request: Request, tx: StoreTransaction, kind: str, body:
     principal = principal_of(request)
     chosen = await resolve_teams(tx, team_refs(requested))
     check_membership(principal, chosen)
-    if not chosen and await _enabled(request, tx) and principal is not None:
-        chosen = sorted(principal.teams - dt.SEES_ALL - {dt.DEFAULT}) or [dt.DEFAULT]
     from_rules = list(dt.rule_teams(await active_rules(tx), kind, body))
+    if not chosen and await _enabled(request, tx):
+        if principal is None or dt.sees_all(principal.teams):
+            return dt.with_administrators(from_rules)
+        chosen = sorted(principal.teams - {dt.DEFAULT}) or [dt.DEFAULT]
     if not chosen and not from_rules:
         return []
     base = chosen or dt.asset_teams({})
@@ -194,3 +196,15 @@ async def list_visible(request: Request, tx: StoreTransaction, kind: str, ids: I
         return await tx.list(kind, ids=ids, offset=offset, limit=limit)
     rows = await only_visible(request, tx, await tx.list(kind, ids=ids))
     return rows[offset:] if limit is None else rows[offset:offset + limit]
+
+
+async def on_team_work_enabled(tx: StoreTransaction) -> int:
+    """``enableTeamWork`` was set to true: every asset not assigned to a team yet goes to ``Default`` (and
+    ``Administrators``), as the guide says of existing assets. Returns how many were assigned."""
+    assigned = 0
+    for kind in dt.ASSET_KINDS:
+        for row in await tx.list(kind):
+            if not row.body.get("teams"):
+                await save_body(tx, kind, row, {**row.body, "teams": dt.asset_teams({})})
+                assigned += 1
+    return assigned
