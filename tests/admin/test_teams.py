@@ -160,6 +160,10 @@ async def test_every_version_number_is_listed_details_only_of_visible_ones(sqlit
         assert [v["versionNumber"] for v in body["versions"]] == ["1.0", "2.0"]
         assert [a["api"]["id"] for a in body["apiResponse"]] == [v1["id"]]
         assert (await alice.get(f"/apis/{v2['id']}")).status_code == 404
+    async with client(node, "bob") as bob:
+        r = await bob.get(f"/apis/{v2['id']}/versions")
+        assert [a["api"]["id"] for a in r.json()["apiResponse"]] == [v2["id"]]
+        assert r.json()["apiResponse"][0]["api"]["teams"] == [priv.ADMINISTRATORS, team_b]
 
 
 async def test_teams_given_at_creation(sqlite_node: Node) -> None:
