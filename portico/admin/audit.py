@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 from portico.admin.common import json_response, read_object
 from portico.admin.context import context_of
-from portico.admin.errors import bad_request
+from portico.admin.errors import ApiError, bad_request
 from portico.admin.events import parse_date
 from portico.audit import AuditEntry, actions
 from portico.audit.areas import FLAGS, as_flags, load_enabled_areas, save_enabled_areas
@@ -105,7 +105,9 @@ def _identity(payload: Any) -> tuple[str | None, str | None]:
             if isinstance(node, dict):
                 ident = node.get("id")
                 if isinstance(ident, str) and ident:
-                    return ident, _name(node)
+                    # {"packageResponse": {"id", "package": {"id", "name"}}}: the name is one level down
+                    same = [v for v in node.values() if isinstance(v, dict) and v.get("id") == ident]
+                    return ident, _name(node) or next((n for n in map(_name, same) if n), None)
                 below.extend(v for v in node.values() if isinstance(v, dict | list))
             elif isinstance(node, list) and len(node) == 1:
                 below.append(node[0])
@@ -193,7 +195,7 @@ def download_query(params: Any, now_ms: int | None = None) -> AuditQuery:
         raise bad_request("startDate and endDate, or duration, are required")
     filters = []
     for name in TEXT_FIELDS:
-        value = params.get(name)
+        value = params.get(name) if name != "eventType" else None  # the reference's eventType is the kind of data
         if value:
             operator = "matches" if not _REGEX_CHARS.isdisjoint(value) else "equals"
             filters.append(FieldFilter(name, operator, check_pattern(name, value, operator)))
@@ -210,13 +212,21 @@ def check_pattern(name: str, value: str, operator: str) -> str:
     return value
 
 
+def pattern_rejected(query: AuditQuery) -> Exception:
+    """What a database error during a query means: a 400 when the query has a regular expression
+    (Python accepted it, the database did not), else the error itself (the store is failing)."""
+    if any(f.operator == "matches" for f in query.filters):
+        return bad_request("the database rejected a pattern: use a simpler regular expression")
+    return ApiError(503, "the audit log cannot be read right now: the store failed")
+
+
 async def download(request: Request) -> Response:
     """Download audit logs as ``auditlogs_N.zip``: text files of 10,000 records each."""
     query = download_query(request.query_params)
     try:
         archive, _count = await build_zip(context_of(request).store, query)
     except DBAPIError:
-        raise bad_request("the database rejected a pattern: use a simpler regular expression") from None
+        raise pattern_rejected(query) from None
     name = f"auditlogs_{int(time.time() * 1000)}.zip"
     return StreamingResponse(stream(archive), media_type="application/zip",
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 
-from portico.admin.audit import check_pattern
+from portico.admin.audit import check_pattern, pattern_rejected
 from portico.admin.context import context_of
 from portico.admin.errors import bad_request
 from portico.admin.events import parse_date
@@ -40,7 +40,6 @@ MAX_PAGE = 10_000
 _SINCE = re.compile(r"^(\d{1,9})([smhdw])$")
 _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 _SCOPE_KEYS = frozenset({"attributeName", "keyword", "operator", "range"})
-REGEX_REJECTED = "the database rejected a keyword pattern: use a simpler regular expression"
 
 
 def _date(name: str, value: Any, end_of_day: bool = False) -> int:
@@ -129,15 +128,17 @@ class AuditLogSearch:
     privileges: tuple[str, ...] = (p.VIEW_ADMIN_CONFIG, p.MANAGE_GENERAL_CONFIG)
 
     async def search(self, request: Request, context: SearchContext) -> list[Any]:
+        query = to_query(context)
         try:
-            return await audit_query.search(context_of(request).store, to_query(context))
+            return await audit_query.search(context_of(request).store, query)
         except DBAPIError:
-            raise bad_request(REGEX_REJECTED) from None
+            raise pattern_rejected(query) from None
 
     async def count(self, request: Request, context: SearchContext) -> int:
         # As the reference: only types, scope and condition count here.
         bare = replace(context, response_fields=None, size=None, sort_field=None, sort_order=None)
+        query = to_query(bare)
         try:
-            return await audit_query.count(context_of(request).store, to_query(bare))
+            return await audit_query.count(context_of(request).store, query)
         except DBAPIError:
-            raise bad_request(REGEX_REJECTED) from None
+            raise pattern_rejected(query) from None
