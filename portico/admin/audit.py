@@ -203,7 +203,10 @@ def download_query(params: Any, now_ms: int | None = None) -> AuditQuery:
 
 
 def check_pattern(name: str, value: str, operator: str) -> str:
-    """``value`` unchanged; 400 when ``operator`` is ``matches`` and it is no regular expression."""
+    """``value`` unchanged; 400 when it holds a NUL character (no database stores one) or when
+    ``operator`` is ``matches`` and it is no regular expression."""
+    if "\x00" in value:
+        raise bad_request(f"the value for {name!r} contains a NUL character")
     if operator == "matches":
         try:
             re.compile(f"^(?:{value})$")

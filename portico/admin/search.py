@@ -34,6 +34,7 @@ SEARCH_TYPES = frozenset({
     "SERVER_LOG_TRACE_SPANS",
 })
 _FIELDS = frozenset({"types", "condition", "scope", "responseFields", "from", "size", "sortByField", "sortOrder"})
+_MAX_FROM = 1_000_000_000
 _UNSUPPORTED = frozenset({"aggregations", "deploymentFilter", "teamFilter"})
 
 
@@ -115,6 +116,8 @@ def parse_context(data: dict[str, Any]) -> SearchContext:
     if order is not None and (not isinstance(order, str) or order.upper() not in ("ASC", "DESC")):
         raise bad_request(f"field 'sortOrder' must be ASC or DESC, got {order!r}")
     offset, size = _int(data, "from"), _int(data, "size")
+    if offset is not None and offset > _MAX_FROM:
+        raise bad_request(f"field 'from' must be at most {_MAX_FROM}")
     # As the reference: a negative from/size means the default.
     return SearchContext(
         types=types, spelled=spelled, condition=condition.lower(), scope=tuple(scope),

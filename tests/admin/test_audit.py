@@ -203,6 +203,8 @@ async def test_custom_range_response_fields_and_count(sample: tuple[Node, list[s
     ({"types": ["AUDIT_LOG"], "scope": [{"attributeName": "user", "keyword": "a", "rawFieldKey": "x"}]},
      "rawFieldKey"),
     ({"types": ["AUDIT_LOG"], "size": 20_000}, "at most 10000"),
+    ({"types": ["AUDIT_LOG"], "from": 2**63}, "'from'"),
+    ({"types": ["AUDIT_LOG"], "scope": [kw("user", "a\u0000b", "equals")]}, "NUL"),
     ({"types": ["AUDIT_LOG"], "size": "10"}, "size"),
     ({"types": ["AUDIT_LOG"], "responseFields": ["nope"]}, "nope"),
     ({"types": ["AUDIT_LOG"], "sortByField": "nope"}, "sort"),
