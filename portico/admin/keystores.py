@@ -171,8 +171,9 @@ def _description(upload: Upload, default: str | None) -> str | None:
     value = upload.text("keyStoreDescription")
     if value is None:
         return default
-    if len(value) > 1000:
-        raise ApiError(400, "field 'keyStoreDescription' must be at most 1000 characters")
+    if len(value) > 1000 or any(ord(c) < 32 and c not in "\t\r\n" for c in value):
+        raise ApiError(400, "field 'keyStoreDescription' must be at most 1000 characters, without control "
+                            "characters")
     return value
 
 
@@ -181,8 +182,9 @@ def _file_name(upload: Upload, default: str) -> str:
     if not value:
         return default
     name = posixpath.basename(value.replace("\\", "/")).strip()
-    if not name or len(name) > 255:
-        raise ApiError(400, "field 'uploadFileName' must be a file name of at most 255 characters")
+    if not name or len(name) > 255 or any(ord(c) < 32 for c in name):
+        raise ApiError(400, "field 'uploadFileName' must be a file name of at most 255 characters, without "
+                            "control characters")
     return name
 
 
