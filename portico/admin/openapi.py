@@ -27,6 +27,11 @@ _QUERY: dict[tuple[str, str], list[str]] = {
     ("/transactionalEvents/_count", "get"): [
         "apiName", "apiVersion", "apiId", "applicationName", "applicationId", "fromDate", "toDate",
     ],
+    # audit-log download (admin/audit.py); the audit columns filter too
+    ("/apitransactions", "get"): [
+        "eventType", "startDate", "endDate", "duration", "objectType", "action", "object", "user", "message",
+        "sourceMachine", "clientIPAddress", "id",
+    ],
 }
 _BODY_METHODS = {"post", "put", "patch"}
 _ERROR = {"description": "error", "content": {"application/json": {"schema": {
