@@ -20,9 +20,17 @@ from starlette.routing import Route
 from portico.admin.common import json_response, read_object, require_str
 from portico.admin.context import AdminContext, context_of
 from portico.admin.errors import ApiError
-from portico.admin.teams import active_rules, is_visible, principal_of, resolve_teams, save_body
+from portico.admin.teams import (
+    active_rules,
+    check_membership,
+    is_visible,
+    principal_of,
+    resolve_teams,
+    save_body,
+    team_names,
+)
 from portico.domain import teams as dt
-from portico.security.principal import TEAM, USER
+from portico.security.principal import USER
 from portico.store import StoreTransaction
 from portico.store.db import AssetRow
 
@@ -115,11 +123,6 @@ def _response(status: str, message: str, assets: dict[str, list[str]]) -> Respon
     return json_response({"status": status, "message": message, "matchingAssets": assets})
 
 
-async def _team_names(tx: StoreTransaction, ids: list[str]) -> list[str]:
-    names = {r.id: str(r.body.get("name", r.id)) for r in await tx.list(TEAM)}
-    return [names.get(i, i) for i in ids]
-
-
 # -- handlers --------------------------------------------------------------------------------------
 
 
@@ -144,17 +147,13 @@ async def change_teams(request: Request) -> Response:
             had = dt.asset_teams(row.body)
             for team, rule in dt.rule_teams(rules, kind, row.body).items():
                 if team in had and team not in new_teams:
-                    raise ApiError(400, f"team {team!r} was assigned to {kind} {row.id!r} by team assignment rule "
+                    name = (await team_names(tx, [team]))[0]
+                    raise ApiError(400, f"team {name!r} was assigned to {kind} {row.id!r} by team assignment rule "
                                         f"{rule.name!r} and cannot be removed by hand")
-            added = [t for t in new_teams if t not in had]
-            if principal is not None and not dt.sees_all(principal.teams):
-                foreign = [t for t in added if t not in principal.teams]
-                if foreign:
-                    raise ApiError(403, f"field 'newTeams': you are not a member of team(s) {foreign}; "
-                                        "you can assign only your own teams")
+            await check_membership(tx, principal, [t for t in new_teams if t not in had], "newTeams")
         change = AssetChange("changeTeams", principal.login_id if principal else "", _grouped(chosen),
                              new_teams=new_teams)
-        names = await _team_names(tx, new_teams)
+        names = await team_names(tx, new_teams)
         if not chosen:
             return _response("OK", "No asset matched the request; nothing was changed", {})
         pending = await approval_gate(ctx, tx, change)
@@ -175,7 +174,7 @@ async def _new_owner(tx: StoreTransaction, data: dict[str, Any]) -> str:
         raise ApiError(400, "field 'ownerType' must be 'user' or 'team'")
     if owner_type == "team":
         team_id = (await resolve_teams(tx, [owner], "newOwner"))[0]
-        return (await _team_names(tx, [team_id]))[0]
+        return (await team_names(tx, [team_id]))[0]
     row = await tx.get(USER, owner)
     if row is None:
         row = next((r for r in await tx.list(USER) if r.body.get("loginId") == owner), None)

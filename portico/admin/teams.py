@@ -140,13 +140,19 @@ async def resolve_teams(tx: StoreTransaction, refs: Iterable[str], field: str = 
     return list(dict.fromkeys(out))
 
 
-def check_membership(principal: Principal | None, team_ids: Iterable[str], field: str = "teams") -> None:
+async def team_names(tx: StoreTransaction, team_ids: Iterable[str]) -> list[str]:
+    names = {r.id: str(r.body.get("name", r.id)) for r in await tx.list(TEAM)}
+    return [names.get(i, i) for i in team_ids]
+
+
+async def check_membership(tx: StoreTransaction, principal: Principal | None, team_ids: Iterable[str],
+                           field: str = "teams") -> None:
     """A caller can assign only teams they are a member of, unless they see all assets."""
     if principal is None or dt.sees_all(principal.teams):
         return
     foreign = [t for t in team_ids if t not in principal.teams]
     if foreign:
-        raise ApiError(403, f"field '{field}': you are not a member of team(s) {foreign}; "
+        raise ApiError(403, f"field '{field}': you are not a member of team(s) {await team_names(tx, foreign)}; "
                             "you can assign only your own teams")
 
 
@@ -165,7 +171,7 @@ async def teams_for_new(request: Request, tx: StoreTransaction, kind: str, body:
     With team work off and none requested it stays unassigned (``Default`` once the feature is on)."""
     principal = principal_of(request)
     chosen = await resolve_teams(tx, team_refs(requested))
-    check_membership(principal, chosen)
+    await check_membership(tx, principal, chosen)
     from_rules = list(dt.rule_teams(await active_rules(tx), kind, body))
     if not chosen and await _enabled(request, tx):
         if principal is None or dt.sees_all(principal.teams):
