@@ -19,6 +19,7 @@ from starlette.routing import Route
 from portico.admin.audit_search import AuditLogSearch
 from portico.admin.common import json_response, read_object
 from portico.admin.errors import ApiError, bad_request
+from portico.admin.team_search import ASSET_SEARCHES
 
 # The reference's enum of SearchContext.types.
 SEARCH_TYPES = frozenset({
@@ -63,7 +64,8 @@ class SearchType(Protocol):
     async def count(self, request: Request, context: SearchContext) -> int: ...
 
 
-SEARCHABLE: dict[str, SearchType] = {"AUDIT_LOG": AuditLogSearch()}
+# API, APPLICATION, PACKAGE, PLAN: admin/team_search.py (only the assets the caller's teams see).
+SEARCHABLE: dict[str, SearchType] = {"AUDIT_LOG": AuditLogSearch(), **ASSET_SEARCHES}
 
 
 def _int(data: dict[str, Any], key: str) -> int | None:

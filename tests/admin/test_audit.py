@@ -184,7 +184,7 @@ async def test_custom_range_response_fields_and_count(sample: tuple[Node, list[s
 @pytest.mark.parametrize(("body", "fragment"), [
     ({}, "types"),
     ({"types": "AUDIT_LOG"}, "types"),
-    ({"types": ["API"]}, "does not search type API"),
+    ({"types": ["ALIAS"]}, "does not search type ALIAS"),
     ({"types": ["NOPE"]}, "unknown search type"),
     ({"types": ["AUDIT_LOG"], "bogus": 1}, "bogus"),
     ({"types": ["AUDIT_LOG"], "aggregations": [{"type": "metrics"}]}, "aggregations"),

@@ -270,3 +270,38 @@ async def test_scenario_2_privileges_are_the_union_over_the_users_teams(sqlite_n
         hidden = await make_api(node.admin, "elsewhere", teams=[priv.PROVIDERS])
         assert (await user_2.get(f"/apis/{hidden['id']}")).status_code == 404
         assert (await user_2.put(f"/apis/{hidden['id']}", json={"apiDescription": "x"})).status_code == 404
+
+
+async def test_global_search_returns_only_visible_assets(sqlite_node: Node) -> None:
+    node = sqlite_node
+    await _two_teams(node)
+    await make_team(node, "Readers", [priv.VIEW_ADMIN_CONFIG], users=["alice", "bob"])
+    await set_team_work(node, True)
+    pet_a = await make_api(node.admin, "pet-a", teams=["TeamA"])
+    pet_b = await make_api(node.admin, "pet-b", teams=["TeamB"])
+    await make_api(node.admin, "cat-a", teams=["TeamA"])
+    app_a = await make_app(node.admin, "pet-app", teams=["TeamA"])
+    plan_b = await make_plan(node.admin, "pet-plan", teams=["TeamB"])
+    query = {"types": ["API", "application", "PLAN"], "scope": [{"attributeName": "name", "keyword": "pet.*"}]}
+
+    async def found(c: httpx.AsyncClient, body: dict[str, object]) -> dict[str, set[str]]:
+        r = await c.post("/search", json=body)
+        assert r.status_code == 200, r.text
+        return {k: {x["id"] for x in v} for k, v in r.json().items()}
+
+    async with client(node, "alice") as alice, client(node, "bob") as bob:
+        assert await found(alice, query) == {"API": {pet_a["id"]}, "APPLICATION": {app_a["id"]}, "PLAN": set()}
+        assert await found(bob, query) == {"API": {pet_b["id"]}, "APPLICATION": set(), "PLAN": {plan_b["id"]}}
+        assert (await found(node.admin, query))["API"] == {pet_a["id"], pet_b["id"]}
+        r = await alice.post("/search/_count", json=query)
+        assert r.json() == {"API": 1, "application": 1, "PLAN": 0}
+        r = await alice.post("/search", json={"types": ["API"], "responseFields": ["id", "apiName"], "scope": [
+            {"attributeName": "apiName", "operator": "endsWith", "keyword": "-A"}], "sortByField": "apiName"})
+        assert r.json() == {"API": [{"id": r.json()["API"][0]["id"], "apiName": "cat-a"},
+                                    {"id": pet_a["id"], "apiName": "pet-a"}]}
+        for scope in ([{"attributeName": "name", "keyword": "("}], [{"attributeName": "name"}],
+                      [{"attributeName": "name", "keyword": "x", "operator": "like"}]):
+            r = await alice.post("/search", json={"types": ["API"], "scope": scope})
+            assert r.status_code == 400, (scope, r.text)
+        await set_team_work(node, False)
+        assert (await found(alice, query))["API"] == {pet_a["id"], pet_b["id"]}
