@@ -336,6 +336,8 @@ async def test_tls_contexts_from_stored_stores(node: Node, fx: Fixtures) -> None
                      keyStorePassword=P12_PASS)
     assert r.json()["isLoaded"] is True, r.text
     r = await upload(node, "truststore", "JksTrust", fx.read("trust.jks"), keyStorePassword=TRUST_PASS)
+    r = await upload(node, "keystore", "TwoBare", fx.read("two.jks"), keyStorePassword=TWO_STORE_PASS)
+    assert r.json()["bitarray"] == "0,0"
     store, box = node.portico.store, node.portico.secrets
     server = await server_context_for(store, box, "ServerKeys", "server")
     line, _ = await talk(server, await client_context_for(store, box, truststore="JksTrust"))
@@ -349,6 +351,7 @@ async def test_tls_contexts_from_stored_stores(node: Node, fx: Fixtures) -> None
         (server_context_for(store, box, "NoSuch", "server"), "does not exist"),
         (server_context_for(store, box, "ServerKeys", "nokey"), "no private key 'nokey'"),
         (client_context_for(store, box, truststore="NoTrust"), "does not exist"),
+        (server_context_for(store, box, "TwoBare", "first"), "no working password"),
     ):
         with pytest.raises(KeystoreUnavailable, match=fragment):
             await call

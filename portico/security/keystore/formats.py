@@ -120,6 +120,8 @@ def _check_pfx(data: bytes) -> None:
     wrong password before asking ``cryptography`` (which reports both the same way)."""
     if jks.is_jks(data):
         raise KeystoreFormatError("not a PKCS12 keystore: this is a JKS file; upload it with type JKS")
+    if data[:5] == b"\x30\x80\x02\x01\x03":
+        return  # BER with indefinite lengths (some Windows exports): left to the PKCS12 loader
     try:
         tag, value, end = _der.read_tlv(data)
         parts = _der.children(value)

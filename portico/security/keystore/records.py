@@ -154,6 +154,10 @@ async def load_key_pair(tx: StoreTransaction, box: SecretBox, keystore: str, key
     if stored is None:
         raise KeystoreUnavailable(f"keystore {keystore!r} has no private key {key_alias!r} "
                                   f"(it has: {', '.join(opened.key_aliases) or 'none'})")
+    loaded = dict(zip(body.get("pkAliases", []), body.get("bits", []), strict=False))
+    if not loaded.get(stored):
+        raise KeystoreUnavailable(f"key alias {stored!r} of keystore {keystore!r} has no working password; "
+                                  "give it in pkPasswordsList")
     password = next((c.password for c in secrets.configured if c.alias == stored), None)
     try:
         return opened.key(stored, password)
