@@ -16,6 +16,9 @@ from portico.admin.context import AdminContext
 from portico.admin.global_policies import seed_transaction_logging
 from portico.audit.recorder import AuditRecorder
 from portico.events.recorder import EventRecorder
+from portico.federation.controller import Controller
+from portico.federation.ws_server import PATH as FEDERATION_PATH
+from portico.federation.ws_server import upgrade_handler
 from portico.gateway.reloader import Reloader
 from portico.gateway.runtime import Gateway
 from portico.gateway.server import HttpServer
@@ -98,6 +101,7 @@ class Portico:
         self.gateway: Gateway | None = None
         self.reloader: Reloader | None = None
         self.server: HttpServer | None = None
+        self.federation: Controller | None = None  # agent links (issue 6)
 
     @property
     def port(self) -> int:
@@ -117,10 +121,14 @@ class Portico:
             )
         self.gateway = Gateway(await build_snapshot(self.store, services=self.services), self.pool, self.events)
         self.reloader = Reloader(self.store, self.gateway, self.options.reload_interval)
+        self.federation = Controller(self.store, on_change=self.reloader.poke)
         ctx = AdminContext(store=self.store, events=self.events, audit=self.audit, on_change=self.reloader.poke,
                            settle=self.reloader.settle,
-                           extras={"services": self.services, "reloader": self.reloader, "secrets": self.secrets})
-        self.server = HttpServer(self.gateway.handle, build_admin_app(ctx))
+                           extras={"services": self.services, "reloader": self.reloader, "secrets": self.secrets,
+                                   "federation": self.federation})
+        admin_app = build_admin_app(ctx)
+        self.server = HttpServer(self.gateway.handle, admin_app,
+                                 upgrades={FEDERATION_PATH: upgrade_handler(self.federation, admin_app)})
         self.events.start()
         self.audit.start()
         self.reloader.start()
@@ -129,6 +137,8 @@ class Portico:
                  self.options.host, self.port)
 
     async def stop(self) -> None:
+        if self.federation is not None:
+            await self.federation.close()  # GOOD_BYE to the agents
         if self.server is not None:
             await self.server.shutdown(self.options.shutdown_timeout)
         if self.reloader is not None:

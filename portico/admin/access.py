@@ -141,6 +141,11 @@ REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
        for doc in ("passwordRestrictions", "passwordExpiry", "accountLockSettings")},
     ("GET", "/is/lockedAccounts"): _USERS,
     ("POST", "/is/lockedAccounts"): _USERS,
+    # federation integrations (issue 6, admin/integrations.py): writes, discovery and ingestion manage APIs
+    **_crud("/integrations", "/integrations/{integrationId}", _APIS),
+    ("POST", "/integrations/{integrationId}/discover"): _APIS,
+    ("POST", "/integrations/{integrationId}/ingest"): _APIS,
+    ("GET", "/integrations/{integrationId}/ingestJobs/{jobId}"): AUTHENTICATED,
 }
 
 # Routes a user may call on their own account (``{userId}`` = their id or login id) without the

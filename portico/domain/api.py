@@ -50,6 +50,8 @@ class Api(BaseModel):
     creationDate: int = 0
     lastModified: int = 0
     systemVersion: int = 1
+    # Set on APIs ingested from another gateway (portico/federation/ingest.py): where the API lives.
+    federation: dict[str, Any] | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class ApiSource(BaseModel):

@@ -63,6 +63,9 @@ class Plan(BaseModel):
     teams: list[str] = Field(default_factory=list)  # team ids (admin/teams.py); empty: not assigned yet
     creationDate: int = 0
     modifiedDate: int = 0
+    # Set on plans ingested from another gateway (portico/federation/ingest.py): the provider's plan
+    # and its limits, enforced by the provider, not by Portico.
+    federation: dict[str, Any] | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @property
     def rate_policy_id(self) -> str | None:

@@ -48,6 +48,10 @@ class CommandFailed(Exception):
     """The peer answered ERROR, did not answer in time, or the link closed first."""
 
 
+class ReplyTimeout(CommandFailed):
+    """The peer did not answer within the reply timeout."""
+
+
 class ProtocolError(Exception):
     """A frame that does not follow the protocol."""
 
@@ -143,7 +147,7 @@ class Channel:
             try:
                 answer = await asyncio.wait_for(future, wait or self.reply_timeout)
             except TimeoutError:
-                raise CommandFailed(f"{ftype}: no reply within {wait or self.reply_timeout:g} s") from None
+                raise ReplyTimeout(f"{ftype}: no reply within {wait or self.reply_timeout:g} s") from None
         finally:
             self._pending.pop(command_id, None)
         if answer.status == ERROR:

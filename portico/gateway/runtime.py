@@ -21,6 +21,7 @@ from portico.events.model import TransactionEvent
 from portico.gateway.errors import render_template, send_error
 from portico.gateway.exchange import EVENT_HOOKS, BufferedResponse, Exchange, Fault, RouteTarget
 from portico.gateway.http import BodyTooLarge, ClientDisconnected, Request, ResponseWriter
+from portico.gateway.parts.federated import FEDERATED_APIS
 from portico.gateway.proxy import call_upstream, relay_buffered, relay_response
 from portico.gateway.snapshot import CompiledApi, Snapshot
 from portico.gateway.upstream import (
@@ -132,6 +133,10 @@ class Gateway:
             resource_path = "/" + tail if slash else "/"
         if not api.active:
             failure = Failure(404, "API_NOT_ACTIVE", f"The API {api.name} {api.version} is not active")
+            federated = snap.extras.get(FEDERATED_APIS, {}).get(api.id)  # parts/federated.py
+            if federated is not None:
+                failure = Failure(404, "API_FEDERATED", f"The API {api.name} {api.version} is not served by "
+                                  f"Portico: it is federated and lives at {federated}")
             failure.api = api
             raise failure
         return api, resource_path

@@ -29,6 +29,7 @@ __all__ = ["Handler", "HttpServer", "ServerLimits"]
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Request, ResponseWriter], Awaitable[None]]
+UpgradeHandler = Callable[[Request, asyncio.Transport, bytes], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +101,15 @@ class HttpServer:
         fallback_asgi: ASGIApp | None,
         gateway_prefixes: tuple[str, ...] = ("/gateway/",),
         limits: ServerLimits = ServerLimits(),  # frozen, so a shared default is safe
+        upgrades: dict[str, UpgradeHandler] | None = None,
     ) -> None:
         self.handler = handler
         self.fallback: Handler = AsgiBridge(fallback_asgi) if fallback_asgi is not None else _not_found
         self.prefixes = tuple(gateway_prefixes)
         self.limits = limits
+        # Paths whose protocol upgrades (WebSocket) are handed over with the transport, e.g.
+        # /integration-controller: handler(request, transport, bytes already read past the head).
+        self.upgrades = dict(upgrades or {})
         self.port = 0
         self.closing = False
         self.now = 0.0  # loop time, refreshed by the sweep: timeouts need only 1 s resolution
@@ -195,6 +200,7 @@ class _Connection(asyncio.Protocol):
         # One worker task per connection runs its requests; it sleeps on _idle_waiter between them
         # (cheaper than a task per request).
         self._worker: asyncio.Task[None] | None = None
+        self._upgrade: Request | None = None
         self._idle_waiter: asyncio.Future[None] | None = None
 
     # -- asyncio.Protocol -----------------------------------------------------------------------
@@ -217,8 +223,8 @@ class _Connection(asyncio.Protocol):
             self._head_bytes += len(data)
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._on_upgrade()
+        except httptools.HttpParserUpgrade as exc:
+            self._on_upgrade(data[int(exc.args[0]) :] if exc.args else b"")
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
             if isinstance(cause, _Rejected):
@@ -279,6 +285,10 @@ class _Connection(asyncio.Protocol):
         request = self._build_request()
         self._url = b""  # fresh state for the next head (there is no on_message_begin: one call less)
         self._headers = []
+        if self._server.upgrades and request.path in self._server.upgrades and self._active is None \
+                and self._parser.should_upgrade():
+            self._upgrade = request  # handed over in _on_upgrade, not served as HTTP
+            return
         keep_alive = request.keep_alive and not self._server.closing
         response = _ResponseStream(self, keep_alive, request.method == "HEAD", request.http_version == "1.0")
         self._queue.append((request, response))
@@ -426,8 +436,13 @@ class _Connection(asyncio.Protocol):
             self._transport.write(self._pending_error)
             self.close()
 
-    def _on_upgrade(self) -> None:
-        # Protocol upgrades (WebSocket) are not supported: the request was dispatched as a plain
+    def _on_upgrade(self, rest: bytes) -> None:
+        request, self._upgrade = self._upgrade, None
+        if request is not None:  # a registered upgrade path: the handler takes the transport over
+            self.connection_lost(None)  # no longer an HTTP connection (releases the worker too)
+            self._server.upgrades[request.path](request, self._transport, rest)
+            return
+        # Other protocol upgrades are not supported: the request was dispatched as a plain
         # one; stop reading the other protocol and close after answering it.
         self._pause(4)
         self._pending_error = b""  # nothing to add after the answer: just close

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Index,
     Integer,
@@ -102,4 +103,35 @@ audit_log = Table(
     Column("client_ip", String(64), nullable=False),
     Index("ix_audit_log_date", "creation_date"),
     Index("ix_audit_log_type_date", "object_type", "creation_date"),
+)
+
+# Federation (issue 6): one row per live agent link (refreshed by the node holding it at each
+# HEALTH_CHECK; a row whose heartbeat is older than ~90 s reads as gone), and per integration its
+# last discovery, ingestion and provider error. Written outside configuration transactions.
+integration_links = Table(
+    "integration_links",
+    metadata,
+    Column("link_id", String(64), primary_key=True),
+    Column("integration_id", String(128), nullable=False),
+    Column("node_id", String(64), nullable=False),
+    Column("agent_id", String(128), nullable=False),
+    Column("agent_version", String(64), nullable=False),
+    Column("remote", String(256), nullable=False),
+    Column("is_primary", Boolean, nullable=False),
+    Column("connected_at", BigInteger, nullable=False),
+    Column("last_heartbeat", BigInteger, nullable=False),
+    Column("detail", Text, nullable=True),
+    Index("ix_integration_links_integration", "integration_id"),
+)
+
+integration_status = Table(
+    "integration_status",
+    metadata,
+    Column("integration_id", String(128), primary_key=True),
+    Column("last_discovery_at", BigInteger, nullable=True),
+    Column("discovery", JSON, nullable=True),
+    Column("last_ingest_at", BigInteger, nullable=True),
+    Column("ingest", JSON, nullable=True),
+    Column("last_provider_error", Text, nullable=True),
+    Column("last_provider_error_at", BigInteger, nullable=True),
 )

@@ -1,0 +1,228 @@
+"""``/integrations`` (a Portico extension): federation integrations, their agent status,
+discovery and ingestion.
+
+An integration is stored as asset kind ``integration`` ``{id, name, description, provider,
+created, modified}``; its live status (agent link, heartbeat, last discovery, last ingestion,
+last provider error) comes from :mod:`portico.federation.status` and is never part of the
+configuration revision.
+
+``POST /integrations/{id}/ingest`` starts an ingestion job and waits for it up to ``wait``
+seconds (query parameter, default 30): 200 with the finished job, else 202 with the running job,
+to be polled at ``GET /integrations/{id}/ingestJobs/{jobId}`` (jobs live on the node that ran
+them). Commands need an agent linked to this node: 409 otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from portico.admin.common import bool_param, int_param, json_response, read_json, read_object, require_str
+from portico.admin.context import context_of
+from portico.admin.errors import ApiError, not_found
+from portico.federation import ingest
+from portico.federation import protocol as p
+from portico.federation.aws import PROVIDER_TYPE as AWS
+from portico.federation.controller import Controller, LinkUnavailable
+from portico.store import StoreTransaction
+
+PROVIDERS = (AWS,)
+KIND = ingest.INTEGRATION
+_MAX_WAIT = 300
+
+
+def _controller(request: Request) -> Controller:
+    controller = context_of(request).extras.get("federation")
+    if not isinstance(controller, Controller):
+        raise ApiError(503, "federation is not running on this node")
+    return controller
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+def _command_error(exc: Exception, what: str) -> ApiError:
+    if isinstance(exc, LinkUnavailable):
+        return ApiError(409, str(exc))
+    if isinstance(exc, p.ReplyTimeout):
+        return ApiError(504, f"{what}: the agent did not answer in time ({exc})")
+    return ApiError(502, f"{what}: the agent reported an error: {exc}")
+
+
+def _check_text(data: dict[str, Any], key: str, required: bool) -> str | None:
+    if key not in data and not required:
+        return None
+    value = require_str(data, key, required=required).strip()
+    if required and not value:
+        raise ApiError(400, f"field '{key}' is required")
+    if len(value) > (255 if key == "name" else 4000):
+        raise ApiError(400, f"field '{key}' is too long")
+    return value
+
+
+async def _load(tx: StoreTransaction, integration_id: str) -> tuple[dict[str, Any], int]:
+    row = await tx.get(KIND, integration_id)
+    if row is None:
+        raise not_found("integration", integration_id)
+    return row.body, row.revision
+
+
+async def _with_status(request: Request, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    status = await _controller(request).board.status_of([b["id"] for b in bodies])
+    return [{**b, "status": status[b["id"]]} for b in bodies]
+
+
+async def create_integration(request: Request) -> Response:
+    data = await read_object(request)
+    unknown = sorted(set(data) - {"name", "description", "provider"})
+    if unknown:
+        raise ApiError(400, f"unknown field(s) {unknown}; an integration has name, description and provider")
+    name = _check_text(data, "name", True)
+    description = _check_text(data, "description", False) or ""
+    provider = require_str(data, "provider")
+    if provider not in PROVIDERS:
+        raise ApiError(400, f"field 'provider' must be one of {list(PROVIDERS)}, got {provider!r}")
+    ts, integration_id = _now(), str(uuid.uuid4())
+    body: dict[str, Any] = {"id": integration_id, "name": name, "description": description, "provider": provider,
+            "created": ts, "modified": ts}
+    ctx = context_of(request)
+    async with ctx.store.transaction() as tx:
+        await tx.insert(KIND, integration_id, body, name=name)
+    return json_response((await _with_status(request, [body]))[0], status=201)
+
+
+async def list_integrations(request: Request) -> Response:
+    async with context_of(request).store.read() as tx:
+        bodies = [r.body for r in await tx.list(KIND)]
+    return json_response({"integrations": await _with_status(request, bodies)})
+
+
+async def get_integration(request: Request) -> Response:
+    async with context_of(request).store.read() as tx:
+        body, _ = await _load(tx, request.path_params["integrationId"])
+    return json_response((await _with_status(request, [body]))[0])
+
+
+async def update_integration(request: Request) -> Response:
+    data = await read_object(request)
+    unknown = sorted(set(data) - {"id", "name", "description", "provider", "status", "created", "modified"})
+    if unknown:
+        raise ApiError(400, f"unknown field(s) {unknown}; an integration has name, description and provider")
+    name = _check_text(data, "name", False)
+    description = _check_text(data, "description", False)
+    ctx = context_of(request)
+    async with ctx.store.transaction() as tx:
+        body, revision = await _load(tx, request.path_params["integrationId"])
+        if "provider" in data and data["provider"] != body["provider"]:
+            raise ApiError(400, f"field 'provider' cannot be changed (the integration is {body['provider']!r}); "
+                                "create another integration")
+        if "id" in data and data["id"] != body["id"]:
+            raise ApiError(400, "field 'id' does not match the integration in the URL")
+        body = {**body, "name": body["name"] if name is None else name,
+                "description": body["description"] if description is None else description, "modified": _now()}
+        await tx.update(KIND, body["id"], body, revision, name=body["name"])
+    return json_response((await _with_status(request, [body]))[0])
+
+
+async def delete_integration(request: Request) -> Response:
+    """Deletes the integration and what was ingested from it. Refused (400) while its plans have
+    subscriptions unless ``force=true``; forced, their provider keys are revoked first when an
+    agent is linked (otherwise the keys stay in the provider: the answer says so)."""
+    force = bool_param(request, "force")
+    ctx = context_of(request)
+    controller = _controller(request)
+    integration_id = request.path_params["integrationId"]
+    async with ctx.store.read() as tx:
+        await _load(tx, integration_id)
+        subscribed = await ingest.subscribed_plans(tx, integration_id)
+        grants = await ingest.grants_on(tx, subscribed)
+    if subscribed and not force:
+        raise ApiError(400, f"integration {integration_id} has ingested APIs with subscriptions (plans "
+                            f"{', '.join(subscribed)}); delete those subscriptions first or use force=true")
+    for grant in grants:
+        try:
+            await controller.unsubscribe(grant)
+        except (LinkUnavailable, p.CommandFailed):
+            pass  # forced: the key may stay in the provider
+    async with ctx.store.transaction() as tx:
+        await _load(tx, integration_id)
+        await ingest.delete_catalogue(tx, integration_id)
+        await tx.delete(KIND, integration_id)
+    await controller.drop_links(integration_id, "the integration was deleted")
+    await controller.board.forget(integration_id)
+    ctx.notify_change()
+    return Response(status_code=204)
+
+
+async def discover(request: Request) -> Response:
+    controller = _controller(request)
+    integration_id = request.path_params["integrationId"]
+    async with context_of(request).store.read() as tx:
+        await _load(tx, integration_id)
+    try:
+        found = await controller.discover(integration_id)
+    except (LinkUnavailable, p.CommandFailed) as exc:
+        raise _command_error(exc, "discovery failed") from None
+    return json_response(found)
+
+
+async def _ingest_body(request: Request) -> list[str]:
+    raw = await request.body()
+    if not raw.strip():
+        return []
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    ids = data.get("apiIds", [])
+    if ids is None:
+        return []
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        raise ApiError(400, "field 'apiIds' must be a list of API uniqueIds (from discover); empty or absent for all")
+    return list(dict.fromkeys(ids))
+
+
+async def ingest_apis(request: Request) -> Response:
+    controller = _controller(request)
+    integration_id = request.path_params["integrationId"]
+    wait = int_param(request, "wait", 30, minimum=0, maximum=_MAX_WAIT)
+    api_ids = await _ingest_body(request)
+    async with context_of(request).store.read() as tx:
+        await _load(tx, integration_id)
+    try:
+        job = await controller.start_ingest(integration_id, api_ids)
+    except (LinkUnavailable, p.CommandFailed) as exc:
+        raise _command_error(exc, "ingestion could not start") from None
+    if wait:
+        try:
+            await asyncio.wait_for(job.done.wait(), wait)
+        except TimeoutError:
+            pass
+    await context_of(request).settle()
+    return json_response(job.view(), status=200 if job.done.is_set() else 202)
+
+
+async def get_job(request: Request) -> Response:
+    controller = _controller(request)
+    job = controller.jobs.get(request.path_params["jobId"])
+    if job is None or job.integration_id != request.path_params["integrationId"]:
+        raise ApiError(404, f"ingest job {request.path_params['jobId']!r} of integration "
+                            f"{request.path_params['integrationId']!r} is not known on this node")
+    return json_response(job.view())
+
+
+routes = [
+    Route("/integrations", create_integration, methods=["POST"]),
+    Route("/integrations", list_integrations, methods=["GET"]),
+    Route("/integrations/{integrationId}", get_integration, methods=["GET"]),
+    Route("/integrations/{integrationId}", update_integration, methods=["PUT"]),
+    Route("/integrations/{integrationId}", delete_integration, methods=["DELETE"]),
+    Route("/integrations/{integrationId}/discover", discover, methods=["POST"]),
+    Route("/integrations/{integrationId}/ingest", ingest_apis, methods=["POST"]),
+    Route("/integrations/{integrationId}/ingestJobs/{jobId}", get_job, methods=["GET"]),
+]

@@ -1,0 +1,145 @@
+"""The live status of integrations: agent links, last discovery, ingestion and provider error.
+
+Kept in ``integration_links`` / ``integration_status``, written on the store's engine directly and
+never through ``Store.transaction()``: heartbeats are not configuration and must not move
+``config_state.revision`` (that would rebuild every node's gateway snapshot every 30 s).
+
+Multi-node: each node writes the rows of the links it holds and refreshes them at every
+HEALTH_CHECK; every node reads all rows, and a link whose heartbeat is older than
+:data:`STALE_MS` reads as gone (its node died without saying so)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from portico.store import Store
+from portico.store.db import now_ms
+from portico.store.tables import integration_links, integration_status
+
+STALE_MS = 90_000
+FORGET_MS = 24 * 3600 * 1000  # rows of nodes that died are deleted after a day
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRow:
+    link_id: str
+    integration_id: str
+    node_id: str
+    agent_id: str
+    agent_version: str
+    remote: str
+    primary: bool
+    connected_at: int
+    last_heartbeat: int
+
+    def view(self) -> dict[str, Any]:
+        return {"agentId": self.agent_id, "agentVersion": self.agent_version, "primary": self.primary,
+                "node": self.node_id, "remoteAddress": self.remote, "connectedSince": self.connected_at,
+                "lastHeartbeat": self.last_heartbeat}
+
+
+class StatusBoard:
+    """Reads and writes the status tables for one node (``node_id``)."""
+
+    def __init__(self, store: Store, node_id: str) -> None:
+        self.store = store
+        self.node_id = node_id
+
+    # -- links ----------------------------------------------------------------------------------
+
+    async def link_opened(self, link_id: str, integration_id: str, agent_id: str, agent_version: str,
+                          remote: str, primary: bool) -> None:
+        now = now_ms()
+        async with self.store.engine.begin() as conn:
+            await conn.execute(delete(integration_links).where(integration_links.c.last_heartbeat < now - FORGET_MS))
+            await conn.execute(insert(integration_links).values(
+                link_id=link_id, integration_id=integration_id, node_id=self.node_id, agent_id=agent_id[:128],
+                agent_version=agent_version[:64], remote=remote[:256], is_primary=primary, connected_at=now,
+                last_heartbeat=now))
+
+    async def heartbeat(self, link_id: str, primary: bool) -> None:
+        async with self.store.engine.begin() as conn:
+            await conn.execute(update(integration_links).where(integration_links.c.link_id == link_id)
+                               .values(last_heartbeat=now_ms(), is_primary=primary))
+
+    async def link_closed(self, link_id: str) -> None:
+        async with self.store.engine.begin() as conn:
+            await conn.execute(delete(integration_links).where(integration_links.c.link_id == link_id))
+
+    async def node_stopped(self) -> None:
+        async with self.store.engine.begin() as conn:
+            await conn.execute(delete(integration_links).where(integration_links.c.node_id == self.node_id))
+
+    async def live_links(self, integration_id: str | None = None) -> list[LinkRow]:
+        q = select(integration_links).where(integration_links.c.last_heartbeat >= now_ms() - STALE_MS)
+        if integration_id is not None:
+            q = q.where(integration_links.c.integration_id == integration_id)
+        async with self.store.read_engine.connect() as conn:
+            rows = (await conn.execute(q.order_by(integration_links.c.connected_at))).all()
+        return [LinkRow(r.link_id, r.integration_id, r.node_id, r.agent_id, r.agent_version, r.remote,
+                        bool(r.is_primary), int(r.connected_at), int(r.last_heartbeat)) for r in rows]
+
+    # -- per-integration facts ------------------------------------------------------------------
+
+    async def _put(self, integration_id: str, **values: Any) -> None:
+        where = integration_status.c.integration_id == integration_id
+        for _ in range(2):  # another node may insert the row between our update and insert
+            async with self.store.engine.begin() as conn:
+                res = await conn.execute(update(integration_status).where(where).values(**values))
+                if res.rowcount:
+                    return
+                try:
+                    await conn.execute(insert(integration_status).values(integration_id=integration_id, **values))
+                    return
+                except IntegrityError:
+                    pass
+
+    async def discovered(self, integration_id: str, summary: dict[str, Any]) -> None:
+        await self._put(integration_id, last_discovery_at=now_ms(), discovery=summary)
+
+    async def ingested(self, integration_id: str, summary: dict[str, Any]) -> None:
+        await self._put(integration_id, last_ingest_at=now_ms(), ingest=summary)
+
+    async def provider_error(self, integration_id: str, message: str | None) -> None:
+        """Record the provider's latest error (None: the agent reports it healthy again)."""
+        await self._put(integration_id, last_provider_error=message, last_provider_error_at=now_ms() if message
+                        else None)
+
+    async def forget(self, integration_id: str) -> None:
+        async with self.store.engine.begin() as conn:
+            await conn.execute(delete(integration_status).where(integration_status.c.integration_id == integration_id))
+            await conn.execute(delete(integration_links).where(and_(
+                integration_links.c.integration_id == integration_id, integration_links.c.node_id == self.node_id)))
+
+    async def status_of(self, integration_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The wire status of each integration."""
+        links: dict[str, list[LinkRow]] = {}
+        for row in await self.live_links():
+            links.setdefault(row.integration_id, []).append(row)
+        async with self.store.read_engine.connect() as conn:
+            facts = {r.integration_id: r for r in (await conn.execute(
+                select(integration_status).where(integration_status.c.integration_id.in_(integration_ids)))).all()}
+        out = {}
+        for iid in integration_ids:
+            live = links.get(iid, [])
+            fact = facts.get(iid)
+            freshest = max(live, key=lambda r: r.last_heartbeat) if live else None
+            error = None
+            if fact is not None and fact.last_provider_error:
+                error = {"message": fact.last_provider_error, "time": fact.last_provider_error_at}
+            out[iid] = {
+                "agentStatus": "CONNECTED" if live else "DISCONNECTED",
+                "agentVersion": freshest.agent_version if freshest else None,
+                "lastHeartbeat": freshest.last_heartbeat if freshest else None,
+                "agents": [r.view() for r in live],
+                "lastDiscovery": ({"time": fact.last_discovery_at, **(fact.discovery or {})}
+                                  if fact is not None and fact.last_discovery_at else None),
+                "lastIngest": ({"time": fact.last_ingest_at, **(fact.ingest or {})}
+                               if fact is not None and fact.last_ingest_at else None),
+                "lastProviderError": error,
+            }
+        return out
