@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from portico.admin import teams
 from portico.admin.api_assets import load_api, now_ms, save_api, versions_of
 from portico.admin.common import bool_param, json_response
 from portico.admin.context import context_of
@@ -23,6 +24,7 @@ async def _set_mock(request: Request, enabled: bool) -> Response:
     ctx = context_of(request)
     async with ctx.store.transaction() as tx:
         api, revision = await load_api(tx, request.path_params["apiId"])
+        await teams.require_visible(request, tx, api, "API", api.id)
         api.mockService.enableMock = enabled
         api.lastModified = now_ms()
         await save_api(tx, api, revision)

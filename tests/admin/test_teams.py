@@ -64,7 +64,8 @@ async def test_each_asset_type_is_visible_only_to_its_teams(node: Node) -> None:
             assert asset_id in await ids(node.admin, collection, key, inner)
             assert asset_id not in await ids(bob, collection, key, inner)
             await _assert_hidden(bob, path, body)
-        for path in (f"/apis/{api['id']}/activate", f"/packages/{package['id']}/activate"):
+        for path in (f"/apis/{api['id']}/activate", f"/packages/{package['id']}/activate",
+                     f"/apis/{api['id']}/mock/enable"):
             assert (await bob.put(path)).status_code == 404
         for path in (f"/apis/{api['id']}/versions", f"/apis/{api['id']}/source", f"/apis/{api['id']}/applications",
                      f"/applications/{app['id']}/apis", f"/packages/{package['id']}/plans"):
