@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from portico.admin import teams
 from portico.admin.common import ids_param, json_response, read_object
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError, not_found
@@ -32,12 +33,15 @@ async def list_policies(request: Request) -> Response:
     ids = ids_param(request, "policyIds")
     async with context_of(request).store.read() as tx:
         rows = await tx.list("policy", ids=ids)
-    return json_response({"policy": [policy_body(Policy.model_validate(r.body)) for r in rows]})
+        hidden = await teams.hidden_policies(request, tx)
+    return json_response({"policy": [policy_body(Policy.model_validate(r.body)) for r in rows if r.id not in hidden]})
 
 
 async def get_policy(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
         policy, _ = await _load_policy(tx, request.path_params["policyId"])
+        if policy.id in await teams.hidden_policies(request, tx):
+            raise not_found("policy", policy.id)
     return json_response({"policy": policy_body(policy)})
 
 
@@ -79,6 +83,8 @@ async def update_policy(request: Request) -> Response:
     data = await read_object(request, envelope="policy")
     async with ctx.store.transaction() as tx:
         policy, revision = await _load_policy(tx, request.path_params["policyId"])
+        if policy.id in await teams.hidden_policies(request, tx):
+            raise not_found("policy", policy.id)
         if "policyEnforcements" in data:
             stages = _enforcements(data)
             await _check_actions(tx, stages)

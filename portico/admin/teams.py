@@ -214,3 +214,30 @@ async def on_team_work_enabled(tx: StoreTransaction) -> int:
                 await save_body(tx, kind, row, {**row.body, "teams": dt.asset_teams({})})
                 assigned += 1
     return assigned
+
+
+def _policy_ids(kind: str, body: dict[str, Any]) -> list[str]:
+    if kind == "package":
+        found = body.get("policyIds")
+    elif kind == "plan":
+        quota = body.get("quota")
+        found = [*(body.get("policies") or []), *(quota.values() if isinstance(quota, dict) else [])]
+    else:
+        found = body.get("policies")
+    return [i for i in found if isinstance(i, str)] if isinstance(found, list) else []
+
+
+async def hidden_policies(request: Request, tx: StoreTransaction) -> frozenset[str]:
+    """Ids of the policies that belong only to assets the caller cannot see (an API's own policy, a
+    package's or a plan's): they answer 404 like their asset. Global policies are visible to all."""
+    if not await _enabled(request, tx) or principal_of(request) is None:
+        return frozenset()
+    owned: set[str] = set()
+    seen: set[str] = set()
+    for kind in ("api", "package", "plan"):
+        for row in await tx.list(kind):
+            ids = _policy_ids(kind, row.body)
+            owned.update(ids)
+            if await is_visible(request, tx, row):
+                seen.update(ids)
+    return frozenset(owned - seen)

@@ -71,6 +71,12 @@ async def test_each_asset_type_is_visible_only_to_its_teams(node: Node) -> None:
                      f"/applications/{app['id']}/apis", f"/packages/{package['id']}/plans"):
             assert (await bob.get(path)).status_code == 404, path
         assert (await bob.get(f"/apis?apiIds={api['id']}")).json()["apiResponse"] == []
+        for policy_id in (api["policies"][0], plan["policies"][0], package["policyIds"][0]):
+            assert (await alice.get(f"/policies/{policy_id}")).status_code == 200
+            assert (await bob.get(f"/policies/{policy_id}")).status_code == 404
+            r = await bob.put(f"/policies/{policy_id}", json={"policy": {"names": [{"value": "x"}]}})
+            assert r.status_code == 404, r.text
+            assert policy_id not in await ids(bob, "/policies", "policy")
         assert (await bob.delete(f"/apis?apiIds={api['id']}")).status_code == 404
         assert (await bob.delete(f"/applications?ids={app['id']}")).status_code == 404
 
@@ -139,7 +145,11 @@ async def test_applications_of_a_visible_api_are_listed_by_name_and_can_be_unreg
         alias_id = r.json()["alias"]["id"]
         assert (await alice.get(f"/alias/{alias_id}")).status_code == 200
         assert alias_id in await ids(alice, "/alias", "alias")
-        assert await ids(alice, "/policies", "policy") == await ids(admin, "/policies", "policy")
+        # Global policies too; an API's own policy goes with the API.
+        alice_policies = await ids(alice, "/policies", "policy")
+        assert alice_policies == await ids(admin, "/policies", "policy") - set(api_b["policies"])
+        assert any(i.startswith("GlobalLogInvocationPolicy") for i in alice_policies)
+        assert set(api_a["policies"]) <= alice_policies
         assert {team_a, team_b, priv.DEFAULT_TEAM} <= await ids(alice, "/accessProfiles", "accessProfiles")
 
 
