@@ -26,6 +26,7 @@ from portico.domain.application import Application
 from portico.domain.package import Package, Plan, Subscription
 from portico.domain.plan_limits import plan_limits, quota_key
 from portico.domain.policy import Policy, PolicyAction
+from portico.federation import grants
 from portico.settings import EXTENDED_DEFAULTS
 from portico.store import StoreTransaction
 from portico.wire.packages import subscription_body
@@ -68,27 +69,52 @@ async def create_subscription(request: Request) -> Response:
     existing_id = require_str(data, "applicationId", required=False)
     name = require_str(data, "applicationName", required=not existing_id)
     description = require_str(data, "applicationDescription", required=False)
-    async with ctx.store.transaction() as tx:
-        package, plan = await _package_and_plan(request, tx, package_id, plan_id, "packageId")
-        if existing_id:
-            app, revision = await load_app(tx, existing_id)
-            await teams.require_visible(request, tx, app, "application", app.id)
-            if await tx.get("subscription", app.id) is not None:
-                raise ApiError(400, f"application {app.id!r} already has a subscription; switch it with PUT")
-            app.subscription = True
-            await save_app(tx, app, revision)
-        else:
-            app = Application(id=str(uuid.uuid4()), name=name.strip(), description=description,
-                              apiKey=new_api_key(), created=_now(), subscription=True,
-                              owner=require_str(data, "requesterId", required=False, default="Administrator"))
-            app.teams = await teams.teams_for_new(request, tx, "application", app.model_dump(mode="json"),
-                                                  data.get("teams"))
-            await save_app(tx, app, None)
-        sub = Subscription(applicationId=app.id, packageId=package.id, planId=plan.id, created=_now(),
-                           quotaEpoch=_now(), createdApplication=not existing_id)
-        await tx.insert("subscription", app.id, sub.model_dump(mode="json"))
+    app_id, grant = existing_id or str(uuid.uuid4()), None
+    fed = await grants.plan_federation(ctx.store, plan_id)
+    if fed is not None:  # a federated plan: the provider's key first (nothing is stored if it refuses)
+        async with ctx.store.read() as tx:
+            await _package_and_plan(request, tx, package_id, plan_id, "packageId")
+            if existing_id and await tx.get("subscription", existing_id) is not None:
+                raise ApiError(400, f"application {existing_id!r} already has a subscription; switch it with PUT")
+            if existing_id:
+                name = (await load_app(tx, existing_id))[0].name
+        grant = await grants.subscribe(request, fed, plan_id, app_id, name)
+    try:
+        async with ctx.store.transaction() as tx:
+            app, package, plan = await _subscribe(request, tx, data, package_id, plan_id, existing_id, app_id, name,
+                                                  description)
+            await grants.save(tx, grant, app.id)
+            body = subscription_body(app, package, plan) | await grants.wire(tx, app.id)
+    except BaseException:
+        if grant is not None:
+            await grants.revoke_quietly(request, grant)
+        raise
     ctx.notify_change()
-    return json_response(subscription_body(app, package, plan), status=201)
+    return json_response(body, status=201)
+
+
+async def _subscribe(request: Request, tx: StoreTransaction, data: dict[str, Any], package_id: str, plan_id: str,
+                     existing_id: str, app_id: str, name: str, description: str,
+                     ) -> tuple[Application, Package, Plan]:
+    package, plan = await _package_and_plan(request, tx, package_id, plan_id, "packageId")
+    if existing_id:
+        app, revision = await load_app(tx, existing_id)
+        await teams.require_visible(request, tx, app, "application", app.id)
+        if await tx.get("subscription", app.id) is not None:
+            raise ApiError(400, f"application {app.id!r} already has a subscription; switch it with PUT")
+        app.subscription = True
+        await save_app(tx, app, revision)
+    else:
+        app = Application(id=app_id, name=name.strip(), description=description,
+                          apiKey=new_api_key(), created=_now(), subscription=True,
+                          owner=require_str(data, "requesterId", required=False, default="Administrator"))
+        app.teams = await teams.teams_for_new(request, tx, "application", app.model_dump(mode="json"),
+                                              data.get("teams"))
+        await save_app(tx, app, None)
+    sub = Subscription(applicationId=app.id, packageId=package.id, planId=plan.id, created=_now(),
+                       quotaEpoch=_now(), createdApplication=not existing_id)
+    await tx.insert("subscription", app.id, sub.model_dump(mode="json"))
+    return app, package, plan
 
 
 async def _details(tx: StoreTransaction, sub: Subscription) -> tuple[Application, Package, Plan]:
@@ -112,7 +138,8 @@ async def list_subscriptions(request: Request) -> Response:
                 continue
             app, package, plan = await _details(tx, sub)
             if await teams.is_visible(request, tx, app):
-                out.append(subscription_body(app, package, plan, mask_key=True))
+                out.append(subscription_body(app, package, plan, mask_key=True)
+                           | await grants.wire(tx, app.id, mask=True))
     return json_response(out)
 
 
@@ -120,23 +147,57 @@ async def get_subscription(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
         sub, _ = await _load_sub(request, tx, request.path_params["applicationId"])
         app, package, plan = await _details(tx, sub)
-    return json_response(subscription_body(app, package, plan))
+        body = subscription_body(app, package, plan) | await grants.wire(tx, app.id)
+    return json_response(body)
 
 
 async def switch_subscription(request: Request) -> Response:
     ctx = context_of(request)
     data = await read_object(request)
     package_id, plan_id = require_str(data, "newPackageId"), require_str(data, "newPlanId")
-    async with ctx.store.transaction() as tx:
-        sub, revision = await _load_sub(request, tx, request.path_params["applicationId"])
-        package, plan = await _package_and_plan(request, tx, package_id, plan_id, "newPackageId")
-        old_key = quota_key(sub)
-        sub.packageId, sub.planId, sub.quotaEpoch = package.id, plan.id, max(_now(), sub.quotaEpoch + 1)
-        await tx.update("subscription", sub.applicationId, sub.model_dump(mode="json"), revision)
-        app, _ = await load_app(tx, sub.applicationId)
+    new_grant, old_grant = await _switch_grants(request, package_id, plan_id)
+    try:
+        async with ctx.store.transaction() as tx:
+            sub, revision = await _load_sub(request, tx, request.path_params["applicationId"])
+            package, plan = await _package_and_plan(request, tx, package_id, plan_id, "newPackageId")
+            old_key = quota_key(sub)
+            sub.packageId, sub.planId, sub.quotaEpoch = package.id, plan.id, max(_now(), sub.quotaEpoch + 1)
+            await tx.update("subscription", sub.applicationId, sub.model_dump(mode="json"), revision)
+            app, _ = await load_app(tx, sub.applicationId)
+            if new_grant is not None or old_grant is not None:
+                await grants.save(tx, new_grant, app.id)
+            body = subscription_body(app, package, plan) | await grants.wire(tx, app.id)
+    except BaseException:
+        if new_grant is not None:
+            await grants.revoke_quietly(request, new_grant)
+        raise
     await _forget(ctx.extras.get("services"), old_key)
     ctx.notify_change()
-    return json_response(subscription_body(app, package, plan))
+    return json_response(body)
+
+
+async def _switch_grants(request: Request, package_id: str, plan_id: str,
+                         ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Switching to another plan: a key from the new federated plan's provider, then the old
+    federated plan's key revoked (before anything is stored; the new key is undone on failure)."""
+    app_id = request.path_params["applicationId"]
+    async with context_of(request).store.read() as tx:
+        sub, _ = await _load_sub(request, tx, app_id)
+        if sub.planId == plan_id:
+            return None, None
+        await _package_and_plan(request, tx, package_id, plan_id, "newPackageId")
+        old_grant = await grants.grant_of(tx, app_id)
+        app, _ = await load_app(tx, app_id)
+    fed = await grants.plan_federation(context_of(request).store, plan_id)
+    new_grant = await grants.subscribe(request, fed, plan_id, app_id, app.name) if fed is not None else None
+    if old_grant is not None:
+        try:
+            await grants.revoke(request, old_grant)
+        except BaseException:
+            if new_grant is not None:
+                await grants.revoke_quietly(request, new_grant)
+            raise
+    return new_grant, old_grant
 
 
 async def _forget(services: Any, key: str) -> None:
@@ -151,9 +212,15 @@ async def _forget(services: Any, key: str) -> None:
 
 async def delete_subscription(request: Request) -> Response:
     ctx = context_of(request)
+    async with ctx.store.read() as tx:
+        await _load_sub(request, tx, request.path_params["applicationId"])
+        grant = await grants.grant_of(tx, request.path_params["applicationId"])
+    if grant is not None:  # the provider's key goes first: a failure leaves the subscription in place
+        await grants.revoke(request, grant)
     async with ctx.store.transaction() as tx:
         sub, _ = await _load_sub(request, tx, request.path_params["applicationId"])
         await tx.delete("subscription", sub.applicationId)
+        await grants.save(tx, None, sub.applicationId)
         if sub.createdApplication:
             await tx.delete("application", sub.applicationId)
     await _forget(ctx.extras.get("services"), quota_key(sub))

@@ -247,7 +247,7 @@ class Controller:
                 link.agent_version = version
             detail = answer.get("detail")
             try:
-                await self.board.heartbeat(link.id, link.primary)
+                await self.board.heartbeat(link.id, link.primary, link.agent_version)
                 if link.primary:
                     error = detail if isinstance(detail, str) and detail and detail != "ok" else None
                     await self.board.provider_error(link.integration_id, error)

@@ -61,10 +61,12 @@ class StatusBoard:
                 agent_version=agent_version[:64], remote=remote[:256], is_primary=primary, connected_at=now,
                 last_heartbeat=now))
 
-    async def heartbeat(self, link_id: str, primary: bool) -> None:
+    async def heartbeat(self, link_id: str, primary: bool, agent_version: str | None = None) -> None:
+        values: dict[str, Any] = {"last_heartbeat": now_ms(), "is_primary": primary}
+        if agent_version:
+            values["agent_version"] = agent_version[:64]
         async with self.store.engine.begin() as conn:
-            await conn.execute(update(integration_links).where(integration_links.c.link_id == link_id)
-                               .values(last_heartbeat=now_ms(), is_primary=primary))
+            await conn.execute(update(integration_links).where(integration_links.c.link_id == link_id).values(**values))
 
     async def link_closed(self, link_id: str) -> None:
         async with self.store.engine.begin() as conn:

@@ -1,0 +1,119 @@
+"""Subscriptions to federated plans: the provider's API key, obtained through the agent.
+
+``/subscriptions`` (admin/subscriptions.py) calls :func:`subscribe` before it stores a
+subscription to a plan with a ``federation`` field: SUBSCRIBE goes through the integration's
+primary agent link, and the key the provider returns is kept as a *grant* (asset kind
+``federatedSubscription``, keyed by the application id: the application's credential for the
+plan's APIs) and returned to the consumer in the subscription's ``federatedAccess``. Deleting the
+subscription or switching it away from the plan calls :func:`revoke` first (UNSUBSCRIBE; a key
+already gone in the provider counts as revoked). Nothing is stored when the provider refuses."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from starlette.requests import Request
+
+from portico.admin.context import context_of
+from portico.admin.errors import ApiError
+from portico.federation import ingest
+from portico.federation import protocol as p
+from portico.federation.controller import Controller, LinkUnavailable
+from portico.store import Store, StoreTransaction
+
+KIND = ingest.GRANT
+
+
+def _controller(request: Request) -> Controller:
+    controller = context_of(request).extras.get("federation")
+    if not isinstance(controller, Controller):
+        raise ApiError(503, "federation is not running on this node")
+    return controller
+
+
+def _error(exc: Exception, what: str) -> ApiError:
+    if isinstance(exc, LinkUnavailable):
+        return ApiError(409, f"{what}: {exc}")
+    if isinstance(exc, p.ReplyTimeout):
+        return ApiError(504, f"{what}: the agent did not answer in time ({exc})")
+    return ApiError(400, f"{what}: the provider refused: {exc}")
+
+
+async def plan_federation(store: Store, plan_id: str) -> dict[str, Any] | None:
+    """The ``federation`` field of a plan; None for Portico's own plans (and unknown ids)."""
+    async with store.read() as tx:
+        row = await tx.get("plan", plan_id)
+    return ingest.federation_of(row.body) if row is not None else None
+
+
+async def subscribe(request: Request, fed: dict[str, Any], plan_id: str, app_id: str,
+                    app_name: str) -> dict[str, Any]:
+    """SUBSCRIBE the application to the federated plan; the grant to store (ApiError if refused)."""
+    integration_id = str(fed.get("integrationId"))
+    api: dict[str, Any] | None = None
+    async with context_of(request).store.read() as tx:
+        for api_id in fed.get("apiIds") or []:
+            row = await tx.get("api", api_id)
+            api_fed = ingest.federation_of(row.body) if row is not None else None
+            if api_fed is not None and not api_fed.get("removedFromProvider"):
+                api = {"id": api_id, **api_fed}
+                break
+    if api is None:
+        raise ApiError(400, f"plan {plan_id!r} has no API left in its provider; it cannot be subscribed")
+    try:
+        answer = await _controller(request).subscribe(
+            integration_id, str(api["uniqueId"]), dict(api.get("connectionDetails") or {}), app_id, app_id, app_name,
+            str(fed.get("usagePlanId")))
+    except (LinkUnavailable, p.CommandFailed) as exc:
+        raise _error(exc, "the subscription was rejected") from None
+    return {"applicationId": app_id, "subscriptionId": app_id, "integrationId": integration_id,
+            "provider": fed.get("provider"), "planId": plan_id, "usagePlanId": fed.get("usagePlanId"),
+            "apiId": api["uniqueId"], "apiIds": list(fed.get("apiIds") or []), "apiKey": answer["apiKey"],
+            "metadata": answer.get("metadata") if isinstance(answer.get("metadata"), dict) else {},
+            "created": int(time.time() * 1000)}
+
+
+async def revoke(request: Request, grant: dict[str, Any]) -> None:
+    """UNSUBSCRIBE: delete the provider's key (ApiError when it cannot be done now)."""
+    try:
+        await _controller(request).unsubscribe(grant)
+    except (LinkUnavailable, p.CommandFailed) as exc:
+        raise _error(exc, "the provider's API key could not be revoked") from None
+
+
+async def revoke_quietly(request: Request, grant: dict[str, Any]) -> None:
+    """Undo a grant whose subscription could not be stored (best effort)."""
+    with contextlib.suppress(ApiError):
+        await revoke(request, grant)
+
+
+async def grant_of(tx: StoreTransaction, app_id: str) -> dict[str, Any] | None:
+    row = await tx.get(KIND, app_id)
+    return row.body if row is not None else None
+
+
+async def save(tx: StoreTransaction, grant: dict[str, Any] | None, app_id: str) -> None:
+    """Store the application's grant (replacing its previous one), or drop it with None."""
+    await tx.delete(KIND, app_id)
+    if grant is not None:
+        await tx.insert(KIND, app_id, grant)
+
+
+async def wire(tx: StoreTransaction, app_id: str, mask: bool = False) -> dict[str, Any]:
+    """``{"federatedAccess": {...}}`` for a subscription body; empty for Portico's own plans."""
+    grant = await grant_of(tx, app_id)
+    if grant is None:
+        return {}
+    apis = []
+    for api_id in grant.get("apiIds") or []:
+        row = await tx.get("api", api_id)
+        fed = ingest.federation_of(row.body) if row is not None else None
+        if row is not None and fed is not None:
+            details = fed.get("connectionDetails") or {}
+            apis.append({"apiId": api_id, "apiName": row.body.get("apiName"), "apiVersion": row.body.get("apiVersion"),
+                         "invokeUrl": details.get("invokeUrl")})
+    return {"federatedAccess": {"integrationId": grant.get("integrationId"), "provider": grant.get("provider"),
+                                "apiKey": "*" * 32 if mask else grant.get("apiKey"),
+                                "usagePlanId": grant.get("usagePlanId"), "apis": apis}}
