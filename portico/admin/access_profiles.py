@@ -83,24 +83,27 @@ class _Directory:
                 groups.setdefault(name, row.id)
         return cls(users, groups)
 
-    def resolve(self, value: Any, field: str, kind: str) -> list[str]:
+    def resolve(self, value: Any, field: str, kind: str, kept: list[str]) -> list[str]:
+        """Ids for references by id, login id or name; unknown -> 400, except ids the team already
+        lists (a team read and sent back must not fail because a member was deleted meanwhile)."""
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ApiError(400, f"field '{field}' must be a list of {kind} ids")
         index = self.users if kind == "user" else self.groups
-        out = []
+        out: list[str] = []
         for ref in value:
-            if ref not in index:
+            if ref not in index and ref not in kept:
                 raise ApiError(400, f"unknown {kind} {ref!r} in '{field}'")
-            out.append(index[ref])
+            out.append(index[ref] if ref in index else str(ref))
         return list(dict.fromkeys(out))
 
-    def members(self, value: Any, field: str) -> dt.Members:
+    def members(self, value: Any, field: str, kept: dt.Members) -> dt.Members:
         if value is None:
             return dt.Members()
         if not isinstance(value, dict):
             raise ApiError(400, f"field '{field}' must be an object with 'userIds' and 'groupIds'")
-        return dt.Members(userIds=self.resolve(value.get("userIds", []), f"{field}.userIds", "user"),
-                          groupIds=self.resolve(value.get("groupIds", []), f"{field}.groupIds", "group"))
+        return dt.Members(
+            userIds=self.resolve(value.get("userIds", []), f"{field}.userIds", "user", kept.userIds),
+            groupIds=self.resolve(value.get("groupIds", []), f"{field}.groupIds", "group", kept.groupIds))
 
 
 def _privileges(data: dict[str, Any]) -> str | None:
@@ -141,12 +144,12 @@ async def _apply(tx: StoreTransaction, team: dt.Team, data: dict[str, Any]) -> d
         out.privilege = bits
     directory = await _Directory.load(tx)
     if "groupIds" in data:
-        out.groupIds = directory.resolve(data["groupIds"] or [], "groupIds", "group")
+        out.groupIds = directory.resolve(data["groupIds"] or [], "groupIds", "group", team.groupIds)
     if "userIds" in data:
-        out.userIds = directory.resolve(data["userIds"] or [], "userIds", "user")
+        out.userIds = directory.resolve(data["userIds"] or [], "userIds", "user", team.userIds)
     for field in ("teamAdmin", "teamApprovers"):
         if field in data:
-            setattr(out, field, directory.members(data[field], field))
+            setattr(out, field, directory.members(data[field], field, getattr(team, field)))
     if "includeTeamAdminsAsApprovers" in data:
         flag = data["includeTeamAdminsAsApprovers"]
         if isinstance(flag, str) and flag.lower() in ("true", "false"):

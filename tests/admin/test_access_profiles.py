@@ -47,6 +47,14 @@ async def test_crud_and_shapes(node: Node) -> None:
     assert updated["userIds"] == ["alice"]
     assert (await node.admin.get(f"/accessProfiles/{team['id']}")).json() == updated
 
+    # A member deleted meanwhile does not stop the team from being sent back as read.
+    async with node.portico.store.transaction() as tx:
+        await tx.delete("user", "lead")
+    r = await node.admin.put(f"/accessProfiles/{team['id']}", json=updated)
+    assert r.status_code == 200, r.text
+    r = await node.admin.put(f"/accessProfiles/{team['id']}", json={"teamApprovers": {"userIds": ["ghost"]}})
+    assert r.status_code == 400 and "ghost" in r.json()["errorDetails"]
+
     # The old name is free again, the new one taken.
     assert (await node.admin.post("/accessProfiles", json={"name": "devteam"})).status_code == 201
     assert (await node.admin.post("/accessProfiles", json={"name": "DEVTEAM2"})).status_code == 409
