@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -62,13 +63,16 @@ async def subscribe(request: Request, fed: dict[str, Any], plan_id: str, app_id:
                 break
     if api is None:
         raise ApiError(400, f"plan {plan_id!r} has no API left in its provider; it cannot be subscribed")
+    # One provider subscription per (application, plan): a retried SUBSCRIBE finds its key again
+    # instead of making a second one, and a switch to another plan gets a key of its own.
+    sub_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"portico:{app_id}/{plan_id}"))
     try:
         answer = await _controller(request).subscribe(
-            integration_id, str(api["uniqueId"]), dict(api.get("connectionDetails") or {}), app_id, app_id, app_name,
+            integration_id, str(api["uniqueId"]), dict(api.get("connectionDetails") or {}), sub_id, app_id, app_name,
             str(fed.get("usagePlanId")))
     except (LinkUnavailable, p.CommandFailed) as exc:
         raise _error(exc, "the subscription was rejected") from None
-    return {"applicationId": app_id, "subscriptionId": app_id, "integrationId": integration_id,
+    return {"applicationId": app_id, "subscriptionId": sub_id, "integrationId": integration_id,
             "provider": fed.get("provider"), "planId": plan_id, "usagePlanId": fed.get("usagePlanId"),
             "apiId": api["uniqueId"], "apiIds": list(fed.get("apiIds") or []), "apiKey": answer["apiKey"],
             "metadata": answer.get("metadata") if isinstance(answer.get("metadata"), dict) else {},

@@ -90,3 +90,14 @@ async def status_of(node: Node, integration_id: str) -> dict[str, Any]:
 
 async def connected(node: Node, integration_id: str) -> bool:
     return (await status_of(node, integration_id))["agentStatus"] == "CONNECTED"
+
+
+async def ingest(node: Node, integration_id: str, api_ids: list[str] | None = None) -> dict[str, Any]:
+    """Ingest (all, or ``api_ids``) and wait for the job; the finished job."""
+    body = {"apiIds": api_ids} if api_ids is not None else None
+    r = await node.admin.post(f"/integrations/{integration_id}/ingest", json=body)
+    assert r.status_code == 200, r.text
+    job: dict[str, Any] = r.json()
+    assert job["status"] == "SUCCEEDED", job
+    return job
+
