@@ -94,6 +94,7 @@ async def create_integration(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.store.transaction() as tx:
         await tx.insert(KIND, integration_id, body, name=name)
+        tx.changed = False  # the gateway does not read integrations: no configuration revision
     return json_response((await _with_status(request, [body]))[0], status=201)
 
 
@@ -127,6 +128,7 @@ async def update_integration(request: Request) -> Response:
         body = {**body, "name": body["name"] if name is None else name,
                 "description": body["description"] if description is None else description, "modified": _now()}
         await tx.update(KIND, body["id"], body, revision, name=body["name"])
+        tx.changed = False
     return json_response((await _with_status(request, [body]))[0])
 
 

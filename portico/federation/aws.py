@@ -242,7 +242,13 @@ class AwsProvider:
 
     @staticmethod
     def _find_key(client: Any, name: str) -> dict[str, Any] | None:
-        for key in client.get_api_keys(nameQuery=name, includeValues=True).get("items", []):
+        try:
+            found = client.get_api_keys(nameQuery=name, includeValues=True).get("items", [])
+        except ClientError as exc:  # GET /apikeys is beyond the reference's minimum permissions
+            if exc.response.get("Error", {}).get("Code") in ("AccessDeniedException", "UnauthorizedException"):
+                return None
+            raise
+        for key in found:
             if key.get("name") == name:
                 return dict(key)
         return None
