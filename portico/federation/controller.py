@@ -242,6 +242,16 @@ class Controller:
                 log.warning("integration %s: agent unhealthy (%s); dropping the link", link.integration_id,
                             answer.get("detail"))
                 return
+            try:
+                async with self.store.read() as tx:
+                    exists = await tx.get(ingest.INTEGRATION, link.integration_id) is not None
+            except Exception:  # the store is away for a moment: keep the link
+                exists = True
+            if not exists:  # deleted, possibly through another node
+                with contextlib.suppress(p.CommandFailed):
+                    await link.channel.request(p.GOOD_BYE, {"targetId": link.integration_id, "reconnect": False},
+                                               wait=2.0)
+                return
             version = answer.get("agentVersion")
             if isinstance(version, str) and version:
                 link.agent_version = version

@@ -244,3 +244,15 @@ async def test_good_bye_on_shutdown(sqlite_url: str, tmp_path: Path) -> None:
     finally:
         await node.close()
         await portico.stop()
+
+
+async def test_integration_deleted_elsewhere_sends_its_agent_away(sqlite_node: Node, fresh: str) -> None:
+    node = sqlite_node
+    fast_links(node, health=0.2)
+    iid = await create_integration(node)
+    async with running_agent(agent_env(node, iid, await create_token(node), fresh)) as agent:
+        await eventually(lambda: connected(node, iid))
+        async with node.portico.store.transaction() as tx:  # as another node would
+            await tx.delete("integration", iid)
+        link = agent.links[0]
+        await eventually(lambda: asyncio.sleep(0, link._stopping and not link.state.connected), what="agent sent away")
