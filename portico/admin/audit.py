@@ -39,7 +39,7 @@ from portico.audit.query import TEXT_FIELDS, AuditQuery, FieldFilter
 
 log = logging.getLogger(__name__)
 
-_MAX_PARSED_RESPONSE = 4 * 1024 * 1024
+_MAX_PARSED_RESPONSE = 1024 * 1024  # names in messages are a nicety; bigger answers are not parsed
 _NAME_KEYS = ("apiName", "name", "applicationName", "packageName", "planName", "loginId", "policyName")
 
 
