@@ -197,7 +197,7 @@ class ProviderLink:
                 log.info("integration %s: connected to %s", self.state.integration_id, endpoint)
                 await runner
             finally:
-                self.state.connected = False
+                self.state.connected = self.state.primary = False
                 self._channel = None
                 runner.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
