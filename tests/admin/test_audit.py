@@ -4,6 +4,7 @@ bad input, and a failing audit store that must not fail the recorded action."""
 
 from __future__ import annotations
 
+import calendar
 import io
 import re
 import socket
@@ -353,3 +354,17 @@ async def test_a_failing_audit_store_does_not_fail_the_action(sqlite_node: Node)
     assert (await sqlite_node.admin.get(f"/alias/{alias_id}")).status_code == 200
     r = await sqlite_node.admin.post("/search", json={"types": ["AUDIT_LOG"]})
     assert r.status_code == 503 and "audit log" in r.json()["errorDetails"], r.text
+
+
+async def test_download_takes_the_reference_date_format(sqlite_node: Node) -> None:
+    def at(moment: str) -> int:
+        return calendar.timegm(time.strptime(moment, "%Y-%m-%d %H:%M:%S")) * 1000  # UTC, as the server reads it
+
+    rows = [row(at("2017-12-17 23:59:59"), "API", "Create", "before"),
+            row(at("2017-12-18 00:00:00"), "API", "Create", "first"),
+            row(at("2017-12-18 23:00:00"), "API", "Update", "second"),
+            row(at("2017-12-19 00:00:01"), "API", "Delete", "after")]
+    await insert_rows(sqlite_node.portico.store, rows)
+    files = _unzip(await sqlite_node.admin.get("/apitransactions", params={
+        "eventType": "auditlogs", "startDate": "2017-12-18 00:00:00", "endDate": "2017-12-19 00:00:00"}))
+    assert [r["object"] for r in files["auditlogs_1.txt"]] == ["first", "second"]
