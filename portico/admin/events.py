@@ -137,8 +137,10 @@ async def search_transactions(request: Request) -> JSONResponse:
     params = request.query_params
     filters = parse_filter(params)
     offset, limit = parse_paging(params)
+    ctx = context_of(request)
+    await ctx.events.catch_up()  # the writer batches events: include the calls just made
     try:
-        found, _total = await search(context_of(request).store, filters, offset, limit)
+        found, _total = await search(ctx.store, filters, offset, limit)
     except DBAPIError:
         raise bad_request(REGEX_REJECTED) from None
     return JSONResponse({"transaction": found})
@@ -146,8 +148,10 @@ async def search_transactions(request: Request) -> JSONResponse:
 
 async def count_transactions(request: Request) -> JSONResponse:
     filters = parse_filter(request.query_params)
+    ctx = context_of(request)
+    await ctx.events.catch_up()
     try:
-        counts = await count_by_api(context_of(request).store, filters)
+        counts = await count_by_api(ctx.store, filters)
     except DBAPIError:
         raise bad_request(REGEX_REJECTED) from None
     return JSONResponse({"count": [_count_json(c) for c in counts]})

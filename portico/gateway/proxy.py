@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from portico.gateway.exchange import BufferedResponse, Exchange, RouteTarget
 from portico.gateway.http import ResponseWriter
 from portico.gateway.upstream import UpstreamPool, UpstreamResponse
@@ -20,28 +22,62 @@ _DROP_RESPONSE = frozenset(
 _FORWARDED = frozenset({b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"})
 
 
+# Request headers the loop below looks at: everything else is forwarded as it is.
+_SPECIAL_REQUEST = _DROP_REQUEST | _FORWARDED
+_HOST_HEADERS: dict[tuple[str, str, int], bytes] = {}
+
+
+def _host_header(route: RouteTarget) -> bytes:
+    key = (route.scheme, route.host, route.port)
+    value = _HOST_HEADERS.get(key)
+    if value is None:
+        default_port = 443 if route.scheme == "https" else 80
+        host = route.host if route.port == default_port else f"{route.host}:{route.port}"
+        if len(_HOST_HEADERS) > 10_000:  # endpoints built from request data must not grow it forever
+            _HOST_HEADERS.clear()
+        value = _HOST_HEADERS[key] = host.encode("latin-1")
+    return value
+
+
 def upstream_headers(ex: Exchange, route: RouteTarget) -> list[tuple[bytes, bytes]]:
+    """The headers sent to the native service: the exchange's, less hop-by-hop ones, plus Host and
+    X-Forwarded-*. One pass over the headers (this runs for every request)."""
     req = ex.request
-    drop = _DROP_REQUEST
-    connection = req.header(b"connection")
+    connection = prior = original_host = None
+    headers: list[tuple[bytes, bytes]] = []
+    append = headers.append
+    special = _SPECIAL_REQUEST
+    for item in req.headers:
+        name = item[0]
+        if name not in special:
+            append(item)
+        elif name == b"connection":
+            if connection is None:
+                connection = item[1]
+        elif name == b"x-forwarded-for":
+            if prior is None:
+                prior = item[1]
+        elif name == b"host":
+            if original_host is None:
+                original_host = item[1]
+    if ex.headers is not req.headers:  # a policy changed them: forward its version
+        headers = [item for item in ex.headers if item[0] not in special]
     if connection is not None and connection.lower() not in (b"keep-alive", b"close"):
         # Headers the client named in Connection are hop-by-hop too (RFC 9110 7.6.1).
-        drop = drop | {t.strip().lower() for t in connection.split(b",")}
-    headers = [(n, v) for n, v in ex.headers if n not in drop and n not in _FORWARDED]
-    default_port = 443 if route.scheme == "https" else 80
-    host = route.host if route.port == default_port else f"{route.host}:{route.port}"
-    headers.append((b"host", host.encode("latin-1")))
-    prior = req.header(b"x-forwarded-for")
+        named = {t.strip().lower() for t in connection.split(b",")}
+        headers = [item for item in headers if item[0] not in named]
     client = req.client_ip.encode("latin-1")
-    headers.append((b"x-forwarded-for", prior + b", " + client if prior else client))
-    headers.append((b"x-forwarded-proto", req.scheme.encode("latin-1")))
-    original_host = req.header(b"host")
+    append = headers.append
+    append((b"host", _host_header(route)))
+    append((b"x-forwarded-for", prior + b", " + client if prior else client))
+    append((b"x-forwarded-proto", b"https" if req.scheme == "https" else b"http"))
     if original_host is not None:
-        headers.append((b"x-forwarded-host", original_host))
+        append((b"x-forwarded-host", original_host))
     return headers
 
 
-async def call_upstream(pool: UpstreamPool, ex: Exchange, route: RouteTarget) -> UpstreamResponse:
+def call_upstream(pool: UpstreamPool, ex: Exchange, route: RouteTarget) -> Awaitable[UpstreamResponse]:
+    """The native call (a plain function returning the pool's coroutine: one await layer less)."""
     req = ex.request
     if ex.body is not None:  # a policy buffered (and maybe changed) the body
         body: object = ex.body
@@ -50,7 +86,7 @@ async def call_upstream(pool: UpstreamPool, ex: Exchange, route: RouteTarget) ->
         body, length = req.body, req.content_length
     else:
         body, length = None, 0
-    return await pool.request(
+    return pool.request(
         route.method,
         route.scheme,
         route.host,

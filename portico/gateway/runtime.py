@@ -16,7 +16,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from portico.events.calls import CallRecord, loggable_headers, query_dict
+from portico.events.calls import loggable_headers, make_record, query_dict
 from portico.events.model import TransactionEvent
 from portico.gateway.errors import render_template, send_error
 from portico.gateway.exchange import EVENT_HOOKS, BufferedResponse, Exchange, Fault, RouteTarget
@@ -56,12 +56,6 @@ class Failure(Exception):
         self.status, self.key, self.message, self.native = status, key, message, native
         self.headers = headers  # e.g. WWW-Authenticate of a 401
         self.api: CompiledApi | None = None  # the API, when known before the exchange exists
-
-
-async def _settle(result: Violation | Awaitable[Violation | None] | None) -> Violation | None:
-    if result is None or isinstance(result, Violation):
-        return result
-    return await result
 
 
 class Gateway:
@@ -168,7 +162,12 @@ class Gateway:
         for handler in ex.plan.request:
             if handler.needs_request_body and ex.body is None:
                 await self._buffer_request_body(ex)
-            violation = await _settle(handler.run(ex))
+            # A phase returns None, a Violation, or an awaitable of either (no wrapper coroutine:
+            # this runs for every handler of every request).
+            result = handler.run(ex)
+            if result is None:
+                continue
+            violation = result if isinstance(result, Violation) else await result
             if violation is not None:
                 return violation
         if ex.route is None and ex.response is None:  # a mocked API answers without a route
@@ -203,12 +202,12 @@ class Gateway:
 
     # -- native call and response phase ----------------------------------------------------------
 
-    async def _call(self, ex: Exchange) -> UpstreamResponse:
+    def _call(self, ex: Exchange) -> Awaitable[UpstreamResponse]:
         route = ex.route
         assert route is not None
         if route.fallbacks:
-            return await self._call_with_failover(ex, route)
-        return await self._call_one(ex, route)
+            return self._call_with_failover(ex, route)
+        return self._call_one(ex, route)
 
     async def _call_with_failover(self, ex: Exchange, route: RouteTarget) -> UpstreamResponse:
         """Load-balanced routing: try ``route``, then its fallbacks in order, on downtime errors
@@ -293,7 +292,10 @@ class Gateway:
     @staticmethod
     async def _response_phase(ex: Exchange) -> None:
         for handler in ex.plan.response:
-            violation = await _settle(handler.on_response(ex))
+            result = handler.on_response(ex)
+            if result is None:
+                continue
+            violation = result if isinstance(result, Violation) else await result
             if violation is not None:
                 raise Failure(violation.status, violation.key, violation.message)
 
@@ -355,15 +357,20 @@ class Gateway:
         route = ex.route if ex else None
         hooks = ex.state.get(EVENT_HOOKS) if ex is not None and ex.state else None
         if not hooks:  # the common case: a cheap record the background writer expands
-            self.events.record(CallRecord(  # type: ignore[union-attr]
+            if ex is None:
+                correlation_id = operation = package_id = plan_id = None
+                key_header = b""
+            else:
+                correlation_id, operation = ex.correlation_id, ex.resource or None
+                package_id, plan_id = ex.package_id, ex.plan_id
+                key_header = ex.snapshot.settings.api_key_header
+            self.events.record(make_record((  # type: ignore[union-attr]
                 int(time.time() * 1000), api.id, api.name, api.version, app.id if app else None,
-                app.name if app else None, client_ip, ex.correlation_id if ex else None, req.method,
-                ex.resource or None if ex else None, req.query, req.headers,
-                ex.snapshot.settings.api_key_header if ex else b"", status, failure_key,
-                route.url if route else None, route.method if route else None,
-                ex.package_id if ex else None, ex.plan_id if ex else None, total_ms, provider_ms,
-                sent + (req.body.received if req.body.has_body else 0),
-            ))
+                app.name if app else None, client_ip, correlation_id, req.method, operation, req.query,
+                req.headers, key_header, status, failure_key, route.url if route else None,
+                route.method if route else None, package_id, plan_id, total_ms, provider_ms,
+                sent + req.body.received,  # a request without a body has EMPTY_BODY: 0 received
+            )))
             return
         event = TransactionEvent(
             api_id=api.id,

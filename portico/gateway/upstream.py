@@ -16,7 +16,7 @@ from typing import Literal, cast
 
 import httptools
 
-from portico.gateway.http import EMPTY_BODY, BodyReader
+from portico.gateway.http import EMPTY_BODY, BodyReader, BodyTooLarge
 
 __all__ = [
     "UpstreamClosed",
@@ -72,9 +72,11 @@ class UpstreamResponse:
     """A response whose head has arrived; iterate it (or ``read_all``) for the de-chunked body.
 
     Consume the body or call ``aclose()``: until then the connection is neither pooled nor closed.
+    A body that arrived whole with its head (the common small answer) is held as its chunks,
+    without a ``BodyReader``.
     """
 
-    __slots__ = ("_body", "_conn", "chunked", "content_length", "headers", "status")
+    __slots__ = ("_body", "_chunks", "_conn", "chunked", "content_length", "headers", "status")
 
     def __init__(
         self,
@@ -84,6 +86,7 @@ class UpstreamResponse:
         content_length: int | None,
         chunked: bool,
         body: BodyReader,
+        chunks: list[bytes] | None = None,
     ) -> None:
         self._conn: _UpstreamConnection | None = conn
         self.status = status
@@ -91,6 +94,7 @@ class UpstreamResponse:
         self.content_length = content_length
         self.chunked = chunked
         self._body = body
+        self._chunks = chunks  # the whole body's unread chunks, when it came with the head
 
     @property
     def reason(self) -> str:
@@ -105,6 +109,12 @@ class UpstreamResponse:
         return self
 
     async def __anext__(self) -> bytes:
+        chunks = self._chunks
+        if chunks is not None:
+            if chunks:
+                return chunks.pop(0)
+            self._release()
+            raise StopAsyncIteration
         try:
             return await self._body.__anext__()
         except StopAsyncIteration:
@@ -116,6 +126,15 @@ class UpstreamResponse:
 
     async def read_all(self, limit: int) -> bytes:
         """The whole body; ``BodyTooLarge`` past ``limit`` bytes (the connection is then closed)."""
+        chunks = self._chunks
+        if chunks is not None:
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            chunks.clear()
+            if len(data) > limit:
+                await self.aclose()
+                raise BodyTooLarge(limit)
+            self._release()
+            return data
         body = self._body
         if body.complete and body.buffered <= limit:
             data = body.take_all()  # fast path: small bodies arrive with the head
@@ -132,7 +151,11 @@ class UpstreamResponse:
 
     async def aclose(self) -> None:
         """Give up on the rest of the body; the connection is closed unless the body was complete
-        (a HEAD, 204 or 304 answer can be closed right away and still pool the connection)."""
+        (a HEAD, 204 or 304 answer, or a body that arrived whole, still pools the connection)."""
+        if self._chunks is not None:
+            self._chunks.clear()
+            self._release()
+            return
         body = self._body
         if body.complete and not body.buffered:
             self._release()
@@ -170,6 +193,11 @@ class _UpstreamConnection(asyncio.Protocol):
         self._response: UpstreamResponse | None = None
         self._body: BodyReader = EMPTY_BODY
         self._headers: list[tuple[bytes, bytes]] = []
+        # A head parsed during the current data_received, handed over when that read is parsed
+        # (with the whole body, when it came along): (status, content_length, chunked), and the
+        # body chunks seen meanwhile.
+        self._head: tuple[int, int | None, bool] | None = None
+        self._early_chunks: list[bytes] | None = None
         self._message_done = False
         self._reusable = False  # the response allows reuse
         self._until_eof = False  # body delimited by the connection's end
@@ -240,8 +268,12 @@ class _UpstreamConnection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
+            self._head = self._early_chunks = None
             self._fail(UpstreamClosed(f"malformed upstream response: {exc.__context__ or exc}"))
             self.abort()
+            return
+        if self._head is not None:
+            self._hand_over()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -306,28 +338,48 @@ class _UpstreamConnection(asyncio.Protocol):
             elif name == b"transfer-encoding":
                 chunked = b"chunked" in value.lower()
         self._reusable = parser.should_keep_alive()
-        if self._head_only or status == 204 or status == 304 or content_length == 0:
-            body = EMPTY_BODY
-        else:
-            body = BodyReader(self, self.read_timeout, _read_timeout)
-            self._until_eof = not chunked and content_length is None
-        self._body = body
-        response = self._response = UpstreamResponse(self, status, self._headers, content_length, chunked, body)
-        waiter = self._waiter
-        self._waiter = None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(response)
+        # The response is handed over once this read is parsed (data_received): a small body has
+        # usually arrived with the head by then, and needs no BodyReader.
+        self._head = (status, content_length, chunked)
+        self._early_chunks = []
         if self._head_only:
             # httptools cannot be told a HEAD response has no body: finish here, with a new parser
             # so a Content-Length in the head is not waited for.
             self._message_done = True
             self._parser = httptools.HttpResponseParser(self)
 
+    def _hand_over(self) -> None:
+        """Give the caller the response whose head the last read completed."""
+        assert self._head is not None and self._early_chunks is not None
+        status, content_length, chunked = self._head
+        chunks = self._early_chunks
+        self._head = self._early_chunks = None
+        if self._message_done:  # the whole response is here
+            if self._head_only:
+                chunks.clear()
+            response = UpstreamResponse(self, status, self._headers, content_length, chunked, EMPTY_BODY, chunks)
+        else:
+            body = BodyReader(self, self.read_timeout, _read_timeout)
+            for chunk in chunks:
+                body.feed(chunk)
+            self._body = body
+            self._until_eof = not chunked and content_length is None
+            response = UpstreamResponse(self, status, self._headers, content_length, chunked, body)
+        self._response = response
+        waiter = self._waiter
+        self._waiter = None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(response)
+
     def on_body(self, body: bytes) -> None:
-        self._body.feed(body)
+        chunks = self._early_chunks
+        if chunks is not None:
+            chunks.append(body)
+        else:
+            self._body.feed(body)
 
     def on_message_complete(self) -> None:
-        if self._response is None:
+        if self._response is None and self._head is None:
             return  # end of a 1xx interim response
         self._message_done = True
         self._until_eof = False

@@ -191,3 +191,56 @@ async def test_unserialisable_values_do_not_lose_the_batch(store: Store) -> None
     recorder.record(event())
     await recorder.flush()
     assert (recorder.written, recorder.failed) == (2, 0)
+
+
+async def test_catch_up_writes_what_is_pending_without_waiting_for_the_interval(store: Store) -> None:
+    recorder = EventRecorder(store, flush_interval=60)
+    recorder.start()
+    try:
+        for _ in range(3):
+            recorder.record(event())
+        await recorder.catch_up()
+        assert (recorder.written, recorder.pending) == (3, 0)
+        assert await stored_count(store) == 3
+    finally:
+        await recorder.close()
+
+
+async def test_catch_up_gives_up_waiting_but_not_writing(store: Store) -> None:
+    recorder = EventRecorder(store, flush_interval=60)
+    release = asyncio.Event()
+    real = recorder._insert
+
+    async def slow(rows: list[tuple[Any, ...]]) -> None:
+        await release.wait()
+        await real(rows)
+
+    recorder._insert = slow  # type: ignore[method-assign]
+    recorder.record(event())
+    started = time.monotonic()
+    await recorder.catch_up(timeout=0.1)
+    assert time.monotonic() - started < 1 and recorder.written == 0
+    release.set()
+    await written_at_least(recorder, 1)
+    assert (recorder.written, recorder.dropped) == (1, 0)
+
+
+async def test_a_large_batch_is_built_in_slices_between_requests(store: Store) -> None:
+    # Building 5,000 rows at once would stall the event loop for tens of milliseconds.
+    recorder = EventRecorder(store, batch_size=1000, flush_interval=60)
+    for i in range(1000):
+        recorder.record(event(correlation_id=f"c{i}"))
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.get_running_loop().create_task(ticker())
+    sizes = counting_inserts(recorder)
+    await recorder.flush()
+    task.cancel()
+    assert sizes == [1000] and recorder.written == 1000
+    assert ticks >= 1000 // 100 - 1  # the loop ran between the slices of 100 rows

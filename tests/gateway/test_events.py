@@ -42,3 +42,16 @@ async def test_unknown_api_records_nothing(node: Node) -> None:
     assert (await node.gw.get("/Nope/1.0/x")).status_code == 404
     await node.portico.events.flush()
     assert node.portico.events.recorded == 0
+
+
+async def test_search_finds_the_call_just_made(node: Node, upstream: Upstream) -> None:
+    # The writer batches events (up to a second); the search endpoints first write what is pending.
+    api = await node.create_api(spec_for(upstream.url))
+    assert (await node.gw.get("/Echo/1.0/echo")).status_code == 200
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    params = {"apiId": api["id"], "fromDate": day, "toDate": day}
+    found = await node.admin.get("/transactionalEvents/_search", params=params)
+    assert [e["responseCode"] for e in found.json()["transaction"]] == ["200"]
+    assert (await node.gw.get("/Echo/1.0/echo")).status_code == 200
+    count = await node.admin.get("/transactionalEvents/_count", params=params)
+    assert count.json()["count"][0]["count"] == 2
