@@ -73,7 +73,10 @@ def build_document(routes: list[Route], base: str) -> dict[str, Any]:
         "openapi": "3.0.3",
         "info": {"title": "Portico management API", "version": portico.__version__},
         "servers": [{"url": base}],
-        "components": {"securitySchemes": {"basic": {"type": "http", "scheme": "basic"}}},
-        "security": [{"basic": []}],
+        "components": {"securitySchemes": {
+            "basic": {"type": "http", "scheme": "basic"},
+            "bearer": {"type": "http", "scheme": "bearer", "description": "a personal access token"},
+        }},
+        "security": [{"basic": []}, {"bearer": []}],
         "paths": paths,
     }
