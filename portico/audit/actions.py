@@ -39,6 +39,7 @@ SEGMENT_TYPES: dict[str, str] = {
     "apitransactions": "RuntimeData",
     "configurations": "AdministratorSetting",
     "serviceResultCache": "ServiceResultCache",
+    "integrations": "Integration",
 }
 
 
@@ -90,6 +91,8 @@ ROUTE_ACTIONS: dict[tuple[str, str], Described] = {
     **_crud("/rule", "/rule/{ruleId}", "TeamAssignmentRule"),
     **_switch("/rule/{ruleId}", "TeamAssignmentRule"),
     ("POST", "/is/lockedAccounts"): ("User", "Unlock"),
+    # federation (issue 6): integrations with other gateways, ingestion creates APIs
+    ("POST", "/integrations/{integrationId}/ingest"): ("Integration", "Ingest"),
     # administration
     ("DELETE", "/serviceResultCache"): ("ServiceResultCache", DELETE),
     ("DELETE", "/serviceResultCache/{apiId}"): ("ServiceResultCache", DELETE),
@@ -101,6 +104,7 @@ NOT_AUDITED: frozenset[tuple[str, str]] = frozenset({
     ("POST", "/search/_aggregations"),
     ("POST", "/users/authenticate"),  # logins are recorded by the authentication itself
     ("POST", "/authenticate"),
+    ("POST", "/integrations/{integrationId}/discover"),  # a preview: nothing changes
 })
 
 

@@ -33,6 +33,7 @@ DEFAULT_AREA = "Administration"
 # Object type -> area key.
 AREA_OF_TYPE: dict[str, str] = {
     "API": "APIManagement",
+    "Integration": "APIManagement",
     "AccessProfile": "AccessProfileManagement",
     "Team": "AccessProfileManagement",
     "TeamAssignmentRule": "AccessProfileManagement",
