@@ -51,11 +51,20 @@ class Window:
         return self.end_ms - self.start_ms
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
+    """Made for every rate-limited call; not frozen, since a frozen dataclass takes twice as long
+    to build. Treat it as read-only."""
+
     allowed: bool
     count: int  # the window's count after this call
     window: Window
+
+
+# The last window computed per (interval, unit, start day): every call of a limited API asks for
+# it, and within the window the answer is the same object (memory counters compare windows by
+# identity first).
+_CURRENT: dict[tuple[int, str, str], Window] = {}
 
 
 def window_for(now_ms: int, interval: int, unit: str, start_day: str = "MONDAY") -> Window:
@@ -63,6 +72,18 @@ def window_for(now_ms: int, interval: int, unit: str, start_day: str = "MONDAY")
 
     Weeks start at 00:00 UTC on ``start_day`` (the ``startDayOfTheWeek`` setting);
     months are calendar months."""
+    key = (interval, unit, start_day)
+    window = _CURRENT.get(key)
+    if window is not None and window.start_ms <= now_ms < window.end_ms:
+        return window
+    window = _window_for(now_ms, interval, unit, start_day)
+    if len(_CURRENT) > 1000:  # limits come from configuration, but stay bounded whatever it holds
+        _CURRENT.clear()
+    _CURRENT[key] = window
+    return window
+
+
+def _window_for(now_ms: int, interval: int, unit: str, start_day: str) -> Window:
     if interval < 1:
         raise ValueError("interval must be at least 1")
     if unit == "months":

@@ -27,7 +27,10 @@ class MemoryCounters(Counters):
 
     def _current(self, key: str, window: Window) -> int:
         entry = self._counts.get(key)
-        if entry is None or entry[0] != window:
+        if entry is None:
+            return 0
+        stored = entry[0]
+        if stored is not window and stored != window:  # window_for hands out one object per window
             return 0
         return entry[1]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
@@ -25,6 +26,8 @@ IdentificationType = Literal["apiKey", "httpBasicAuth", "ipAddressRange", "hostN
 
 UNIDENTIFIED = Violation(403, "APPLICATION_NOT_IDENTIFIED", "Unable to identify the application for the request.")
 UNAUTHENTICATED = Violation(401, "AUTHENTICATION_FAILED", "The request cannot be authenticated.")
+INVALID_KEY = Violation(403, "INVALID_API_KEY", "The API key is not valid.")
+KEY_EXPIRED = Violation(403, "API_KEY_EXPIRED", "The API key has expired.")
 
 
 class IdentificationRuleConfig(PolicyConfig):
@@ -44,61 +47,85 @@ class EvaluatePolicyConfig(PolicyConfig):
     IdentificationRule: list[IdentificationRuleConfig] = Field(min_length=1, description="The identification rules.")
 
 
-class _Outcome:
-    """Result of one rule: an application, nothing found, or a hard failure."""
-
-    __slots__ = ("app", "violation")
-
-    def __init__(self, app: AppView | None = None, violation: Violation | None = None) -> None:
-        self.app = app
-        self.violation = violation
+# Each rule returns what it found: an application, nothing (None), or a hard failure (a Violation).
 
 
-_NONE = _Outcome()
-
-
-def _by_api_key(ex: Exchange, snap: Snapshot) -> _Outcome:
+def _by_api_key(ex: Exchange, snap: Snapshot) -> AppView | Violation | None:
     raw = ex.request.header(snap.settings.api_key_header)
     if raw is None:
-        return _NONE
+        return None
     app = snap.apps_by_key.get(raw.decode("latin-1").strip())
     if app is None:
-        return _Outcome(violation=Violation(403, "INVALID_API_KEY", "The API key is not valid."))
+        return INVALID_KEY
     if app.key_expires_at is not None and time.time() * 1000 >= app.key_expires_at:
-        return _Outcome(violation=Violation(403, "API_KEY_EXPIRED", "The API key has expired."))
-    return _Outcome(app)
+        return KEY_EXPIRED
+    return app
 
 
-async def _by_basic_auth(ex: Exchange, snap: Snapshot) -> _Outcome:
+async def _by_basic_auth(ex: Exchange, snap: Snapshot) -> AppView | Violation | None:
     creds = basic_credentials(ex)
     if creds is None:
-        return _NONE
+        return None
     user, password = creds
     if not user or not await snap.users.verify_async(user, password):
-        return _Outcome(violation=UNAUTHENTICATED)
+        return UNAUTHENTICATED
     ex.user = user
     apps = snap.apps_by_basic_user.get(user)
-    return _Outcome(apps[0]) if apps else _NONE
+    return apps[0] if apps else None
 
 
-def _by_ip(ex: Exchange, snap: Snapshot) -> _Outcome:
+def _by_ip(ex: Exchange, snap: Snapshot) -> AppView | Violation | None:
     try:
         ip = int(ipaddress.ip_address(ex.client_ip))
     except ValueError:
-        return _NONE
+        return None
     for low, high, app in snap.apps_by_ip_range:
         if low <= ip <= high:
-            return _Outcome(app)
-    return _NONE
+            return app
+    return None
 
 
-async def _by_host_name(ex: Exchange, snap: Snapshot) -> _Outcome:
+async def _by_host_name(ex: Exchange, snap: Snapshot) -> AppView | Violation | None:
     names = await snap.hostnames.names_of(ex.client_ip)
     for name in names:
         app = snap.apps_by_host.get(name)
         if app is not None:
-            return _Outcome(app)
-    return _NONE
+            return app
+    return None
+
+
+_SYNC_RULES = {"apiKey": _by_api_key, "ipAddressRange": _by_ip}
+_ASYNC_RULES = {"httpBasicAuth": _by_basic_auth, "hostNameAddress": _by_host_name}
+
+
+class _Verdict:
+    """The rules' combined finding so far (OR: the first application wins; AND: all must agree)."""
+
+    __slots__ = ("failure", "found")
+
+    def __init__(self) -> None:
+        self.found: AppView | None = None
+        self.failure: Violation | None = None
+
+    def add(self, outcome: AppView | Violation | None, strict: bool, conjunctive: bool, ex: Exchange) -> bool:
+        """Take one rule's outcome; True when no further rule can change the verdict."""
+        if isinstance(outcome, Violation):
+            app, violation = None, outcome
+        else:
+            app, violation = outcome, None
+        if app is not None and strict and ex.api.id not in app.api_ids:
+            app, violation = None, UNIDENTIFIED
+        if app is None:
+            self.failure = self.failure or violation
+            if conjunctive:
+                self.found = None
+                return True
+            return False
+        if conjunctive and self.found is not None and self.found.id != app.id:
+            self.found, self.failure = None, UNIDENTIFIED
+            return True
+        self.found = app
+        return not conjunctive
 
 
 class EvaluatePolicy(PolicyHandler):
@@ -112,47 +139,40 @@ class EvaluatePolicy(PolicyHandler):
         self._rules = [(r.identificationType, r.applicationLookup == "strict") for r in config.IdentificationRule]
         self._and = config.logicalConnector == "AND"
         self._anonymous = config.allowAnonymous
+        # API keys and IP ranges are looked up without waiting: then the phase answers at once,
+        # with no coroutine (the common case, on every call of an API-key protected API).
+        self._sync_rules = (
+            [(_SYNC_RULES[kind], strict) for kind, strict in self._rules]
+            if all(kind in _SYNC_RULES for kind, _ in self._rules) else None
+        )
 
-    async def _apply(self, kind: str, ex: Exchange) -> _Outcome:
+    def run(self, ex: Exchange) -> Violation | Awaitable[Violation | None] | None:
+        if self._sync_rules is None:
+            return self._run_async(ex)
+        verdict = _Verdict()
         snap = ex.snapshot
-        if kind == "apiKey":
-            return _by_api_key(ex, snap)
-        if kind == "httpBasicAuth":
-            return await _by_basic_auth(ex, snap)
-        if kind == "ipAddressRange":
-            return _by_ip(ex, snap)
-        return await _by_host_name(ex, snap)
+        for rule, strict in self._sync_rules:
+            if verdict.add(rule(ex, snap), strict, self._and, ex):
+                break
+        return self._judge(verdict, ex)
 
-    async def run(self, ex: Exchange) -> Violation | None:
-        found: AppView | None = None
-        failure: Violation | None = None
+    async def _run_async(self, ex: Exchange) -> Violation | None:
+        verdict = _Verdict()
+        snap = ex.snapshot
         for kind, strict in self._rules:
-            outcome = await self._apply(kind, ex)
-            app = outcome.app
-            if app is not None and strict and ex.api.id not in app.api_ids:
-                app = None
-                outcome = _Outcome(violation=UNIDENTIFIED)
-            if app is None:
-                failure = failure or outcome.violation
-                if self._and:
-                    found = None
-                    break
-                continue
-            if self._and and found is not None and found.id != app.id:
-                found, failure = None, UNIDENTIFIED
+            sync_rule = _SYNC_RULES.get(kind)
+            outcome = sync_rule(ex, snap) if sync_rule is not None else await _ASYNC_RULES[kind](ex, snap)
+            if verdict.add(outcome, strict, self._and, ex):
                 break
-            found = app
-            if not self._and:
-                break
+        return self._judge(verdict, ex)
+
+    def _judge(self, verdict: _Verdict, ex: Exchange) -> Violation | None:
+        found, failure = verdict.found, verdict.failure
         if found is None:
             if self._anonymous and (failure is None or failure.status != 401):
                 return None
             return failure or UNIDENTIFIED
-        return self._admit(found, ex)
-
-    @staticmethod
-    def _admit(app: AppView, ex: Exchange) -> Violation | None:
-        if app.suspended:
-            return Violation(403, "APPLICATION_SUSPENDED", f"The application {app.name} is suspended.")
-        ex.application = app
+        if found.suspended:
+            return Violation(403, "APPLICATION_SUSPENDED", f"The application {found.name} is suspended.")
+        ex.application = found
         return None

@@ -69,3 +69,16 @@ async def test_add_put_snapshot_reset(counters: Counters) -> None:
 def test_unknown_backend_is_named() -> None:
     with pytest.raises(ValueError, match="memory"):
         load_backend("etcd")
+
+
+def test_window_for_is_right_on_both_sides_of_a_boundary_whatever_was_asked_before() -> None:
+    # window_for remembers the last window per (interval, unit): asking across a boundary, or back
+    # in time (a clock step), must still give the window holding the instant asked about.
+    before = window_for(ms("2026-11-22T10:59:59"), 1, "hours")
+    after = window_for(ms("2026-11-22T11:00:00"), 1, "hours")
+    assert before == Window(ms("2026-11-22T10:00:00"), ms("2026-11-22T11:00:00"))
+    assert after == Window(ms("2026-11-22T11:00:00"), ms("2026-11-22T12:00:00"))
+    assert window_for(ms("2026-11-22T10:30:00"), 1, "hours") == before
+    assert window_for(ms("2026-11-22T11:30:00"), 1, "hours") is window_for(ms("2026-11-22T11:45:00"), 1, "hours")
+    assert window_for(ms("2026-11-22T11:30:00"), 2, "hours") == Window(ms("2026-11-22T10:00:00"),
+                                                                      ms("2026-11-22T12:00:00"))
