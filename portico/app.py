@@ -24,6 +24,8 @@ from portico.gateway.runtime import Gateway
 from portico.gateway.server import HttpServer
 from portico.gateway.snapshot import Services, build_snapshot
 from portico.gateway.upstream import UpstreamPool
+from portico.oauth.seed import ExpiredTokenRemoval, removal_interval, seed_oauth
+from portico.public.app import build_public_app, with_public
 from portico.security.passwords import hash_password, verify_password
 from portico.security.principal import seed_predefined
 from portico.security.secrets import load_secret_box
@@ -102,6 +104,7 @@ class Portico:
         self.reloader: Reloader | None = None
         self.server: HttpServer | None = None
         self.federation: Controller | None = None  # agent links (issue 6)
+        self.token_removal = ExpiredTokenRemoval(self.store, removal_interval())  # OAuth tokens (issue 5)
 
     @property
     def port(self) -> int:
@@ -112,6 +115,7 @@ class Portico:
         default_password = await seed_administrator(self.store)
         async with self.store.transaction() as tx:
             await seed_transaction_logging(tx)
+        await seed_oauth(self.store, self.secrets)  # the local authorization server, DCR presets, signing key
         if default_password and not is_loopback(self.options.host):
             await self.store.close()
             raise StartupError(
@@ -127,11 +131,14 @@ class Portico:
                            extras={"services": self.services, "reloader": self.reloader, "secrets": self.secrets,
                                    "federation": self.federation})
         admin_app = build_admin_app(ctx)
-        self.server = HttpServer(self.gateway.handle, admin_app,
+        # /rest/pub/apigateway, /invoke/pub.apigateway.oauth2, /oauth2, /.well-known: the public endpoints
+        asgi_app = with_public(build_public_app(ctx), admin_app)
+        self.server = HttpServer(self.gateway.handle, asgi_app,
                                  upgrades={FEDERATION_PATH: upgrade_handler(self.federation, admin_app)})
         self.events.start()
         self.audit.start()
         self.reloader.start()
+        self.token_removal.start()
         await self.server.start(self.options.host, self.options.port)
         log.info("Portico listening on http://%s:%s (gateway /gateway/, management /rest/apigateway)",
                  self.options.host, self.port)
@@ -143,6 +150,7 @@ class Portico:
             await self.server.shutdown(self.options.shutdown_timeout)
         if self.reloader is not None:
             await self.reloader.stop()
+        await self.token_removal.stop()
         await self.events.close(timeout=5.0)
         await self.audit.close(timeout=5.0)
         await self.services.close()

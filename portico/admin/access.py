@@ -146,6 +146,15 @@ REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/integrations/{integrationId}/discover"): _APIS,
     ("POST", "/integrations/{integrationId}/ingest"): _APIS,
     ("GET", "/integrations/{integrationId}/ingestJobs/{jobId}"): AUTHENTICATED,
+    # OAuth2/JWT/OpenID (issue 5): application strategies (admin/strategies.py) go with applications;
+    # tokens of the local authorization server (admin/oauth_tokens.py) with security configurations.
+    # Authorization servers and providers are aliases (/alias); their writes also need
+    # "Manage security configurations", checked in admin/auth_servers.py.
+    **_crud("/strategies", "/strategies/{strategyId}", _APPS),
+    ("PUT", "/strategies/{strategyId}/refreshCredentials"): _APPS,
+    ("GET", "/oauthTokens"): (p.VIEW_ADMIN_CONFIG, p.MANAGE_SECURITY_CONFIG),
+    ("DELETE", "/oauthTokens/expired"): (p.MANAGE_SECURITY_CONFIG,),
+    ("DELETE", "/oauthTokens/{tokenId}"): (p.MANAGE_SECURITY_CONFIG,),
 }
 
 # Routes a user may call on their own account (``{userId}`` = their id or login id) without the

@@ -15,7 +15,7 @@ ALL_TYPES = (
     "authServerAlias", "webmethodsAlias", "transformationAlias", "serviceRegistryAlias", "clientMetadataMapping",
     "awsConfigurationAlias", "isConfigurationAlias",
 )
-SUPPORTED_TYPES = ("simple", "endpoint")
+SUPPORTED_TYPES = ("simple", "endpoint", "authServerAlias", "clientMetadataMapping")  # the last two: admin/auth_servers
 
 
 class AliasError(ValueError):
@@ -74,7 +74,8 @@ def parse_alias(data: dict[str, Any], alias_id: str) -> Alias:
     if not isinstance(kind, str) or kind not in ALL_TYPES:
         raise AliasError(f"field 'type' must be one of {list(ALL_TYPES)}, got {kind!r}")
     if kind not in SUPPORTED_TYPES:
-        raise AliasError(f"field 'type': alias type {kind!r} is not supported yet (supported: simple, endpoint)")
+        raise AliasError(f"field 'type': alias type {kind!r} is not supported yet "
+                         f"(supported: {', '.join(SUPPORTED_TYPES)})")
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise AliasError("field 'name' is required and must be a non-empty string")

@@ -135,3 +135,39 @@ integration_status = Table(
     Column("last_provider_error", Text, nullable=True),
     Column("last_provider_error_at", BigInteger, nullable=True),
 )
+
+# OAuth2 (issue 5): tokens and authorization codes of the local authorization server, stored as
+# SHA-256 digests of the secrets; written outside configuration transactions (portico/oauth/tokens.py).
+oauth_tokens = Table(
+    "oauth_tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("access_hash", String(64), nullable=False, unique=True),
+    Column("refresh_hash", String(64), nullable=True, unique=True),
+    Column("auth_server", String(128), nullable=False),
+    Column("client_id", String(256), nullable=False),
+    Column("owner_id", String(256), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("grant_type", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),  # None: never expires (accessTokenExpInterval -1)
+    Column("refresh_remaining", Integer, nullable=False),
+    Column("revoked", Boolean, nullable=False),
+    Index("ix_oauth_tokens_client", "client_id"),
+    Index("ix_oauth_tokens_expires", "expires_at"),
+)
+
+oauth_codes = Table(
+    "oauth_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("client_id", String(256), nullable=False),
+    Column("owner_id", String(256), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("challenge", String(256), nullable=True),
+    Column("challenge_method", String(16), nullable=True),
+    Column("nonce", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)

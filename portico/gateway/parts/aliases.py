@@ -26,6 +26,8 @@ class EndpointAliasView:
 async def build(tx: StoreTransaction, snap: Snapshot) -> None:
     endpoints: dict[str, EndpointAliasView] = {}
     for row in await tx.list("alias"):
+        if row.body.get("type") not in ("simple", "endpoint"):
+            continue  # authorization servers and providers (parts/oauth.py) are not ${name} values
         alias = Alias.model_validate(row.body)
         if alias.type == "simple" and alias.value is not None:
             snap.simple_aliases[alias.name] = alias.value

@@ -2,11 +2,12 @@
 
 Deleting a store that something uses is refused (400 naming the user), and replacing a keystore's
 file must keep the key aliases in use. A new kind of user (HTTPS listeners, authorization servers)
-adds its lookup to :func:`store_users`."""
+adds its lookup to :func:`store_users` (authorization servers: :func:`_auth_server_uses`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from portico.security.keystore.records import KEYSTORE, TRUSTSTORE, read_defaults
 from portico.store import StoreTransaction
@@ -44,6 +45,9 @@ async def store_users(tx: StoreTransaction, kind: str, name: str) -> list[StoreU
                 uses.append(StoreUse(label))
     for row in await tx.list("alias"):
         body = row.body
+        if body.get("type") == "authServerAlias":
+            uses.extend(_auth_server_uses(body, kind, name))
+            continue
         if body.get("type") != "endpoint":
             continue
         label = f"endpoint alias {body.get('name', row.id)!r}"
@@ -52,6 +56,17 @@ async def store_users(tx: StoreTransaction, kind: str, name: str) -> list[StoreU
         if kind == TRUSTSTORE and body.get("truststoreAlias") == name:
             uses.append(StoreUse(label))
     return uses
+
+
+def _auth_server_uses(body: dict[str, Any], kind: str, name: str) -> list[StoreUse]:
+    """An authorization server's signing/TLS keystore, and its TLS and certificate truststores (issue 5)."""
+    label = f"authorization server {body.get('name', body.get('id'))!r}"
+    ssl = body.get("sslConfig") or {}
+    local = body.get("localIntrospectionConfig") or {}
+    if kind == KEYSTORE:
+        return [StoreUse(label, ssl.get("keyAlias") or None)] if ssl.get("keyStoreAlias") == name else []
+    stores = (ssl.get("trustStoreAlias"), local.get("trustStoreAlias"))
+    return [StoreUse(label)] if name in stores else []
 
 
 def describe(uses: list[StoreUse]) -> str:

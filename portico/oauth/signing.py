@@ -1,0 +1,139 @@
+"""The local authorization server's signing key, its ``kid`` and the JWKS.
+
+The key is the RSA private key named by ``local``'s ``sslConfig`` (keystore + key alias), or, when
+none is configured, a built-in RSA key made on first start and stored sealed with the master key
+(so JWTs work out of the box and survive restarts). The ``kid`` is the key's RFC 7638 thumbprint:
+stable across restarts and nodes, and different for a different key. When the key changes, the old
+public key stays in the JWKS until every JWT it signed has expired (``retire``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+from sqlalchemy.exc import IntegrityError
+
+from portico.oauth.config import LOCAL_ID, AuthServer, default_local
+from portico.security.keystore.records import KeystoreUnavailable, load_key_pair
+from portico.security.secrets import SecretBox
+from portico.store import Store, StoreTransaction
+from portico.store.db import now_ms
+
+KIND = "oauthSigningKey"
+BUILTIN_ID = "builtin"
+RETIRED_ID = "retired"
+_CONTEXT = "oauthSigningKey/builtin/privateKey"
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    algorithm: str
+    key: RSAKey
+    source: str  # "builtin" or "<keystore>/<key alias>"
+
+    def public_jwk(self) -> dict[str, Any]:
+        return {**self.key.as_dict(private=False), "kid": self.kid, "use": "sig", "alg": self.algorithm}
+
+    def sign(self, claims: dict[str, Any], typ: str = "JWT") -> str:
+        return jwt.encode({"alg": self.algorithm, "kid": self.kid, "typ": typ}, claims, self.key,
+                          algorithms=[self.algorithm])
+
+
+def _rsa_key(private_key: Any, where: str) -> RSAKey:
+    if not isinstance(private_key, rsa.RSAPrivateKey):
+        raise KeystoreUnavailable(f"{where} is not an RSA key; JWTs are signed with RS256, RS384 or RS512")
+    if private_key.key_size < 2048:
+        raise KeystoreUnavailable(f"{where} has {private_key.key_size} bits; RSA signing keys need at least 2048")
+    return RSAKey.import_key(private_key)
+
+
+async def ensure_builtin_key(store: Store, box: SecretBox) -> None:
+    """Make the built-in signing key on first start (any node; the first writer wins)."""
+    async with store.read() as tx:
+        if await tx.get(KIND, BUILTIN_ID) is not None:
+            return
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    try:
+        async with store.transaction() as tx:
+            if await tx.get(KIND, BUILTIN_ID) is None:
+                await tx.insert(KIND, BUILTIN_ID, {"sealed": box.seal(pem, _CONTEXT), "created": now_ms()})
+    except IntegrityError:
+        pass  # another node made it first
+
+
+async def load_local(tx: StoreTransaction) -> AuthServer:
+    row = await tx.get("alias", LOCAL_ID)
+    return AuthServer.model_validate(row.body) if row else default_local()
+
+
+async def signing_key(tx: StoreTransaction, box: SecretBox, server: AuthServer) -> SigningKey:
+    """The key ``server`` (``local``) signs with; KeystoreUnavailable says why it cannot be used."""
+    algorithm = server.tokenGeneratorConfig.algorithm
+    ssl = server.sslConfig
+    if ssl.keyStoreAlias and ssl.keyAlias:
+        where = f"key {ssl.keyAlias!r} of keystore {ssl.keyStoreAlias!r}"
+        pair = await load_key_pair(tx, box, ssl.keyStoreAlias, ssl.keyAlias)
+        key = _rsa_key(pair.private_key, where)
+        source = f"{ssl.keyStoreAlias}/{ssl.keyAlias}"
+    else:
+        row = await tx.get(KIND, BUILTIN_ID)
+        if row is None:
+            raise KeystoreUnavailable("the built-in signing key has not been made yet")
+        pem = box.open(str(row.body["sealed"]), _CONTEXT)
+        key = RSAKey.import_key(pem)
+        source = BUILTIN_ID
+    return SigningKey(kid=key.thumbprint(), algorithm=algorithm, key=key, source=source)
+
+
+async def retire(tx: StoreTransaction, old: SigningKey, keep_seconds: int) -> None:
+    """Keep ``old``'s public key in the JWKS for ``keep_seconds`` (tokens it signed stay valid)."""
+    row = await tx.get(KIND, RETIRED_ID)
+    now = now_ms()
+    keys = [k for k in (row.body.get("keys", []) if row else []) if k.get("until", 0) > now and k["kid"] != old.kid]
+    keys.append({**old.public_jwk(), "until": now + keep_seconds * 1000})
+    if row is None:
+        await tx.insert(KIND, RETIRED_ID, {"keys": keys})
+    else:
+        await tx.update(KIND, RETIRED_ID, {"keys": keys}, row.revision)
+
+
+async def jwks(tx: StoreTransaction, box: SecretBox) -> dict[str, Any]:
+    """The JWKS: the current signing key, then keys rotated out whose tokens may still be valid."""
+    server = await load_local(tx)
+    keys: list[dict[str, Any]] = []
+    try:
+        keys.append((await signing_key(tx, box, server)).public_jwk())
+    except KeystoreUnavailable:
+        pass
+    row = await tx.get(KIND, RETIRED_ID)
+    now = now_ms()
+    for key in row.body.get("keys", []) if row else []:
+        if key.get("until", 0) > now and all(k["kid"] != key["kid"] for k in keys):
+            keys.append({k: v for k, v in key.items() if k != "until"})
+    return {"keys": keys}
+
+
+def at_hash(access_token: str, algorithm: str) -> str:
+    """OpenID Connect ``at_hash``: left half of the token's hash, base64url."""
+    digest = {"RS256": hashlib.sha256, "RS384": hashlib.sha384, "RS512": hashlib.sha512}[algorithm](
+        access_token.encode()).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
+
+
+def now_seconds() -> int:
+    return int(time.time())
+
+
+__all__ = ["SigningKey", "at_hash", "ensure_builtin_key", "jwks", "load_local", "retire",
+           "signing_key"]

@@ -1,0 +1,40 @@
+"""``/rest/pub/apigateway/jwt``: the gateway's JWKS and JWTs for Portico users (APIGatewayPublicServices.json).
+
+``getJsonWebToken`` authenticates a Portico user with HTTP basic (as the management API does: locks
+and failed logins apply) and answers ``{"jwt": ...}`` signed by the local authorization server:
+``iss`` its issuer, ``sub`` the login id, ``aud`` its audience, ``exp`` after its expiry minutes;
+with ``app_id`` the application's id as the ``app_id`` claim."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from portico.admin.auth import authenticate
+from portico.admin.errors import ApiError
+from portico.oauth.grants import jwt_claims
+from portico.public.common import NO_STORE, context_of, json_out, local_key, local_server
+from portico.public.oauth2 import certs
+from portico.security.keystore.records import KeystoreUnavailable
+
+
+async def get_json_web_token(request: Request) -> Response:
+    ctx = context_of(request)
+    try:
+        principal = await authenticate(request)
+    except ApiError as exc:
+        return json_out({"errorDetails": exc.message}, 401, {"WWW-Authenticate": 'Basic realm="Portico"'})
+    app_id = request.query_params.get("app_id")
+    async with ctx.store.read() as tx:
+        if app_id is not None and (not app_id or await tx.get("application", app_id) is None):
+            return json_out({"errorDetails": f"app_id: no application with id {app_id!r}"}, 400)
+        server, revision = await local_server(tx)
+        try:
+            key = await local_key(ctx, tx, server, revision)
+        except KeystoreUnavailable as exc:
+            return json_out({"errorDetails": f"the local authorization server cannot sign JWTs: {exc}"}, 500)
+    claims = jwt_claims(server, principal.login_id, extra={"app_id": app_id} if app_id else None)
+    return json_out({"jwt": key.sign(claims)}, headers=NO_STORE)
+
+
+__all__ = ["certs", "get_json_web_token"]
