@@ -1,0 +1,235 @@
+"""Authorization servers and providers as aliases: ``local`` (settings, signing key from a keystore,
+rotation, stable kid), EXTERNAL servers filled by discovery from a second Portico node and used to
+validate its tokens, providers and what may not be deleted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from portico.oauth.runtime import EXTRAS, OAuthView
+from portico.oauth.validate import TokenError
+from tests.admin.test_keystores import upload
+from tests.support.keystores import P12_PASS, TWO_KEY_PASSES, TWO_STORE_PASS, Fixtures, keystore_fixtures
+from tests.support.node import ADMIN, Node, running_node
+
+
+@pytest.fixture(scope="module")
+def fx() -> Fixtures:
+    return keystore_fixtures()
+
+
+async def local(node: Node) -> dict[str, Any]:
+    r = await node.admin.get("/alias/local")
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()["alias"]
+    return body
+
+
+async def signer_keystore(node: Node, fx: Fixtures) -> None:
+    r = await upload(node, "keystore", "Signing", fx.read("keytool.p12"), keyStoreType="PKCS12",
+                     keyStorePassword=P12_PASS, pkAliasesList="signer", uploadFileName="keytool.p12")
+    assert r.status_code == 200, r.text
+
+
+async def test_local_defaults_and_listing(sqlite_node: Node) -> None:
+    body = await local(sqlite_node)
+    assert body["authServerType"] == "LOCAL_IS" and body["type"] == "authServerAlias"
+    assert body["tokenGeneratorConfig"] == {"expiry": 60, "algorithm": "RS256", "audience": "",
+                                            "accessTokenExpInterval": 3600, "authCodeExpInterval": 600,
+                                            "enforcePKCE": False}
+    assert body["localIntrospectionConfig"]["issuer"] == "Portico"
+    names = {a["name"]: a["type"] for a in (await sqlite_node.admin.get("/alias")).json()["alias"]}
+    assert names == {"local": "authServerAlias", "PingFederate": "clientMetadataMapping",
+                     "OKTA": "clientMetadataMapping"}
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"tokenGeneratorConfig": {"algorithm": "HS256"}}, "tokenGeneratorConfig.algorithm"),
+    ({"tokenGeneratorConfig": {"expiry": 0}}, "tokenGeneratorConfig.expiry"),
+    ({"tokenGeneratorConfig": {"accessTokenExpInterval": -2}}, "accessTokenExpInterval"),
+    ({"tokenGeneratorConfig": {"authCodeExpInterval": 0}}, "authCodeExpInterval"),
+    ({"sslConfig": {"keyStoreAlias": "Signing"}}, "sslConfig"),
+    ({"sslConfig": {"keyStoreAlias": "Nope", "keyAlias": "x"}}, "sslConfig"),
+    ({"name": "renamed"}, "authServerType"),
+    ({"authServerType": "EXTERNAL"}, "name"),
+    ({"scopes": [{"name": "a b"}]}, "scopes"),
+    ({"scopes": [{"name": "a"}, {"name": "a"}]}, "scopes"),
+    ({"localIntrospectionConfig": {"issuer": " "}}, "issuer"),
+    ({"unknownField": 1}, "unknownField"),
+])
+async def test_local_bad_input_is_400_and_changes_nothing(sqlite_node: Node, change: dict[str, Any],
+                                                          field: str) -> None:
+    before = await local(sqlite_node)
+    r = await sqlite_node.admin.put("/alias/local", json={**before, **change})
+    assert r.status_code == 400, r.text
+    assert field in r.json()["errorDetails"]
+    assert await local(sqlite_node) == before
+
+
+async def test_local_cannot_be_deleted(sqlite_node: Node) -> None:
+    r = await sqlite_node.admin.delete("/alias/local")
+    assert r.status_code == 400 and "built-in" in r.json()["errorDetails"]
+
+
+async def test_local_settings_apply(sqlite_node: Node) -> None:
+    body = await local(sqlite_node)
+    body["tokenGeneratorConfig"].update(expiry=5, audience="my-apis", algorithm="RS512")
+    body["localIntrospectionConfig"]["issuer"] = "https://portico.example"
+    body["scopes"] = [{"name": "read", "description": "read things"}]
+    r = await sqlite_node.admin.put("/alias/local", json=body)
+    assert r.status_code == 200, r.text
+    async with httpx.AsyncClient(base_url=sqlite_node.base) as public:
+        token = (await public.get("/rest/pub/apigateway/jwt/getJsonWebToken", auth=ADMIN)).json()["jwt"]
+        jwks = (await public.get("/rest/pub/apigateway/jwt/certs")).json()
+    view: OAuthView = sqlite_node.portico.gateway.snapshot.extras[EXTRAS]  # type: ignore[union-attr]
+    server, verified = await view.verify_jwt(token)
+    assert server.name == "local" and verified.claims["aud"] == "my-apis"
+    assert verified.expires_at is not None and verified.expires_at - verified.claims["iat"] == 300
+    assert jwks["keys"][0]["alg"] == "RS512"
+
+
+async def test_signing_key_from_a_keystore_rotation_and_stable_kid(sqlite_url: str, tmp_path: Path,
+                                                                   fx: Fixtures) -> None:
+    async with running_node(sqlite_url, tmp_path / "data") as node, \
+            httpx.AsyncClient(base_url=node.base) as public:
+        builtin_kid = (await public.get("/oauth2/jwks")).json()["keys"][0]["kid"]
+        old_token = (await public.get("/rest/pub/apigateway/jwt/getJsonWebToken", auth=ADMIN)).json()["jwt"]
+        # an EC key cannot sign RS256
+        r = await upload(node, "keystore", "EcKeys", fx.read("two.jks"), keyStoreType="JKS",
+                         keyStorePassword=TWO_STORE_PASS, pkAliasesList="first",
+                         pkPasswordsList=TWO_KEY_PASSES["first"], uploadFileName="two.jks")
+        assert r.status_code == 200, r.text
+        body = await local(node)
+        r = await node.admin.put("/alias/local", json={**body, "sslConfig": {"keyStoreAlias": "EcKeys",
+                                                                             "keyAlias": "first"}})
+        assert r.status_code == 400 and "RSA" in r.json()["errorDetails"]
+        await signer_keystore(node, fx)
+        r = await node.admin.put("/alias/local", json={**body, "sslConfig": {"keyStoreAlias": "Signing",
+                                                                             "keyAlias": "signer"}})
+        assert r.status_code == 200, r.text
+        kids = [k["kid"] for k in (await public.get("/oauth2/jwks")).json()["keys"]]
+        assert len(kids) == 2 and kids[1] == builtin_kid  # the old key stays until its JWTs expire
+        new_kid = kids[0]
+        new_token = (await public.get("/rest/pub/apigateway/jwt/getJsonWebToken", auth=ADMIN)).json()["jwt"]
+        view: OAuthView = node.portico.gateway.snapshot.extras[EXTRAS]  # type: ignore[union-attr]
+        await view.verify_jwt(old_token)
+        await view.verify_jwt(new_token)
+        # the keystore is in use: it cannot be deleted
+        r = await node.admin.delete("/is/keystore/Signing")
+        assert r.status_code == 400 and "local" in r.json()["errorDetails"]
+    async with running_node(sqlite_url, tmp_path / "data") as node, \
+            httpx.AsyncClient(base_url=node.base) as public:
+        assert (await public.get("/oauth2/jwks")).json()["keys"][0]["kid"] == new_kid
+
+
+async def test_external_server_by_discovery_from_a_second_node(sqlite_node: Node, tmp_path: Path) -> None:
+    async with running_node(f"sqlite:///{tmp_path / 'b.db'}", tmp_path / "b") as other, \
+            httpx.AsyncClient(base_url=other.base) as b_public:
+        b_local = await local(other)
+        b_local["localIntrospectionConfig"]["issuer"] = "node-b"
+        assert (await other.admin.put("/alias/local", json=b_local)).status_code == 200
+        # on B: a client for A's introspection, and an application's client
+        r = await other.admin.post("/strategies", json={"name": "introspector", "type": "OAUTH2",
+                                                        "authServerAlias": "local",
+                                                        "dcrConfig": {"allowedGrantTypes": ["client_credentials"]}})
+        introspector = r.json()["strategy"]["clientRegistration"]
+        r = await other.admin.post("/strategies", json={"name": "app", "type": "OAUTH2", "authServerAlias": "local",
+                                                        "dcrConfig": {"allowedGrantTypes": ["client_credentials"]}})
+        app_client = r.json()["strategy"]["clientRegistration"]
+        # on A: B as an EXTERNAL server, filled from B's metadata
+        r = await sqlite_node.admin.post("/alias", json={
+            "name": "nodeB", "type": "authServerAlias", "authServerType": "EXTERNAL",
+            "discoveryURL": f"{other.base}/.well-known/openid-configuration",
+            "remoteIntrospectionConfig": {"clientId": introspector["clientId"],
+                                          "clientSecret": {"secret": introspector["clientSecret"]}}})
+        assert r.status_code == 201, r.text
+        server = r.json()["alias"]
+        assert server["localIntrospectionConfig"]["issuer"] == "node-b"
+        assert server["localIntrospectionConfig"]["jwksuri"] == f"{other.base}/oauth2/jwks"
+        assert server["remoteIntrospectionConfig"]["introspectionEndpoint"] == f"{other.base}/oauth2/introspect"
+        assert server["remoteIntrospectionConfig"]["clientSecret"] == {"secret": "********"}
+        assert server["metadata"]["accessTokenURL"] == f"{other.base}/oauth2/token"
+        assert introspector["clientSecret"] not in (await sqlite_node.admin.get("/alias")).text
+        # an application on A identified by B's client id
+        r = await sqlite_node.admin.post("/strategies", json={"name": "b-client", "type": "OAUTH2",
+                                                              "authServerAlias": "nodeB",
+                                                              "clientId": app_client["clientId"]})
+        assert r.status_code == 200, r.text
+        strategy_id = r.json()["strategy"]["id"]
+        r = await sqlite_node.admin.post("/applications", json={"name": "AppOnB", "authStrategyIds": [strategy_id]})
+        assert r.status_code in (200, 201), r.text
+        app_id = r.json()["id"] if "id" in r.json() else r.json()["applications"][0]["id"]
+        await sqlite_node.reload()
+        view: OAuthView = sqlite_node.portico.gateway.snapshot.extras[EXTRAS]  # type: ignore[union-attr]
+        # B's opaque access token: remote introspection at B
+        token = (await b_public.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                                     auth=(app_client["clientId"], app_client["clientSecret"]))).json()
+        identified = await view.identify_oauth2(token["access_token"])
+        assert identified.server == "nodeB" and identified.application_ids == (app_id,)
+        # B's JWT: local introspection with B's JWKS
+        jwt = (await b_public.get("/rest/pub/apigateway/jwt/getJsonWebToken", auth=ADMIN)).json()["jwt"]
+        server_view, verified = await view.verify_jwt(jwt)
+        assert server_view.name == "nodeB" and verified.issuer == "node-b"
+        # revoked at B: inactive on A once the short cache has passed (a new token is not cached yet)
+        token2 = (await b_public.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                                      auth=(app_client["clientId"], app_client["clientSecret"]))).json()
+        await b_public.post("/oauth2/revoke", data={"token": token2["access_token"]},
+                            auth=(app_client["clientId"], app_client["clientSecret"]))
+        with pytest.raises(TokenError):
+            await view.identify_oauth2(token2["access_token"])
+        # in use by a strategy: neither deleted nor renamed
+        r = await sqlite_node.admin.delete(f"/alias/{server['id']}")
+        assert r.status_code == 400 and "b-client" in r.json()["errorDetails"]
+        r = await sqlite_node.admin.put(f"/alias/{server['id']}", json={**server, "name": "renamed"})
+        assert r.status_code == 400
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"discoveryURL": "http://127.0.0.1:9/.well-known/openid-configuration"}, "discoveryURL"),
+    ({"discoveryURL": "not a url"}, "discoveryURL"),
+    ({}, "validate tokens"),
+    ({"localIntrospectionConfig": {"jwksuri": "http://127.0.0.1:9/jwks"}}, "issuer"),
+    ({"localIntrospectionConfig": {"issuer": "x", "trustStoreAlias": "Nope", "certificateAlias": "c"}},
+     "localIntrospectionConfig"),
+    ({"remoteIntrospectionConfig": {"introspectionEndpoint": "http://127.0.0.1:9/i"}}, "clientId"),
+    ({"name": "local"}, "name"),
+    ({"supportedGrantTypes": ["magic"]}, "supportedGrantTypes"),
+    ({"localIntrospectionConfig": {"issuer": "x", "jwksuri": "http://127.0.0.1:9/j"}, "providerName": "Nope"},
+     "providerName"),
+])
+async def test_external_bad_input(sqlite_node: Node, body: dict[str, Any], field: str) -> None:
+    r = await sqlite_node.admin.post("/alias", json={"name": "ext", "type": "authServerAlias",
+                                                     "authServerType": "EXTERNAL", **body})
+    assert r.status_code == 400, r.text
+    assert field in r.json()["errorDetails"]
+    assert "ext" not in {a["name"] for a in (await sqlite_node.admin.get("/alias")).json()["alias"]}
+
+
+async def test_providers(sqlite_node: Node) -> None:
+    r = await sqlite_node.admin.post("/alias", json={"name": "Acme", "type": "clientMetadataMapping",
+                                                     "implNames": {"client_id": "id", "redirect_uris": "callbacks"},
+                                                     "extendedValuesV2": [{"endpointType": "CLIENT_REGISTRATION",
+                                                                           "key": "tenant", "value": "t1"}],
+                                                     "supportedApplicationTypes": ["service"]})
+    assert r.status_code == 201, r.text
+    provider = r.json()["alias"]
+    assert provider["supportedApplicationTypes"] == ["web", "native", "service"]
+    bad = await sqlite_node.admin.post("/alias", json={"name": "Bad", "type": "clientMetadataMapping",
+                                                       "implNames": {"colour": "x"}})
+    assert bad.status_code == 400 and "colour" in bad.json()["errorDetails"]
+    r = await sqlite_node.admin.post("/alias", json={
+        "name": "AcmeAS", "type": "authServerAlias", "authServerType": "EXTERNAL", "providerName": "Acme",
+        "localIntrospectionConfig": {"issuer": "acme", "jwksuri": "http://127.0.0.1:9/jwks"},
+        "dcrEndpoint": {"clientRegistrationEndpoint": {"endpoint": "http://127.0.0.1:9/register"},
+                        "authInfo": {"type": "BASIC", "username": "u", "password": "pw-secret"}}})
+    assert r.status_code == 201, r.text
+    assert r.json()["alias"]["dcrEndpoint"]["authInfo"]["password"] == {"secret": "********"}
+    assert "pw-secret" not in (await sqlite_node.admin.get("/alias")).text
+    r = await sqlite_node.admin.delete(f"/alias/{provider['id']}")
+    assert r.status_code == 400 and "AcmeAS" in r.json()["errorDetails"]
+    # the shipped presets can be deleted when unused
+    assert (await sqlite_node.admin.delete("/alias/OKTA")).status_code == 204
