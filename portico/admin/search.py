@@ -131,6 +131,8 @@ def parse_context(data: dict[str, Any]) -> SearchContext:
 
 def _check_privileges(request: Request, name: str, searcher: SearchType) -> None:
     principal = getattr(request.state, "principal", None)
+    if principal is not None and not searcher.privileges:  # any signed-in user (assets: narrowed by teams)
+        return
     if principal is None or not any(principal.holds(p) for p in searcher.privileges):
         names = " or ".join(f"'{p}'" for p in searcher.privileges)
         login = principal.login_id if principal is not None else "anonymous"
