@@ -169,3 +169,14 @@ async def test_selective_ingestion_and_paged_discovery(sqlite_node: Node, fresh:
             assert names == ["api1", "api3"]
             job = await ingest(node, iid)
             assert job["total"] == 5 and job["created"] == 3 and job["updated"] == 2
+            # without waiting: 202 with the running job, then its own URL
+            r = await node.admin.post(f"/integrations/{iid}/ingest", params={"wait": "0"})
+            assert r.status_code == 202 and r.json()["status"] == "RUNNING", r.text
+            url = f"/integrations/{iid}/ingestJobs/{r.json()['id']}"
+
+            async def finished() -> Any:
+                polled = (await node.admin.get(url)).json()
+                return polled if polled["status"] != "RUNNING" else None
+
+            polled = await eventually(finished, what="job done")
+            assert polled["status"] == "SUCCEEDED" and polled["updated"] == 5
