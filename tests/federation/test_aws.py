@@ -1,25 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from portico.federation.aws import AwsProvider, AwsSettings, ProviderError
-from tests.support.aws import CREDS, apigw, aws_proxy, make_api, make_usage_plan, moto_server
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[str]:
-    with moto_server() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture
-def fresh(moto: str) -> Iterator[str]:
-    import urllib.request
-    urllib.request.urlopen(urllib.request.Request(f"{moto}/moto-api/reset", method="POST")).read()
-    yield moto
+from tests.support.aws import CREDS, apigw, aws_proxy, make_api, make_usage_plan
 
 
 def provider(endpoint: str, *regions: str, accept_all: bool = False, creds: dict[str, str] = CREDS) -> AwsProvider:
