@@ -10,9 +10,9 @@ from tests.gateway.test_runtime import add_action
 from tests.support.node import Node
 from tests.support.upstream import Upstream, spec_for
 
-
 # seeded on first start (issue 5): the local authorization server and the shipped DCR providers
 BUILT_IN = {"local", "PingFederate", "OKTA"}
+
 
 async def _create(node: Node, body: dict[str, Any]) -> dict[str, Any]:
     r = await node.admin.post("/alias", json=body)

@@ -3,6 +3,7 @@ token cache, JWKS key caching with bounded refresh, and remote introspection aga
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -157,7 +158,7 @@ async def test_jwks_keys_are_cached_refreshed_on_unknown_kid_and_bounded() -> No
             await verifier.verify(state.sign(sub="other"))
             assert state.jwks_fetches == 1  # cached by kid
             # rotation: the new kid is unknown, the document is fetched again
-            time.sleep(0.6)
+            await asyncio.sleep(0.6)
             state.rotate()
             await verifier.verify(state.sign())
             assert state.jwks_fetches == 2

@@ -93,7 +93,7 @@ def _handler(state: OAuthServerState) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             return self.rfile.read(length) if length else b""
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             base = state.issuer
             if self.path == "/.well-known/openid-configuration":
                 self._send(200, {"issuer": base, "jwks_uri": f"{base}/jwks", "token_endpoint": f"{base}/token",
@@ -109,7 +109,7 @@ def _handler(state: OAuthServerState) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, {"error": "not_found"})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             raw = self._body()
             if self.path == "/introspect":
                 if _basic(self.headers.get("Authorization")) != INTROSPECTOR:
@@ -135,7 +135,7 @@ def _handler(state: OAuthServerState) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, {"error": "not_found"})
 
-        def do_DELETE(self) -> None:  # noqa: N802
+        def do_DELETE(self) -> None:
             if self.path.startswith("/register/"):
                 state.deletions.append(self.path.rsplit("/", 1)[1])
                 self._send(204)
