@@ -38,11 +38,12 @@ def box_of(ctx: AdminContext) -> SecretBox:
 
 
 async def read_params(request: Request) -> dict[str, str]:
-    """Query parameters, then the body's: form-urlencoded (RFC 6749) or a JSON object (the
-    reference's examples send ``{"grant_type": "client_credentials"}``). Repeated names are refused."""
-    params: dict[str, str] = dict(request.query_params)
+    """GET: the query parameters. POST: the body's only (secrets stay out of URLs), form-urlencoded
+    (RFC 6749) or a JSON object (the reference's examples send ``{"grant_type": "client_credentials"}``).
+    Repeated names are refused."""
     if request.method != "POST":
-        return params
+        return dict(request.query_params)
+    params: dict[str, str] = {}
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
