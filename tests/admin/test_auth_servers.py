@@ -4,11 +4,16 @@ validate its tokens, providers and what may not be deleted."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 
 from portico.oauth.runtime import EXTRAS, OAuthView
 from portico.oauth.validate import TokenError
@@ -233,3 +238,31 @@ async def test_providers(sqlite_node: Node) -> None:
     assert r.status_code == 400 and "AcmeAS" in r.json()["errorDetails"]
     # the shipped presets can be deleted when unused
     assert (await sqlite_node.admin.delete("/alias/OKTA")).status_code == 204
+
+
+async def test_local_introspection_by_a_truststore_certificate(sqlite_node: Node, fx: Fixtures) -> None:
+    """No JWKS URI: the issuer's certificate from a truststore verifies its tokens."""
+    key, cert, _ = pkcs12.load_key_and_certificates(fx.read("server.p12"), P12_PASS.encode())
+    assert key is not None and cert is not None
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    r = await upload(sqlite_node, "truststore", "IssuerCerts", pem, keyStoreType="PEM")
+    assert r.status_code == 200, r.text
+    r = await sqlite_node.admin.post("/alias", json={
+        "name": "certIssuer", "type": "authServerAlias", "authServerType": "EXTERNAL",
+        "localIntrospectionConfig": {"issuer": "cert-issuer", "trustStoreAlias": "IssuerCerts",
+                                     "certificateAlias": "localhost"}})
+    assert r.status_code == 201, r.text
+    await sqlite_node.reload()
+    view: OAuthView = sqlite_node.portico.gateway.snapshot.extras[EXTRAS]  # type: ignore[union-attr]
+    now = int(time.time())
+    signer = RSAKey.import_key(key)  # type: ignore[arg-type]
+    token = jwt.encode({"alg": "RS256"}, {"iss": "cert-issuer", "sub": "x", "exp": now + 60}, signer)
+    server, verified = await view.verify_jwt(token)
+    assert server.name == "certIssuer" and verified.subject == "x"
+    other = RSAKey.generate_key(2048)
+    forged = jwt.encode({"alg": "RS256"}, {"iss": "cert-issuer", "sub": "x", "exp": now + 60}, other)
+    with pytest.raises(TokenError):
+        await view.verify_jwt(forged)
+    # the truststore is in use now
+    r = await sqlite_node.admin.delete("/is/truststore/IssuerCerts")
+    assert r.status_code == 400 and "certIssuer" in r.json()["errorDetails"]
