@@ -208,6 +208,11 @@ async def _set_active(request: Request, active: bool) -> Response:
         if api.isActive == active:
             state = "active" if active else "inactive"
             raise ApiError(400, f"API {api.apiName} {api.apiVersion} is already {state}")
+        if active and api.federation:
+            where = (api.federation.get("connectionDetails") or {}).get("invokeUrl") or "its provider"
+            raise ApiError(400, f"API {api.apiName} {api.apiVersion} is federated from "
+                                f"{api.federation.get('provider', 'another gateway')} and served at {where}; "
+                                "Portico does not proxy it")
         if active and not _has_enabled_operations(api):
             raise ApiError(400, f"API {api.apiName} has no enabled operations to expose")
         api.isActive = active

@@ -18,6 +18,7 @@ from portico.admin.config_store import extended_setting
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError, not_found
 from portico.domain.application import IDENTIFIER_KEYS, Application, Identifier, parse_ip_range
+from portico.federation import grants
 from portico.settings import parse_period
 from portico.store import StoreTransaction
 from portico.wire.applications import application_body, applications_response
@@ -179,11 +180,27 @@ async def _delete_app(request: Request, tx: StoreTransaction, app_id: str) -> No
     await _load_visible(request, tx, app_id)
     # An application's subscription goes with it (a dangling one would break subscription listings).
     await tx.delete("subscription", app_id)
+    await grants.save(tx, None, app_id)
     await tx.delete("application", app_id)
+
+
+async def _revoke_provider_keys(request: Request, app_ids: list[str]) -> None:
+    """A subscription to a federated plan holds a key in the other gateway: revoke it first, so a
+    failure leaves the application (and its key) in place rather than an orphaned key behind."""
+    async with context_of(request).store.read() as tx:
+        found = []
+        for app_id in app_ids:
+            await _load_visible(request, tx, app_id)
+            grant = await grants.grant_of(tx, app_id)
+            if grant is not None:
+                found.append(grant)
+    for grant in found:
+        await grants.revoke(request, grant)
 
 
 async def delete_application(request: Request) -> Response:
     ctx = context_of(request)
+    await _revoke_provider_keys(request, [request.path_params["applicationId"]])
     async with ctx.store.transaction() as tx:
         await _delete_app(request, tx, request.path_params["applicationId"])
     ctx.notify_change()
@@ -195,6 +212,7 @@ async def delete_applications(request: Request) -> Response:
     if not ids:
         raise ApiError(400, "query parameter 'ids' is required")
     ctx = context_of(request)
+    await _revoke_provider_keys(request, ids)
     async with ctx.store.transaction() as tx:
         for app_id in ids:
             await _delete_app(request, tx, app_id)

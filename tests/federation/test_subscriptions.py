@@ -139,3 +139,39 @@ async def test_without_agent_subscribing_is_refused_and_deleting_the_integration
 
 async def _not(awaitable: Any) -> bool:
     return not await awaitable
+
+
+async def test_deleting_the_application_revokes_its_provider_key(sqlite_node: Node, fresh: str) -> None:
+    node = sqlite_node
+    fast_links(node)
+    c = apigw(fresh)
+    api = make_api(c, "Orders")
+    make_usage_plan(c, "Gold", [(api, "prod")])
+    iid = await create_integration(node)
+    async with running_agent(agent_env(node, iid, await create_token(node), fresh)):
+        await eventually(lambda: connected(node, iid))
+        await ingest(node, iid)
+        package_id, plans = await _plans(node, iid)
+        r = await node.admin.post("/subscriptions", json={"packageId": package_id, "planId": plans["Gold"],
+                                                          "applicationName": "shop"})
+        assert r.status_code == 201, r.text
+        assert len(_keys(c)) == 1
+        r = await node.admin.delete(f"/applications/{r.json()['id']}")
+        assert r.status_code == 204, r.text
+        assert _keys(c) == []
+
+
+async def test_a_federated_api_cannot_be_activated(sqlite_node: Node, fresh: str) -> None:
+    node = sqlite_node
+    fast_links(node)
+    c = apigw(fresh)
+    make_usage_plan(c, "Gold", [(make_api(c, "Orders"), "prod")])
+    iid = await create_integration(node)
+    async with running_agent(agent_env(node, iid, await create_token(node), fresh)):
+        await eventually(lambda: connected(node, iid))
+        await ingest(node, iid)
+    package_id, _ = await _plans(node, iid)
+    api_id = (await node.admin.get(f"/packages/{package_id}")).json()["packageResponse"]["apiIds"][0]
+    r = await node.admin.put(f"/apis/{api_id}/activate")
+    assert r.status_code == 400
+    assert "federated" in r.json()["errorDetails"] and "execute-api" in r.json()["errorDetails"]
