@@ -121,3 +121,42 @@ async def test_count_by_api(store: Store, seeded: dict[str, TransactionEvent]) -
 def test_has_criteria() -> None:
     assert not EventFilter(from_date=1, to_date=2).has_criteria()
     assert EventFilter(from_date=1, to_date=2, plan_name="x").has_criteria()
+
+
+async def test_call_records_are_stored_compact_and_read_back_in_the_wire_form(store: Store) -> None:
+    from sqlalchemy import select
+
+    from portico.events.calls import make_record
+    from portico.store.tables import transaction_events
+
+    headers = [(b"host", b"gw:5555"), (b"x-gateway-apikey", b"secret-key"), (b"authorization", b"Basic eA=="),
+               (b"x-trace", b"t1")]
+    record = make_record((
+        T0 + 7000, "api-9", "Orders", "2.0", "app-z", "Shop", "10.0.0.7", "corr-1", "POST", "/orders/{id}",
+        "a=1&b=x%20y", headers, b"x-gateway-apikey", 502, "NATIVE_FAULT", "http://native/orders/7?a=1", "POST",
+        "pkg-7", "plan-7", 12.9, 10.2, 321,
+    ))
+    recorder = EventRecorder(store)
+    recorder.record(record)
+    recorder.record(TransactionEvent(creation_date=T0 + 6000, api_id="api-9", api_name="Orders"))
+    await recorder.flush()
+    async with store.engine.connect() as conn:
+        stored = (await conn.execute(select(transaction_events.c.body, transaction_events.c.status)
+                                     .where(transaction_events.c.correlation_id == "corr-1"))).one()
+    assert stored.body.startswith("[1,") and "secret-key" not in stored.body and stored.status == "FAILURE"
+    found, total = await search(store, in_range(api_id="api-9"))
+    assert total == 2 and found[1]["apiId"] == "api-9" and "httpMethod" not in found[1]  # the older event
+    event = found[0]
+    assert event == {
+        "id": event["id"], "creationDate": T0 + 7000, "eventType": "Transactional", "sourceGateway": "APIGateway",
+        "apiId": "api-9", "apiName": "Orders", "apiVersion": "2.0", "applicationIp": "10.0.0.7",
+        "consumerIp": "10.0.0.7", "httpMethod": "POST",
+        "requestHeaders": {"host": "gw:5555", "x-gateway-apikey": "********", "authorization": "********",
+                           "x-trace": "t1"},
+        "responseCode": "502", "status": "FAILURE", "callbackRequest": False, "totalTime": 12, "providerTime": 10,
+        "gatewayTime": 2, "totalDataSize": 321, "applicationId": "app-z", "applicationName": "Shop",
+        "correlationID": "corr-1", "operationName": "/orders/{id}", "errorOrigin": "NATIVE_FAULT",
+        "nativeURL": "http://native/orders/7?a=1", "nativeHttpMethod": "POST", "packageId": "pkg-7",
+        "planId": "plan-7", "queryParameters": {"a": "1", "b": "x y"},
+    }
+    assert event["id"] and await count(store, in_range(application_id="app-z")) == 1
