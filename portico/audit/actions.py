@@ -40,6 +40,8 @@ SEGMENT_TYPES: dict[str, str] = {
     "configurations": "AdministratorSetting",
     "serviceResultCache": "ServiceResultCache",
     "integrations": "Integration",
+    "strategies": "Application",  # application strategies (issue 5)
+    "oauthTokens": "AccessToken",  # the local authorization server's OAuth tokens (issue 5)
 }
 
 
