@@ -48,6 +48,7 @@ REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
     ("PATCH", "/applications/{applicationId}"): _APPS,
     ("PUT", "/applications/accessTokens"): _APPS,
     ("POST", "/applications/{applicationId}/accessTokens"): _APPS,
+    ("GET", "/applications/{applicationId}/accessTokens"): AUTHENTICATED,
     ("GET", "/applications/{applicationId}/apis"): AUTHENTICATED,
     ("POST", "/applications/{applicationId}/apis"): _APPS,
     ("PUT", "/applications/{applicationId}/apis"): _APPS,

@@ -198,6 +198,27 @@ async def _revoke_provider_keys(request: Request, app_ids: list[str]) -> None:
         await grants.revoke(request, grant)
 
 
+async def token_endpoints(request: Request) -> Response:
+    """The token endpoints of every authorization server, for an application's OAuth2 clients."""
+    base = f"{request.url.scheme}://{request.url.netloc}"
+    async with context_of(request).store.read() as tx:
+        await _load_visible(request, tx, request.path_params["applicationId"])
+        servers = [row.body for row in await tx.list("alias") if row.body.get("type") == "authServerAlias"]
+    answer: dict[str, Any] = {}
+    for server in servers:
+        uris: dict[str, Any]
+        if server.get("authServerType") == "LOCAL_IS":
+            token_url = f"{base}/invoke/pub.apigateway.oauth2/getAccessToken"
+            uris = {"authorizeUrl": f"{base}/invoke/pub.apigateway.oauth2/authorize",
+                    "accessTokenUrl": token_url, "refreshTokenUrl": token_url}
+        else:
+            meta = server.get("metadata") or {}
+            uris = {"authorizeUrl": meta.get("authorizeURL"), "accessTokenUrl": meta.get("accessTokenURL"),
+                    "refreshTokenUrl": meta.get("refreshTokenURL") or meta.get("accessTokenURL")}
+        answer[str(server.get("name") or server.get("id"))] = {"uris": {k: v for k, v in uris.items() if v}}
+    return json_response(answer)
+
+
 async def delete_application(request: Request) -> Response:
     ctx = context_of(request)
     await _revoke_provider_keys(request, [request.path_params["applicationId"]])
@@ -301,6 +322,7 @@ routes = [
     Route("/applications/{applicationId}", patch_application, methods=["PATCH"]),
     Route("/applications/{applicationId}", delete_application, methods=["DELETE"]),
     Route("/applications/{applicationId}/accessTokens", regenerate_key, methods=["POST"]),
+    Route("/applications/{applicationId}/accessTokens", token_endpoints, methods=["GET"]),
     Route("/applications/{applicationId}/apis", get_registered_apis, methods=["GET"]),
     Route("/applications/{applicationId}/apis", set_registered_apis, methods=["POST", "PUT"]),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.node import Node
@@ -98,3 +99,18 @@ async def test_bulk_delete(node: Node) -> None:
     assert len((await node.admin.get("/applications")).json()["applications"]) == 2
     assert (await node.admin.delete("/applications", params={"ids": f"{a['id']},{b['id']}"})).status_code == 204
     assert (await node.admin.get("/applications")).json() == {"applications": []}
+
+
+async def test_token_endpoints_of_an_application(node: Node) -> None:
+    app = (await node.admin.post("/applications", json={"name": "oauth-client"})).json()
+    r = await node.admin.get(f"/applications/{app['id']}/accessTokens")
+    assert r.status_code == 200, r.text
+    uris = r.json()["local"]["uris"]
+    assert uris["accessTokenUrl"] == f"{node.base}/invoke/pub.apigateway.oauth2/getAccessToken"
+    assert uris["authorizeUrl"].endswith("/invoke/pub.apigateway.oauth2/authorize")
+    # the advertised token endpoint answers (an unknown client is refused, not a 404)
+    async with httpx.AsyncClient() as c:
+        answer = await c.post(uris["accessTokenUrl"], data={"grant_type": "client_credentials",
+                                                            "client_id": "nobody", "client_secret": "x"})
+    assert answer.status_code in (400, 401), answer.text
+    assert (await node.admin.get("/applications/no-such-app/accessTokens")).status_code == 404
