@@ -142,12 +142,18 @@ def measure(variants: list[Variant], args: argparse.Namespace) -> None:
 
 
 def summary(variants: list[Variant], scenarios: list[str]) -> str:
-    lines = ["", f"{'scenario':<8}  {'variant':<24}  {'rps (median)':>12}  CPU us/request (median, min)"]
+    """Per scenario and variant: median rps, median and minimum cost, and the median over rounds of
+    the cost relative to the first variant's in the same round (back-to-back runs: the machine's
+    drifts cancel)."""
+    lines = ["", f"{'scenario':<8}  {'variant':<24}  {'rps (median)':>12}  {'CPU us/req median':>17}  "
+                 f"{'min':>6}  vs first"]
     for scenario in scenarios:
+        first = variants[0].costs[scenario]
         for v in variants:
             costs = v.costs[scenario]
+            ratio = statistics.median(c / f for c, f in zip(costs, first, strict=True))
             lines.append(f"{scenario:<8}  {v.spec:<24}  {statistics.median(v.rps[scenario]):>12,.0f}  "
-                         f"{statistics.median(costs):6.1f}, {min(costs):6.1f}")
+                         f"{statistics.median(costs):>17.1f}  {min(costs):>6.1f}  {ratio:8.3f}")
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
 import logging
 import os
@@ -161,6 +162,14 @@ class Portico:
 async def serve(options: ServeOptions) -> None:
     node = Portico(options)
     await node.start()
+    # Garbage collection under load: every middle-generation collection promotes the objects of the
+    # requests in flight to the oldest generation, and enough promotions set off a full collection,
+    # a pause of 200+ ms every few seconds at saturation. Collecting the middle generation ten times
+    # less often makes those rare; what start built (modules, the first snapshot, pools) lives as
+    # long as the process and is moved out of the collector's reach, so a full one is shorter.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(700, 100)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

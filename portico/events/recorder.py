@@ -228,11 +228,11 @@ class EventRecorder:
         rows = []
         for event in batch:
             try:
-                if isinstance(event, CallRecord):
-                    rows.append(call_row(event))
-                else:
+                if isinstance(event, TransactionEvent):
                     row = event_row(event)
                     rows.append(tuple(row[c] for c in _COLUMNS))
+                else:
+                    rows.append(call_row(event))
             except Exception:  # one malformed event must not cost the whole batch
                 self.failed += 1
                 log.exception("cannot serialise a transaction event")

@@ -126,16 +126,15 @@ def test_has_criteria() -> None:
 async def test_call_records_are_stored_compact_and_read_back_in_the_wire_form(store: Store) -> None:
     from sqlalchemy import select
 
-    from portico.events.calls import make_record
     from portico.store.tables import transaction_events
 
-    headers = [(b"host", b"gw:5555"), (b"x-gateway-apikey", b"secret-key"), (b"authorization", b"Basic eA=="),
-               (b"x-trace", b"t1")]
-    record = make_record((
+    headers = (b"host", b"gw:5555", b"x-gateway-apikey", b"secret-key", b"authorization", b"Basic eA==",
+               b"x-trace", b"t1")
+    record = (
         T0 + 7000, "api-9", "Orders", "2.0", "app-z", "Shop", "10.0.0.7", "corr-1", "POST", "/orders/{id}",
         "a=1&b=x%20y", headers, b"x-gateway-apikey", 502, "NATIVE_FAULT", "http://native/orders/7?a=1", "POST",
         "pkg-7", "plan-7", 12.9, 10.2, 321,
-    ))
+    )
     recorder = EventRecorder(store)
     recorder.record(record)
     recorder.record(TransactionEvent(creation_date=T0 + 6000, api_id="api-9", api_name="Orders"))
