@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import time
+from typing import Any
 
 from tests.gateway.test_runtime import API_KEY_RULE, add_action, key_of, new_app
 from tests.support.node import Node
@@ -55,3 +57,25 @@ async def test_search_finds_the_call_just_made(node: Node, upstream: Upstream) -
     assert (await node.gw.get("/Echo/1.0/echo")).status_code == 200
     count = await node.admin.get("/transactionalEvents/_count", params=params)
     assert count.json()["count"][0]["count"] == 2
+
+
+async def test_call_records_are_tuples_the_garbage_collector_lets_go(node: Node, upstream: Upstream) -> None:
+    # Records wait up to a second for the writer; tracked ones would be promoted to the oldest
+    # generation by the thousand and set off full collections (long pauses under load).
+    api = await node.create_api(spec_for(upstream.url))
+    recorder = node.portico.events
+    seen: list[object] = []
+    real = recorder.record
+
+    def spy(event: Any) -> None:
+        seen.append(event)
+        real(event)
+
+    recorder.record = spy  # type: ignore[method-assign]
+    r = await node.gw.get("/Echo/1.0/echo?x=1", headers={"x-trace": "t1"})
+    assert r.status_code == 200 and len(seen) == 1
+    record = seen[0]
+    assert type(record) is tuple and api["id"] in record
+    gc.collect()
+    gc.collect()
+    assert not gc.is_tracked(record)
