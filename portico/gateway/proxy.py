@@ -125,7 +125,9 @@ async def relay_response(up: UpstreamResponse, resp: ResponseWriter, head_only: 
         await up.aclose()
         return 0
     if length is not None and length <= 65536:
-        body = await up.read_all(length)
+        body = up.whole_body()
+        if body is None:
+            body = await up.read_all(length)
         await resp.respond(up.status, headers, body)
         return len(body)
     await resp.start(up.status, headers, length)

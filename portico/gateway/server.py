@@ -365,7 +365,7 @@ class _Connection(asyncio.Protocol):
         while queue:
             request, response = queue.popleft()
             self._active = response
-            if not queue:
+            if not queue and self._pause_bits & 2:  # the last pipelined request: read on
                 self._resume(2)
             handler = server.handler if request.path.startswith(server.prefixes) else server.fallback
             try:

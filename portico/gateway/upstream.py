@@ -124,6 +124,17 @@ class UpstreamResponse:
             await self.aclose()
             raise
 
+    def whole_body(self) -> bytes | None:
+        """The whole body if it arrived with the head (then the connection is released), else None
+        (read it with ``read_all``): the common small answer, without a coroutine."""
+        chunks = self._chunks
+        if chunks is None:
+            return None
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self._release()
+        return data
+
     async def read_all(self, limit: int) -> bytes:
         """The whole body; ``BodyTooLarge`` past ``limit`` bytes (the connection is then closed)."""
         chunks = self._chunks

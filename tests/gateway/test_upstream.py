@@ -338,3 +338,27 @@ async def test_100mb_chunked_download_streams_with_flat_memory(gateway: HttpServ
     print(f"peak {peak / MB:.1f} MiB")
     assert peak < 20 * MB, f"peak {peak / MB:.1f} MiB"
     await client.close()
+
+
+async def test_a_small_answer_arrives_whole_and_a_big_one_streams(upstream: HttpServer, pool: UpstreamPool) -> None:
+    small = await pool.request("GET", "http", "127.0.0.1", upstream.port, "/echo/s", [], None, None, 2.0, 5.0)
+    body = small.whole_body()  # arrived with the head: no reader, connection released
+    assert body is not None and json.loads(body)["target"] == "/echo/s"
+    assert small.whole_body() == b""  # consumed
+    _, again = await call(pool, upstream.port, "/echo/t")
+    assert json.loads(again)["port"] == json.loads(body)["port"]  # the connection went back to the pool
+    big = await pool.request("GET", "http", "127.0.0.1", upstream.port, "/big/2", [], None, None, 2.0, 5.0)
+    assert big.whole_body() is None  # 2 MiB do not come with the head: it streams
+    size = 0
+    async for chunk in big:
+        size += len(chunk)
+    assert size == 2 * MB
+
+
+async def test_unread_whole_answer_still_pools_its_connection(upstream: HttpServer, pool: UpstreamPool) -> None:
+    first = await pool.request("GET", "http", "127.0.0.1", upstream.port, "/echo/u", [], None, None, 2.0, 5.0)
+    await first.aclose()  # the body is all here, unread: the connection is still fine to reuse
+    _, seen = await call(pool, upstream.port, "/echo/v")
+    _, again = await call(pool, upstream.port, "/echo/w")
+    assert json.loads(seen)["port"] == json.loads(again)["port"]
+    assert len(pool._connections) == 1
