@@ -215,7 +215,10 @@ def start_portico(command: list[str], password: str, source: Path | None = None,
     if source is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))
     with open(log, "wb") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        # Run from `source` when given: `python -m` puts the working directory first on sys.path, so
+        # started from the repository it would import the working tree's package, not `source`'s.
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                   cwd=source)
     return Portico(process, port, data_dir, log)
 
 
