@@ -156,6 +156,11 @@ REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/oauthTokens"): (p.VIEW_ADMIN_CONFIG, p.MANAGE_SECURITY_CONFIG),
     ("DELETE", "/oauthTokens/expired"): (p.MANAGE_SECURITY_CONFIG,),
     ("DELETE", "/oauthTokens/{tokenId}"): (p.MANAGE_SECURITY_CONFIG,),
+    # scope mappings (admin/scopes.py; visible to all users, as the guide says) and the global IP access
+    # setting on failed authentication (admin/ip_deny.py)
+    **_crud("/scopes", "/scopes/{oauthScopeId}", (p.MANAGE_SCOPES, p.MANAGE_SECURITY_CONFIG)),
+    ("GET", "/configurations/denyByIPForFailedAuthConfig"): (p.VIEW_ADMIN_CONFIG, p.MANAGE_SECURITY_CONFIG),
+    ("PUT", "/configurations/denyByIPForFailedAuthConfig"): (p.MANAGE_SECURITY_CONFIG,),
 }
 
 # Routes a user may call on their own account (``{userId}`` = their id or login id) without the

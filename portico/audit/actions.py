@@ -42,6 +42,7 @@ SEGMENT_TYPES: dict[str, str] = {
     "integrations": "Integration",
     "strategies": "Application",  # application strategies (issue 5)
     "oauthTokens": "AccessToken",  # the local authorization server's OAuth tokens (issue 5)
+    "scopes": "Alias",  # OAuth scope mappings (issue 5): filed with the authorization servers
 }
 
 

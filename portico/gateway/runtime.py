@@ -23,6 +23,8 @@ from portico.gateway.errors import render_template, send_error
 from portico.gateway.exchange import EVENT_HOOKS, BufferedResponse, Exchange, Fault, RouteTarget
 from portico.gateway.http import BodyTooLarge, ClientDisconnected, Request, ResponseWriter
 from portico.gateway.parts.federated import FEDERATED_APIS
+from portico.gateway.parts.ip_deny import EXTRAS as IP_DENY
+from portico.gateway.parts.ip_deny import counts_as_failure
 from portico.gateway.proxy import call_upstream, relay_buffered, relay_response
 from portico.gateway.snapshot import CompiledApi, Snapshot
 from portico.gateway.upstream import (
@@ -80,7 +82,10 @@ class Gateway:
         ex: Exchange | None = None
         status, provider_ms, sent = 500, 0.0, 0
         failure_key = ""
+        ip_guard = snap.extras.get(IP_DENY)  # parts/ip_deny.py: only while the setting is enabled
         try:
+            if ip_guard is not None and (refusal := await ip_guard.refusal(client_ip)) is not None:
+                raise Failure(403, "IP_DENIED", refusal)
             api, resource_path = self._resolve(req, snap)
             ex = Exchange(req, snap, api, resource_path, client_ip, started, fast_id())
             violation = await self._request_phase(ex)
@@ -89,6 +94,8 @@ class Gateway:
             status, provider_ms, sent = await self._forward(ex, resp)
         except Failure as f:
             status, failure_key = f.status, f.key
+            if ip_guard is not None and counts_as_failure(f.status, f.key):
+                await ip_guard.failed(client_ip)
             if not resp.started:
                 status, sent = await self._send_fault(resp, snap, f, api, req, ex, client_ip)
         except ClientDisconnected:

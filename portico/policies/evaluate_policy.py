@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from portico.policies._identify.tokens import RULES as TOKEN_RULES
 from portico.policies.base import PolicyConfig, PolicyHandler, Violation
 from portico.policies.inbound_auth_transport import basic_credentials
 
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
     from portico.gateway.exchange import Exchange
     from portico.gateway.snapshot import AppView, Snapshot
 
-IdentificationType = Literal["apiKey", "httpBasicAuth", "ipAddressRange", "hostNameAddress"]
+IdentificationType = Literal["apiKey", "httpBasicAuth", "ipAddressRange", "hostNameAddress", "jwtClaims",
+                             "oAuth2Token", "openIdConnect"]
 
 UNIDENTIFIED = Violation(403, "APPLICATION_NOT_IDENTIFIED", "Unable to identify the application for the request.")
 UNAUTHENTICATED = Violation(401, "AUTHENTICATION_FAILED", "The request cannot be authenticated.")
@@ -95,7 +97,7 @@ async def _by_host_name(ex: Exchange, snap: Snapshot) -> AppView | Violation | N
 
 
 _SYNC_RULES = {"apiKey": _by_api_key, "ipAddressRange": _by_ip}
-_ASYNC_RULES = {"httpBasicAuth": _by_basic_auth, "hostNameAddress": _by_host_name}
+_ASYNC_RULES = {"httpBasicAuth": _by_basic_auth, "hostNameAddress": _by_host_name, **TOKEN_RULES}  # tokens: issue 5
 
 
 class _Verdict:

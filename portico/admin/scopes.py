@@ -1,0 +1,167 @@
+"""``/scopes``: OAuth scope mappings (issue 5) -- authorization-server scopes mapped to whole APIs
+or to API scopes (``<apiId>:<scopeName>``, an entry of the API's ``scopes`` whose resources and
+methods are the operations naming it in ``apiDefinition.paths``).
+
+Shape (the reference's ``GatewayScope``): ``{id, scopeName, scopeDescription, audience, apiScopes:
+[apiId | apiScopeId], requiredAuthScopes: [{authServerAlias, scopeName}]}``. Every authorization
+server and scope named must exist (a server that lists no scopes accepts any scope name), and
+every API or API scope; a 400 names the first that does not. The gateway reads the mappings through
+``gateway/parts/scopes.py``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from portico.admin.common import json_response, read_object, require_str, str_list
+from portico.admin.context import context_of
+from portico.admin.errors import ApiError
+from portico.oauth.config import AUTH_SERVER, AuthServer, default_local
+from portico.store import StoreTransaction
+
+KIND = "scopeMapping"
+FIELDS = ("id", "scopeName", "scopeDescription", "audience", "apiScopes", "requiredAuthScopes")
+
+
+def _not_found(scope_id: str) -> ApiError:
+    return ApiError(404, f"scope mapping {scope_id!r} does not exist")
+
+
+async def _servers(tx: StoreTransaction) -> dict[str, AuthServer]:
+    servers = {r.body.get("name", r.id): AuthServer.model_validate(r.body)
+               for r in await tx.list("alias") if r.body.get("type") == AUTH_SERVER}
+    if not any(s.is_local for s in servers.values()):
+        local = default_local()
+        servers[local.name] = local
+    return servers
+
+
+async def _check_auth_scopes(tx: StoreTransaction, value: Any) -> list[dict[str, str]]:
+    if not isinstance(value, list) or not value:
+        raise ApiError(400, "field 'requiredAuthScopes' must be a non-empty list of "
+                            "{\"authServerAlias\", \"scopeName\"} objects")
+    servers = await _servers(tx)
+    out: list[dict[str, str]] = []
+    for i, entry in enumerate(value):
+        if not isinstance(entry, dict):
+            raise ApiError(400, f"field 'requiredAuthScopes[{i}]' must be an object")
+        server_name = require_str(entry, "authServerAlias")
+        scope = require_str(entry, "scopeName").strip()
+        server = servers.get(server_name)
+        if server is None:
+            raise ApiError(400, f"field 'requiredAuthScopes[{i}].authServerAlias': authorization server "
+                                f"{server_name!r} does not exist")
+        known = {s.name for s in server.scopes}
+        if known and scope not in known:
+            raise ApiError(400, f"field 'requiredAuthScopes[{i}].scopeName': {scope!r} is not a scope of "
+                                f"{server_name!r} (scopes: {', '.join(sorted(known))})")
+        out.append({"authServerAlias": server_name, "scopeName": scope})
+    return out
+
+
+def api_scope_names(api: dict[str, Any]) -> set[str]:
+    return {s["name"] if isinstance(s, dict) else s for s in api.get("scopes") or ()
+            if isinstance(s, str) or (isinstance(s, dict) and isinstance(s.get("name"), str))}
+
+
+async def _check_api_scopes(tx: StoreTransaction, ids: list[str]) -> list[str]:
+    if not ids:
+        raise ApiError(400, "field 'apiScopes' must name at least one API or API scope")
+    for i, ref in enumerate(ids):
+        api_id, sep, scope = ref.partition(":")
+        row = await tx.get("api", api_id)
+        if row is None:
+            raise ApiError(400, f"field 'apiScopes[{i}]': API {api_id!r} does not exist")
+        if sep and scope not in api_scope_names(row.body):
+            raise ApiError(400, f"field 'apiScopes[{i}]': API {api_id!r} has no API scope {scope!r}")
+    return list(dict.fromkeys(ids))
+
+
+async def _parse(tx: StoreTransaction, data: dict[str, Any], scope_id: str) -> dict[str, Any]:
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise ApiError(400, f"invalid property key(s) {unknown}; expected {list(FIELDS)}")
+    if data.get("id") not in (None, "", scope_id):
+        raise ApiError(400, f"field 'id' must be {scope_id!r} (the id in the path) or absent")
+    return {
+        "id": scope_id,
+        "scopeName": require_str(data, "scopeName").strip(),
+        "scopeDescription": require_str(data, "scopeDescription", required=False),
+        "audience": require_str(data, "audience", required=False).strip(),
+        "apiScopes": await _check_api_scopes(tx, str_list(data, "apiScopes")),
+        "requiredAuthScopes": await _check_auth_scopes(tx, data.get("requiredAuthScopes")),
+    }
+
+
+async def _check_name(tx: StoreTransaction, body: dict[str, Any]) -> None:
+    for row in await tx.list(KIND):
+        if row.id != body["id"] and row.body.get("scopeName") == body["scopeName"]:
+            raise ApiError(400, f"a scope mapping named {body['scopeName']!r} already exists")
+
+
+async def list_scopes(request: Request) -> Response:
+    async with context_of(request).store.read() as tx:
+        rows = await tx.list(KIND)
+    return json_response({"scopes": [r.body for r in rows]})
+
+
+async def get_scope(request: Request) -> Response:
+    scope_id = request.path_params["oauthScopeId"]
+    async with context_of(request).store.read() as tx:
+        row = await tx.get(KIND, scope_id)
+    if row is None:
+        raise _not_found(scope_id)
+    return json_response({"scope": row.body})
+
+
+async def create_scope(request: Request) -> Response:
+    ctx = context_of(request)
+    data = await read_object(request, envelope="scope")
+    given = data.get("id")
+    scope_id = given if isinstance(given, str) and given else str(uuid.uuid4())
+    async with ctx.store.transaction() as tx:
+        if await tx.get(KIND, scope_id) is not None:
+            raise ApiError(400, f"a scope mapping with id {scope_id!r} already exists")
+        body = await _parse(tx, data, scope_id)
+        await _check_name(tx, body)
+        await tx.insert(KIND, scope_id, body, name=body["scopeName"])
+    ctx.notify_change()
+    return json_response({"scope": body}, status=201)
+
+
+async def update_scope(request: Request) -> Response:
+    ctx = context_of(request)
+    scope_id = request.path_params["oauthScopeId"]
+    data = await read_object(request, envelope="scope")
+    async with ctx.store.transaction() as tx:
+        row = await tx.get(KIND, scope_id)
+        if row is None:
+            raise _not_found(scope_id)
+        body = await _parse(tx, data, scope_id)
+        await _check_name(tx, body)
+        await tx.update(KIND, scope_id, body, row.revision, name=body["scopeName"])
+    ctx.notify_change()
+    return json_response({"scope": body})
+
+
+async def delete_scope(request: Request) -> Response:
+    ctx = context_of(request)
+    scope_id = request.path_params["oauthScopeId"]
+    async with ctx.store.transaction() as tx:
+        if not await tx.delete(KIND, scope_id):
+            raise _not_found(scope_id)
+    ctx.notify_change()
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/scopes", list_scopes, methods=["GET"]),
+    Route("/scopes", create_scope, methods=["POST"]),
+    Route("/scopes/{oauthScopeId}", get_scope, methods=["GET"]),
+    Route("/scopes/{oauthScopeId}", update_scope, methods=["PUT"]),
+    Route("/scopes/{oauthScopeId}", delete_scope, methods=["DELETE"]),
+]

@@ -1,0 +1,1 @@
+"""Identification rules of ``evaluatePolicy`` that need more than a dictionary lookup (tokens)."""
