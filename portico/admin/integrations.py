@@ -25,7 +25,7 @@ from starlette.routing import Route
 from portico.admin.common import bool_param, int_param, json_response, read_json, read_object, require_str
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError, not_found
-from portico.federation import ingest
+from portico.federation import ingest, keys
 from portico.federation import protocol as p
 from portico.federation.aws import PROVIDER_TYPE as AWS
 from portico.federation.controller import Controller, LinkUnavailable
@@ -115,6 +115,8 @@ async def update_integration(request: Request) -> Response:
     unknown = sorted(set(data) - {"id", "name", "description", "provider", "status", "created", "modified"})
     if unknown:
         raise ApiError(400, f"unknown field(s) {unknown}; an integration has name, description and provider")
+    if "name" in data and (not isinstance(data["name"], str) or not data["name"].strip()):
+        raise ApiError(400, "field 'name' must be a non-empty string (leave it out to keep the name)")
     name = _check_text(data, "name", False)
     description = _check_text(data, "description", False)
     ctx = context_of(request)
@@ -135,7 +137,9 @@ async def update_integration(request: Request) -> Response:
 async def delete_integration(request: Request) -> Response:
     """Deletes the integration and what was ingested from it. Refused (400) while its plans have
     subscriptions unless ``force=true``; forced, their provider keys are revoked first when an
-    agent is linked (otherwise the keys stay in the provider: the answer says so)."""
+    agent is linked (otherwise the keys stay in the provider). The subscriptions are checked again
+    inside the deleting transaction: one made meanwhile (or being made) refuses the deletion (409)
+    rather than being deleted with its key left behind."""
     force = bool_param(request, "force")
     ctx = context_of(request)
     controller = _controller(request)
@@ -145,21 +149,38 @@ async def delete_integration(request: Request) -> Response:
         subscribed = await ingest.subscribed_plans(tx, integration_id)
         grants = await ingest.grants_on(tx, subscribed)
     if subscribed and not force:
-        raise ApiError(400, f"integration {integration_id} has ingested APIs with subscriptions (plans "
-                            f"{', '.join(subscribed)}); delete those subscriptions first or use force=true")
+        raise _subscribed(integration_id, subscribed)
     for grant in grants:
         try:
             await controller.unsubscribe(grant)
         except (LinkUnavailable, p.CommandFailed):
             pass  # forced: the key may stay in the provider
+    await controller.retry_revocations(integration_id)  # keys of earlier switches still to delete
     async with ctx.store.transaction() as tx:
         await _load(tx, integration_id)
+        now_subscribed = await ingest.subscribed_plans(tx, integration_id)
+        if now_subscribed and not force:
+            raise _subscribed(integration_id, now_subscribed)
+        known = {str(g.get("subscriptionId")) for g in grants}
+        if any(str(g.get("subscriptionId")) not in known for g in await ingest.grants_on(tx, now_subscribed)):
+            raise ApiError(409, f"integration {integration_id}: a subscription to one of its plans was made while "
+                                "it was being deleted; try again")
+        plans = set(await ingest.integration_plan_ids(tx, integration_id))
+        if plans & await keys.claimed_plans(tx):
+            raise ApiError(409, f"integration {integration_id}: a subscription to one of its plans is being "
+                                "created; try again in a moment")
         await ingest.delete_catalogue(tx, integration_id)
+        await keys.drop_scheduled(tx, integration_id)
         await tx.delete(KIND, integration_id)
     await controller.drop_links(integration_id, "the integration was deleted")
     await controller.board.forget(integration_id)
     ctx.notify_change()
     return Response(status_code=204)
+
+
+def _subscribed(integration_id: str, plans: list[str]) -> ApiError:
+    return ApiError(400, f"integration {integration_id} has ingested APIs with subscriptions (plans "
+                         f"{', '.join(plans)}); delete those subscriptions first or use force=true")
 
 
 async def discover(request: Request) -> Response:

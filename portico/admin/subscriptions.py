@@ -3,7 +3,10 @@
 ``POST`` creates the application (``applicationName``) or subscribes an existing one
 (``applicationId``, a Portico extension) and returns the API key; ``PUT`` switches package and
 plan and resets the quota (counters are keyed on the subscription's ``quotaEpoch``); ``DELETE``
-removes the subscription and the application it created. Usage reads the live counters."""
+removes the subscription and the application it created. Usage reads the live counters.
+``GET /subscriptions/{id}`` shows the keys to holders of "Manage applications" and to the
+application's owner; lists always mask them. Federated plans (:mod:`portico.federation.grants`):
+one write per application at a time (409 for a concurrent one)."""
 
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ from portico.domain.package import Package, Plan, Subscription
 from portico.domain.plan_limits import plan_limits, quota_key
 from portico.domain.policy import Policy, PolicyAction
 from portico.federation import grants
+from portico.security.principal import Principal
+from portico.security.privileges import MANAGE_APPLICATIONS
 from portico.settings import EXTENDED_DEFAULTS
 from portico.store import StoreTransaction
 from portico.wire.packages import subscription_body
@@ -69,28 +74,39 @@ async def create_subscription(request: Request) -> Response:
     existing_id = require_str(data, "applicationId", required=False)
     name = require_str(data, "applicationName", required=not existing_id)
     description = require_str(data, "applicationDescription", required=False)
-    app_id, grant = existing_id or str(uuid.uuid4()), None
+    app_id = existing_id or str(uuid.uuid4())
     fed = await grants.plan_federation(ctx.store, plan_id)
-    if fed is not None:  # a federated plan: the provider's key first (nothing is stored if it refuses)
-        async with ctx.store.read() as tx:
-            await _package_and_plan(request, tx, package_id, plan_id, "packageId")
-            if existing_id and await tx.get("subscription", existing_id) is not None:
-                raise ApiError(400, f"application {existing_id!r} already has a subscription; switch it with PUT")
-            if existing_id:
-                name = (await load_app(tx, existing_id))[0].name
-        grant = await grants.subscribe(request, fed, plan_id, app_id, name)
-    try:
-        async with ctx.store.transaction() as tx:
-            app, package, plan = await _subscribe(request, tx, data, package_id, plan_id, existing_id, app_id, name,
-                                                  description)
-            await grants.save(tx, grant, app.id)
-            body = subscription_body(app, package, plan) | await grants.wire(tx, app.id)
-    except BaseException:
-        if grant is not None:
-            await grants.revoke_quietly(request, grant)
-        raise
+    if fed is None:
+        body = await _store_new(request, data, package_id, plan_id, existing_id, app_id, name, description, None)
+    else:  # a federated plan: the provider's key first (nothing is stored if it refuses)
+        async with grants.exclusive(request, app_id, plan_id, str(fed.get("integrationId"))):
+            async with ctx.store.read() as tx:
+                await _package_and_plan(request, tx, package_id, plan_id, "packageId")
+                if existing_id:
+                    app, _ = await load_app(tx, existing_id)
+                    await teams.require_visible(request, tx, app, "application", app.id)
+                    if await tx.get("subscription", existing_id) is not None:
+                        raise ApiError(400, f"application {existing_id!r} already has a subscription; "
+                                            "switch it with PUT")
+                    name = app.name
+            grant = await grants.subscribe(request, fed, plan_id, app_id, name)
+            try:
+                body = await _store_new(request, data, package_id, plan_id, existing_id, app_id, name, description,
+                                        grant)
+            except BaseException:
+                await grants.undo(request, grant)
+                raise
     ctx.notify_change()
     return json_response(body, status=201)
+
+
+async def _store_new(request: Request, data: dict[str, Any], package_id: str, plan_id: str, existing_id: str,
+                     app_id: str, name: str, description: str, grant: dict[str, Any] | None) -> dict[str, Any]:
+    async with context_of(request).store.transaction() as tx:
+        app, package, plan = await _subscribe(request, tx, data, package_id, plan_id, existing_id, app_id, name,
+                                              description)
+        await grants.save(tx, grant, app.id)
+        return subscription_body(app, package, plan) | await grants.wire(tx, app.id)
 
 
 async def _subscribe(request: Request, tx: StoreTransaction, data: dict[str, Any], package_id: str, plan_id: str,
@@ -143,61 +159,77 @@ async def list_subscriptions(request: Request) -> Response:
     return json_response(out)
 
 
+def _sees_keys(request: Request, app: Application) -> bool:
+    """The application's keys (Portico's and the provider's) are for holders of "Manage
+    applications" and for the application's owner; anyone else who may see it gets them masked."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return principal is None or principal.holds(MANAGE_APPLICATIONS) or app.owner in (principal.login_id,
+                                                                                       principal.user_id)
+
+
 async def get_subscription(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
         sub, _ = await _load_sub(request, tx, request.path_params["applicationId"])
         app, package, plan = await _details(tx, sub)
-        body = subscription_body(app, package, plan) | await grants.wire(tx, app.id)
+        mask = not _sees_keys(request, app)
+        body = subscription_body(app, package, plan, mask_key=mask) | await grants.wire(tx, app.id, mask=mask)
     return json_response(body)
 
 
 async def switch_subscription(request: Request) -> Response:
+    """Switch package and plan. Into a federated plan: the new provider key first; out of one: the
+    new grant (or none) is stored with the old key scheduled for deletion in one transaction, and the
+    old key deleted after (a failure there is retried at the integration's health checks, never
+    leaving a stored grant on a deleted key)."""
     ctx = context_of(request)
     data = await read_object(request)
     package_id, plan_id = require_str(data, "newPackageId"), require_str(data, "newPlanId")
-    new_grant, old_grant = await _switch_grants(request, package_id, plan_id)
-    try:
-        async with ctx.store.transaction() as tx:
-            sub, revision = await _load_sub(request, tx, request.path_params["applicationId"])
-            package, plan = await _package_and_plan(request, tx, package_id, plan_id, "newPackageId")
-            old_key = quota_key(sub)
-            sub.packageId, sub.planId, sub.quotaEpoch = package.id, plan.id, max(_now(), sub.quotaEpoch + 1)
-            await tx.update("subscription", sub.applicationId, sub.model_dump(mode="json"), revision)
-            app, _ = await load_app(tx, sub.applicationId)
-            if new_grant is not None or old_grant is not None:
-                await grants.save(tx, new_grant, app.id)
-            body = subscription_body(app, package, plan) | await grants.wire(tx, app.id)
-    except BaseException:
-        if new_grant is not None:
-            await grants.revoke_quietly(request, new_grant)
-        raise
+    app_id = request.path_params["applicationId"]
+    async with ctx.store.read() as tx:
+        sub, _ = await _load_sub(request, tx, app_id)
+        await _package_and_plan(request, tx, package_id, plan_id, "newPackageId")
+        old_grant = await grants.grant_of(tx, app_id)
+        app, _ = await load_app(tx, app_id)
+    fed = await grants.plan_federation(ctx.store, plan_id) if sub.planId != plan_id else None
+    if sub.planId == plan_id or (fed is None and old_grant is None):
+        body, old_key = await _switch(request, package_id, plan_id, None)
+    else:
+        integration = str((fed or old_grant or {}).get("integrationId"))
+        async with grants.exclusive(request, app_id, plan_id, integration):
+            new_grant = await grants.subscribe(request, fed, plan_id, app_id, app.name) if fed is not None else None
+            try:
+                body, old_key = await _switch(request, package_id, plan_id, (new_grant, old_grant))
+            except BaseException:
+                if new_grant is not None:
+                    await grants.undo(request, new_grant)
+                raise
+            if old_grant is not None:
+                await grants.revoke_retired(request, old_grant)
     await _forget(ctx.extras.get("services"), old_key)
     ctx.notify_change()
     return json_response(body)
 
 
-async def _switch_grants(request: Request, package_id: str, plan_id: str,
-                         ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Switching to another plan: a key from the new federated plan's provider, then the old
-    federated plan's key revoked (before anything is stored; the new key is undone on failure)."""
-    app_id = request.path_params["applicationId"]
-    async with context_of(request).store.read() as tx:
-        sub, _ = await _load_sub(request, tx, app_id)
-        if sub.planId == plan_id:
-            return None, None
-        await _package_and_plan(request, tx, package_id, plan_id, "newPackageId")
-        old_grant = await grants.grant_of(tx, app_id)
-        app, _ = await load_app(tx, app_id)
-    fed = await grants.plan_federation(context_of(request).store, plan_id)
-    new_grant = await grants.subscribe(request, fed, plan_id, app_id, app.name) if fed is not None else None
-    if old_grant is not None:
-        try:
-            await grants.revoke(request, old_grant)
-        except BaseException:
-            if new_grant is not None:
-                await grants.revoke_quietly(request, new_grant)
-            raise
-    return new_grant, old_grant
+async def _switch(request: Request, package_id: str, plan_id: str,
+                  federated: tuple[dict[str, Any] | None, dict[str, Any] | None] | None,
+                  ) -> tuple[dict[str, Any], str]:
+    """The switch's one transaction; ``federated``: the (new, old) grants when either plan is federated."""
+    async with context_of(request).store.transaction() as tx:
+        sub, revision = await _load_sub(request, tx, request.path_params["applicationId"])
+        package, plan = await _package_and_plan(request, tx, package_id, plan_id, "newPackageId")
+        old_key = quota_key(sub)
+        sub.packageId, sub.planId, sub.quotaEpoch = package.id, plan.id, max(_now(), sub.quotaEpoch + 1)
+        await tx.update("subscription", sub.applicationId, sub.model_dump(mode="json"), revision)
+        app, _ = await load_app(tx, sub.applicationId)
+        if federated is not None:
+            new_grant, old_grant = federated
+            current = await grants.grant_of(tx, app.id)
+            if (current or {}).get("subscriptionId") != (old_grant or {}).get("subscriptionId"):
+                raise ApiError(409, f"the subscription of application {app.id} changed meanwhile; reload and retry")
+            await grants.save(tx, new_grant, app.id)
+            if old_grant is not None:
+                await grants.retire(tx, old_grant)
+        return subscription_body(app, package, plan) | await grants.wire(tx, app.id), old_key
 
 
 async def _forget(services: Any, key: str) -> None:
@@ -211,21 +243,40 @@ async def _forget(services: Any, key: str) -> None:
 
 
 async def delete_subscription(request: Request) -> Response:
+    """The provider's key goes first: a failure to revoke it leaves the subscription in place. The
+    application goes too when the subscription created it; one the subscriber brought stays."""
     ctx = context_of(request)
+    app_id = request.path_params["applicationId"]
     async with ctx.store.read() as tx:
-        await _load_sub(request, tx, request.path_params["applicationId"])
-        grant = await grants.grant_of(tx, request.path_params["applicationId"])
-    if grant is not None:  # the provider's key goes first: a failure leaves the subscription in place
-        await grants.revoke(request, grant)
-    async with ctx.store.transaction() as tx:
-        sub, _ = await _load_sub(request, tx, request.path_params["applicationId"])
+        await _load_sub(request, tx, app_id)
+        grant = await grants.grant_of(tx, app_id)
+    if grant is None:
+        sub = await _unsubscribe(request, app_id)
+    else:
+        async with grants.exclusive(request, app_id, str(grant.get("planId")), str(grant.get("integrationId"))):
+            async with ctx.store.read() as tx:
+                grant = await grants.grant_of(tx, app_id)
+            if grant is not None:
+                await grants.revoke(request, grant)
+            sub = await _unsubscribe(request, app_id)
+    await _forget(ctx.extras.get("services"), quota_key(sub))
+    ctx.notify_change()
+    return Response(status_code=204)
+
+
+async def _unsubscribe(request: Request, app_id: str) -> Subscription:
+    async with context_of(request).store.transaction() as tx:
+        sub, _ = await _load_sub(request, tx, app_id)
         await tx.delete("subscription", sub.applicationId)
         await grants.save(tx, None, sub.applicationId)
         if sub.createdApplication:
             await tx.delete("application", sub.applicationId)
-    await _forget(ctx.extras.get("services"), quota_key(sub))
-    ctx.notify_change()
-    return Response(status_code=204)
+        else:
+            app, revision = await load_app(tx, sub.applicationId)
+            if app.subscription:
+                app.subscription = False
+                await save_app(tx, app, revision)
+    return sub
 
 
 # -- usage ------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 import portico
 from portico.federation import protocol as p
 from portico.federation.agent_config import AgentConfig, Connector, Provider
-from portico.federation.aws import AwsProvider, ProviderError
+from portico.federation.aws import AwsProvider, Discovery, ProviderError
 
 log = logging.getLogger("portico.agent")
 INGEST_BATCH = 10
@@ -47,23 +47,6 @@ class WsTransport:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self.ws.close(code, reason)
-
-
-def ssl_context(connector: Connector) -> ssl.SSLContext | None:
-    if connector.truststore is None:
-        return None
-    ts = connector.truststore
-    if ts.type == "PEM":
-        return ssl.create_default_context(cafile=str(ts.path))
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    from portico.security.keystore.formats import open_store  # JKS / PKCS12 truststores
-
-    opened = open_store(ts.path.read_bytes(), ts.type, ts.password or "")
-    if opened.password_error:
-        raise ValueError(f"truststore {ts.path}: {opened.password_error}")
-    pem = "".join(cert.public_bytes(Encoding.PEM).decode() for cert in opened.trusted.values())
-    return ssl.create_default_context(cadata=pem)
 
 
 @dataclass
@@ -117,31 +100,39 @@ class ProviderLink:
             self._stopping = True
         return {}
 
-    async def _discover(self) -> tuple[list[dict[str, Any]], bool, list[str]]:
-        found = await self._call(self.provider.discover)
+    async def _discover(self) -> Discovery:
+        found: Discovery = await self._call(self.provider.discover)
         self.state.last_provider_error = "; ".join(found.errors) if found.errors else None
-        return found.apis, found.partial, found.errors
+        return found
 
     async def on_discover(self, payload: p.Payload) -> p.Payload:
+        """The listing pass only: the preview needs no definitions (no GetExport)."""
         self._count(p.DISCOVER)
-        apis, partial, errors = await self._discover()
-        light = [{k: v for k, v in api.items() if k != "pages"} for api in apis]
-        return {"apis": light, "isPartialDiscovery": partial, "errors": errors}
+        found = await self._discover()
+        return {"apis": found.apis, "isPartialDiscovery": found.partial, "errors": found.errors}
 
     async def on_start_ingest(self, payload: p.Payload) -> p.Payload:
+        """List, answer with what will come (and whether the listing is complete), then export and
+        send the APIs one INGEST batch at a time."""
         self._count(p.START_INGEST)
         job = payload.get("ingestJobId")
         wanted = payload.get("apiIds") or []
         if not isinstance(job, str) or not isinstance(wanted, list):
             raise p.CommandFailed("START_INGEST needs ingestJobId and apiIds (a list of uniqueIds; empty for all)")
-        apis, _, _ = await self._discover()
+        found = await self._discover()
+        if found.errors and not found.apis:
+            raise p.CommandFailed("discovery failed: " + "; ".join(found.errors))
+        apis = found.apis
         if wanted:
             chosen = set(map(str, wanted))
             apis = [a for a in apis if a["uniqueId"] in chosen]
         task = asyncio.create_task(self._send_ingest(job, apis))
         self._ingests.add(task)
         task.add_done_callback(self._ingests.discard)
-        return {"ingestJobId": job, "total": len(apis)}
+        listed = [{"uniqueId": a["uniqueId"], "planIds": [str(plan["id"]) for plan in a.get("plans") or []]}
+                  for a in found.apis]
+        return {"ingestJobId": job, "total": len(apis), "isPartialDiscovery": found.partial,
+                "errors": found.errors, "listed": listed}
 
     async def _send_ingest(self, job: str, apis: list[dict[str, Any]]) -> None:
         channel = self._channel
@@ -150,7 +141,11 @@ class ProviderLink:
         try:
             batches = [apis[i:i + INGEST_BATCH] for i in range(0, len(apis), INGEST_BATCH)] or [[]]
             for i, batch in enumerate(batches):
-                await channel.request(p.INGEST, {"ingestJobId": job, "apis": batch, "done": i == len(batches) - 1})
+                exported, errors = await asyncio.to_thread(self.provider.export, batch) if batch else ([], [])
+                if errors:
+                    self.state.last_provider_error = errors[-1]
+                await channel.request(p.INGEST, {"ingestJobId": job, "apis": exported, "errors": errors,
+                                                 "done": i == len(batches) - 1})
         except p.CommandFailed as exc:
             log.warning("ingest job %s for integration %s failed: %s", job, self.state.integration_id, exc)
 
@@ -180,9 +175,11 @@ class ProviderLink:
 
     # -- the link ---------------------------------------------------------------------------------
 
-    async def _session(self, endpoint: str) -> None:
+    async def _session(self, endpoint: str) -> tuple[int | None, str]:
+        """One link from connect to close; the close code and reason the management API gave."""
         headers = list(self.connector.headers)
-        async with connect(endpoint, additional_headers=headers, ssl=ssl_context(self.connector),
+        tls = self.connector.tls if endpoint.startswith("wss:") else None
+        async with connect(endpoint, additional_headers=headers, ssl=tls,
                            open_timeout=15, ping_interval=5, ping_timeout=20,
                            max_size=p.MAX_FRAME, user_agent_header=f"portico-agent/{portico.__version__}") as ws:
             channel = p.Channel(WsTransport(ws), self.handlers())
@@ -196,6 +193,7 @@ class ProviderLink:
                 self.state.connected_since, self.state.last_error = time.time(), None
                 log.info("integration %s: connected to %s", self.state.integration_id, endpoint)
                 await runner
+                return ws.close_code, ws.close_reason or ""
             finally:
                 self.state.connected = self.state.primary = False
                 self._channel = None
@@ -203,27 +201,55 @@ class ProviderLink:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await runner
 
+    async def _attempt(self, endpoint: str) -> bool:
+        """One connection attempt; sets ``state.last_error``. True when the management API refused
+        the agent's credentials (a revoked or expired token, a lost privilege)."""
+        try:
+            code, reason = await self._session(endpoint)
+        except p.CommandFailed as exc:  # HELLO refused: wrong integration, provider or permission
+            self.state.last_error = f"HELLO refused: {exc}"
+            return True
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            self.state.last_error = f"connection refused by the management API: HTTP {status}"
+            if status in (401, 403):
+                body = exc.response.body.decode("utf-8", "replace")[:300] if exc.response.body else ""
+                self.state.last_error += f" ({body}); check the token in the connector's Authorization header"
+            return status in (401, 403)
+        except ssl.SSLCertVerificationError as exc:
+            self.state.last_error = (f"TLS verification of {endpoint} failed: {exc.verify_message or exc}; the "
+                                     "management API's certificate is not trusted (see the connector's "
+                                     "ssl.truststore setting)")
+            return False
+        except ssl.SSLError as exc:
+            self.state.last_error = f"TLS handshake with {endpoint} failed: {exc.reason or exc}"
+            return False
+        except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed) as exc:
+            self.state.last_error = f"cannot reach {endpoint}: {exc or type(exc).__name__}"
+            return False
+        except Exception as exc:  # one link's surprise must not stop the agent: report it and retry
+            log.debug("integration %s: link failure", self.state.integration_id, exc_info=True)
+            self.state.last_error = f"the link to {endpoint} failed: {type(exc).__name__}: {exc}"
+            return False
+        if code in (p.CLOSE_UNAUTHORIZED, p.CLOSE_FORBIDDEN):
+            self.state.last_error = f"the management API closed the link (code {code}): {reason}"
+            return True
+        self.state.last_error = "the management API closed the link" + (f" ({reason})" if reason else "")
+        return False
+
     async def run(self) -> None:
         delay = BACKOFF_MIN
         index = 0
         while not self._stopping:
             endpoint = self.connector.endpoints[index % len(self.connector.endpoints)]
             began = time.monotonic()
-            try:
-                await self._session(endpoint)
-                self.state.last_error = self.state.last_error or "the management API closed the link"
-            except p.CommandFailed as exc:  # HELLO refused: wrong integration, provider or permission
-                self.state.last_error = f"HELLO refused: {exc}"
-            except InvalidStatus as exc:
-                self.state.last_error = f"connection refused by the management API: HTTP {exc.response.status_code}"
-            except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed) as exc:
-                self.state.last_error = f"cannot reach {endpoint}: {exc or type(exc).__name__}"
+            refused = await self._attempt(endpoint)
             if self._stopping:
                 break
-            if time.monotonic() - began > 60:  # the link was up for a while: start over gently
+            if time.monotonic() - began > 60 and not refused:  # the link was up for a while: start over gently
                 delay = BACKOFF_MIN
-            log.warning("integration %s: %s; retrying in %.0f s", self.state.integration_id,
-                        self.state.last_error, delay)
+            (log.error if refused else log.warning)("integration %s: %s; retrying in %.0f s",
+                                                    self.state.integration_id, self.state.last_error, delay)
             self.state.reconnects += 1
             index += 1
             await asyncio.sleep(delay)

@@ -8,6 +8,7 @@ Environment variables override the YAML file. Names are matched case-insensitive
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ class Connector:
     endpoints: tuple[str, ...]  # WebSocket URLs (ws:// or wss://)
     headers: tuple[tuple[str, str], ...] = ()
     truststore: Truststore | None = None
+    tls: ssl.SSLContext | None = field(default=None, compare=False)  # built from the truststore at load
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,36 @@ def _connector(tree: dict[str, Any]) -> Connector:
         if not path.is_file():
             raise AgentConfigError(f"{tname}_path: no such file {str(path)!r}")
         truststore = Truststore(kind, path, _text(ts.get("password"), f"{tname}_password", required=False))
-    return Connector(urls, tuple(headers), truststore)
+    tls = trusting(truststore, tname) if truststore is not None else None
+    return Connector(urls, tuple(headers), truststore, tls)
+
+
+def trusting(ts: Truststore, setting: str) -> ssl.SSLContext:
+    """A client TLS context trusting the truststore's certificates, built once at start: a file that
+    cannot be read, a wrong password or a store with no certificate is an AgentConfigError naming
+    ``<setting>_path`` or ``<setting>_password`` (not a failure at the first connection)."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from portico.security.keystore.errors import KeystoreError
+    from portico.security.keystore.formats import open_store
+
+    try:
+        opened = open_store(ts.path.read_bytes(), ts.type, ts.password or "")
+    except (KeystoreError, OSError, ValueError) as exc:
+        raise AgentConfigError(f"{setting}_path: {str(ts.path)!r} is not a readable {ts.type} truststore "
+                               f"({exc})") from None
+    if opened.password_error:
+        raise AgentConfigError(f"{setting}_password: the {ts.type} truststore {str(ts.path)!r} cannot be "
+                               f"opened with this password ({opened.password_error})")
+    if not opened.trusted:
+        raise AgentConfigError(f"{setting}_path: the {ts.type} truststore {str(ts.path)!r} holds no trusted "
+                               "certificate")
+    pem = "".join(cert.public_bytes(Encoding.PEM).decode() for cert in opened.trusted.values())
+    try:
+        return ssl.create_default_context(cadata=pem)
+    except ssl.SSLError as exc:
+        raise AgentConfigError(f"{setting}_path: the certificates of {str(ts.path)!r} are not usable "
+                               f"({exc})") from None
 
 
 def _provider(raw: Any, index: int) -> Provider:

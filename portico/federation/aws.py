@@ -1,5 +1,9 @@
 """The AWS API Gateway provider of the federation agent: discovery and API-key subscriptions.
 
+Discovery has two passes: :meth:`AwsProvider.discover` lists APIs, stages and usage plans (what the
+DISCOVER preview shows), :meth:`AwsProvider.export` fetches one API's OpenAPI document (GetExport),
+called by ingestion one batch at a time.
+
 Calls stay within the reference agent's minimum permissions (GET /restapis, /restapis/*,
 /restapis/*/stages/*, /usageplans; POST /apikeys, /usageplans/*/keys; DELETE /apikeys/*) plus
 GetExport, and STS (GetCallerIdentity, AssumeRole when roles are configured). boto3 is
@@ -9,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +27,7 @@ log = logging.getLogger("portico.federation.aws")
 PROVIDER_TYPE = "aws-api-gateway"
 _TAG_SUBSCRIPTION = "portico-subscription"
 _TAG_APPLICATION = "portico-application"
+_REMEMBER_SECONDS = 3600.0
 
 
 class ProviderError(Exception):
@@ -92,6 +99,23 @@ def _plan(usage_plan: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _listed(account_id: str, region: str, rest_api: dict[str, Any], stage: dict[str, Any],
+            plans: list[dict[str, Any]]) -> dict[str, Any]:
+    api_id, stage_name = rest_api["id"], stage["stageName"]
+    return {
+        "uniqueId": f"{account_id}:{region}:{api_id}:{stage_name}",
+        "id": api_id,
+        "name": rest_api.get("name") or api_id,
+        "version": stage_name,
+        "description": rest_api.get("description", ""),
+        "connectionDetails": {
+            "invokeUrl": f"https://{api_id}.execute-api.{region}.amazonaws.com/{stage_name}",
+            "region": region, "account": account_id, "restApiId": api_id, "stage": stage_name,
+        },
+        "plans": plans,
+    }
+
+
 class AwsProvider:
     type = PROVIDER_TYPE
 
@@ -101,6 +125,11 @@ class AwsProvider:
         self.settings = settings
         self._config = BotoConfig(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10,
                                   read_timeout=30)
+        # Keys this process issued, by subscription id: a retried SUBSCRIBE (its reply was lost or
+        # came too late) gets the same key without GET /apikeys. Guarded: subscribe runs in threads.
+        self._issued: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._sub_locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
 
     # -- sessions -------------------------------------------------------------------------------
 
@@ -150,6 +179,8 @@ class AwsProvider:
             raise ProviderError(_message(exc)) from exc
 
     def discover(self) -> Discovery:
+        """The listing pass: every REST API x stage with its usage plans and connection details, no
+        definitions (GetExport is the separate :meth:`export` pass, used by ingestion only)."""
         found = Discovery()
         try:
             accounts = self._accounts()
@@ -181,51 +212,72 @@ class AwsProvider:
                 plans = plans_by_stage.get((rest_api["id"], stage["stageName"]), [])
                 if not plans and not self.settings.accept_api_without_usage_plan:
                     continue
-                apis.append(self._api(client, account.account_id, region, rest_api, stage, plans))
+                apis.append(_listed(account.account_id, region, rest_api, stage, plans))
         return apis
 
-    def _api(self, client: Any, account_id: str, region: str, rest_api: dict[str, Any], stage: dict[str, Any],
-             plans: list[dict[str, Any]]) -> dict[str, Any]:
-        api_id, stage_name = rest_api["id"], stage["stageName"]
-        export = client.get_export(restApiId=api_id, stageName=stage_name, exportType="oas30",
-                                   accepts="application/json")
-        definition = export["body"].read().decode("utf-8")
-        return {
-            "uniqueId": f"{account_id}:{region}:{api_id}:{stage_name}",
-            "id": api_id,
-            "name": rest_api.get("name") or api_id,
-            "version": stage_name,
-            "description": rest_api.get("description", ""),
-            "connectionDetails": {
-                "invokeUrl": f"https://{api_id}.execute-api.{region}.amazonaws.com/{stage_name}",
-                "region": region, "account": account_id, "restApiId": api_id, "stage": stage_name,
-            },
-            "pages": [{"pageType": "SWAGGER", "content": definition, "filename": f"{rest_api.get('name')}.json"}],
-            "plans": plans,
-        }
+    def export(self, apis: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+        """The export pass (ingestion only, one batch at a time): each API from :meth:`discover`
+        with its OpenAPI document (GetExport) as a page, and an error for each that failed."""
+        clients: dict[tuple[str, str], Any] = {}
+        out, errors = [], []
+        for api in apis:
+            details = api["connectionDetails"]
+            where = (str(details["account"]), str(details["region"]))
+            try:
+                if where not in clients:
+                    clients[where] = self._client(self._account(where[0]).session, "apigateway", where[1])
+                export = clients[where].get_export(restApiId=details["restApiId"], stageName=details["stage"],
+                                                   exportType="oas30", accepts="application/json")
+                definition = export["body"].read().decode("utf-8")
+            except (ClientError, BotoCoreError, ProviderError) as exc:
+                errors.append(f"API {api['uniqueId']}: its definition could not be exported: "
+                              f"{exc if isinstance(exc, ProviderError) else _message(exc)}")
+                continue
+            out.append({**api, "pages": [{"pageType": "SWAGGER", "content": definition,
+                                          "filename": f"{api['name']}.json"}]})
+        return out, errors
 
     # -- subscriptions --------------------------------------------------------------------------
 
     def subscribe(self, details: dict[str, Any], subscription: dict[str, Any]) -> dict[str, Any]:
-        """Create (or find, on a retry) the subscription's API key and attach it to the usage plan.
+        """Create (or find again, on a retry) the subscription's API key and attach it to the usage plan.
 
         ``details``: the API's connection details; ``subscription``: ``{id, applicationId,
-        applicationName, planId}`` with ``planId`` the usage plan id."""
+        applicationName, planId}`` with ``planId`` the usage plan id. A retry of the same
+        subscription id gets the same key: from this process's memory of the keys it issued
+        (within the reference's minimum permissions), else from ``GET /apikeys`` when that optional
+        permission is granted (a retry after the agent restarted)."""
         sub_id, plan_id = str(subscription["id"]), str(subscription["planId"])
         account = self._account(str(details["account"]))
         client = self._client(account.session, "apigateway", str(details["region"]))
-        name = f"portico-{sub_id}"
-        try:
-            key = self._find_key(client, name)
-            created = key is None
-            if key is None:
-                key = client.create_api_key(
-                    name=name, enabled=True,
-                    description=f"Portico subscription of {subscription.get('applicationName', '')}".strip(),
-                    tags={_TAG_SUBSCRIPTION: sub_id, _TAG_APPLICATION: str(subscription.get("applicationId", ""))},
-                )
-        except (ClientError, BotoCoreError) as exc:
-            raise ProviderError(_message(exc)) from exc
+        with self._lock_for(sub_id):
+            remembered = self._remembered(sub_id)
+            if remembered is not None:
+                try:
+                    return self._attach(client, remembered, plan_id, details, created=False)
+                except ProviderError:  # the remembered key may be gone: make or find another
+                    self._forget(remembered["id"])
+            try:
+                key = self._find_key(client, f"portico-{sub_id}")
+                created = key is None
+                if key is None:
+                    key = client.create_api_key(
+                        name=f"portico-{sub_id}", enabled=True,
+                        description=f"Portico subscription of {subscription.get('applicationName', '')}".strip(),
+                        tags={_TAG_SUBSCRIPTION: sub_id,
+                              _TAG_APPLICATION: str(subscription.get("applicationId", ""))},
+                    )
+            except (ClientError, BotoCoreError) as exc:
+                raise ProviderError(_message(exc)) from exc
+            answer = self._attach(client, key, plan_id, details, created)
+            with self._guard:
+                self._issued[sub_id] = (time.monotonic(), {"id": key["id"], "value": key["value"]})
+            return answer
+
+    def _attach(self, client: Any, key: dict[str, Any], plan_id: str, details: dict[str, Any],
+                created: bool) -> dict[str, Any]:
+        """CreateUsagePlanKey; a key attached already counts as done. A key made for this call is
+        deleted again when attaching fails."""
         try:
             client.create_usage_plan_key(usagePlanId=plan_id, keyId=key["id"], keyType="API_KEY")
         except ClientError as exc:
@@ -239,6 +291,24 @@ class AwsProvider:
             raise ProviderError(_message(exc)) from exc
         return {"apiKey": key["value"], "metadata": {"apiKeyId": key["id"], "usagePlanId": plan_id,
                                                      "region": details["region"], "account": details["account"]}}
+
+    def _lock_for(self, sub_id: str) -> threading.Lock:
+        with self._guard:
+            return self._sub_locks.setdefault(sub_id, threading.Lock())
+
+    def _remembered(self, sub_id: str) -> dict[str, Any] | None:
+        with self._guard:
+            horizon = time.monotonic() - _REMEMBER_SECONDS
+            for old in [k for k, (at, _) in self._issued.items() if at < horizon]:
+                self._issued.pop(old, None)
+                self._sub_locks.pop(old, None)
+            entry = self._issued.get(sub_id)
+            return dict(entry[1]) if entry is not None else None
+
+    def _forget(self, key_id: str) -> None:
+        with self._guard:
+            for sub_id in [k for k, (_, key) in self._issued.items() if key["id"] == key_id]:
+                self._issued.pop(sub_id, None)
 
     @staticmethod
     def _find_key(client: Any, name: str) -> dict[str, Any] | None:
@@ -269,3 +339,4 @@ class AwsProvider:
             self._delete_key(client, str(metadata["apiKeyId"]))
         except BotoCoreError as exc:
             raise ProviderError(_message(exc)) from exc
+        self._forget(str(metadata["apiKeyId"]))

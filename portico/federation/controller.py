@@ -11,7 +11,11 @@ Of several agents linked for one integration (on this node) one is primary: PRIM
 ``{primary: true}`` goes to it, ``false`` to the others, and when it goes another takes over.
 Commands for an integration (DISCOVER, START_INGEST, SUBSCRIBE, UNSUBSCRIBE) go to its primary
 link; the agent answers START_INGEST and then sends INGEST batches, written by
-:mod:`portico.federation.ingest`. ``close()`` says GOOD_BYE to every agent."""
+:mod:`portico.federation.ingest`. ``close()`` says GOOD_BYE to every agent.
+
+The link's credentials are checked again at every health-check round and before every command:
+a token revoked or expired, a user deactivated or no longer holding "Manage APIs" closes the link
+with code 4401 or 4403 and the reason (the agent logs it and backs off)."""
 
 from __future__ import annotations
 
@@ -21,11 +25,11 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from portico.federation import ingest
+from portico.federation import ingest, keys
 from portico.federation import protocol as p
 from portico.federation.status import StatusBoard
 from portico.security.principal import Principal
@@ -40,6 +44,40 @@ class LinkUnavailable(Exception):
     """No agent link can carry a command for the integration."""
 
 
+class CredentialsRevoked(Exception):
+    """The agent's token no longer authenticates (revoked, expired, its user deactivated)."""
+
+
+Recheck = Callable[[], Awaitable[Principal]]  # the link's principal now; CredentialsRevoked if none
+
+
+def _close_reason(text: str) -> str:
+    """A WebSocket close reason fits in 123 bytes of UTF-8."""
+    data = text.encode()
+    return text if len(data) <= 123 else data[:120].decode("utf-8", "ignore") + "..."
+
+
+class KeyedLocks:
+    """One asyncio lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
 @dataclass(eq=False)
 class Link:
     id: str
@@ -51,14 +89,20 @@ class Link:
     channel: p.Channel
     since: float = field(default_factory=time.monotonic)
     primary: bool = False
+    recheck: Recheck | None = None
 
 
 @dataclass(eq=False)
 class IngestJob:
+    """One ingestion. It is *complete* only when it ingests everything (no ``apiIds``) and the
+    agent's discovery had no error: only then may APIs missing from the listing be marked removed
+    from their provider and plans missing from it be removed. Otherwise what was found is updated
+    and nothing is removed (status ``PARTIAL`` when the discovery was incomplete)."""
+
     id: str
     integration_id: str
     api_ids: list[str]
-    status: str = "RUNNING"  # RUNNING, SUCCEEDED, FAILED
+    status: str = "RUNNING"  # RUNNING, SUCCEEDED, PARTIAL (discovery incomplete: nothing removed), FAILED
     total: int = 0
     received: int = 0
     started: int = field(default_factory=lambda: int(time.time() * 1000))
@@ -70,23 +114,47 @@ class IngestJob:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     deadline: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    link_id: str = ""
+    partial: bool = True  # until START_INGEST's answer says the discovery was complete
+    complete: bool = False
+    listed_apis: set[str] = field(default_factory=set)  # ids of every API the discovery listed
+    listed_plans: set[str] = field(default_factory=set)  # ids of every plan the discovery listed
+    answered: asyncio.Event = field(default_factory=asyncio.Event)  # START_INGEST's answer is in
 
     def view(self) -> dict[str, Any]:
         return {"id": self.id, "integrationId": self.integration_id, "status": self.status,
                 "apiIds": self.api_ids, "total": self.total, "received": self.received,
                 "created": self.tally.created, "updated": self.tally.updated,
+                "isPartialDiscovery": self.partial, "complete": self.complete,
                 "removedFromProvider": self.removed_from_provider, "plansRemoved": self.plans_removed,
                 "errors": self.tally.errors + ([self.error] if self.error else []),
                 "started": self.started, "finished": self.finished}
+
+    def take_answer(self, answer: p.Payload) -> None:
+        """START_INGEST's answer: the total, whether the discovery was complete, what it listed."""
+        self.total = int(answer.get("total") or 0)
+        errors = [str(e) for e in answer.get("errors") or []]
+        self.tally.errors.extend(f"discovery: {e}" for e in errors)
+        listed = answer.get("listed")
+        # an answer that does not say the discovery was complete, or without its listing, removes nothing
+        self.partial = answer.get("isPartialDiscovery") is not False or bool(errors) or not isinstance(listed, list)
+        for item in listed if isinstance(listed, list) else []:
+            if isinstance(item, dict) and isinstance(item.get("uniqueId"), str):
+                self.listed_apis.add(ingest.api_id_for(self.integration_id, item["uniqueId"]))
+                for plan in item.get("planIds") or []:
+                    self.listed_plans.add(ingest.plan_id_for(self.integration_id, str(plan)))
+        self.answered.set()
 
 
 class _Session:
     """One accepted WebSocket before and after its HELLO."""
 
-    def __init__(self, controller: Controller, principal: Principal, remote: str) -> None:
+    def __init__(self, controller: Controller, principal: Principal, remote: str,
+                 recheck: Recheck | None = None) -> None:
         self.controller = controller
         self.principal = principal
         self.remote = remote
+        self.recheck = recheck
         self.link: Link | None = None
         self.hello = asyncio.Event()
         self.channel: p.Channel | None = None
@@ -124,7 +192,7 @@ class _Session:
                                f"'{MANAGE_APIS}' needed to link integration {target!r}")
         assert self.channel is not None
         link = Link(str(uuid.uuid4()), target, provider, str(payload.get("agentId") or "agent"),
-                    str(payload.get("agentVersion") or "unknown"), self.remote, self.channel)
+                    str(payload.get("agentVersion") or "unknown"), self.remote, self.channel, recheck=self.recheck)
         self.link = link
         await self.controller._register(link)
         self.hello.set()
@@ -150,6 +218,7 @@ class Controller:
         self.on_change = on_change or (lambda: None)
         self.links: dict[str, list[Link]] = {}
         self.jobs: dict[str, IngestJob] = {}
+        self.app_locks = KeyedLocks()  # federated subscription writes, one application at a time
         self._tasks: set[asyncio.Task[Any]] = set()
         self.closing = False
 
@@ -161,9 +230,11 @@ class Controller:
 
     # -- links ------------------------------------------------------------------------------------
 
-    async def serve(self, transport: p.Transport, principal: Principal, remote: str) -> None:
-        """Run one authenticated agent link until it closes."""
-        session = _Session(self, principal, remote)
+    async def serve(self, transport: p.Transport, principal: Principal, remote: str,
+                    recheck: Recheck | None = None) -> None:
+        """Run one authenticated agent link until it closes. ``recheck`` authenticates the link's
+        credentials again (at every health round and before every command)."""
+        session = _Session(self, principal, remote, recheck)
         channel = p.Channel(transport, session.handlers(), reply_timeout=self.reply_timeout)
         session.channel = channel
         runner = asyncio.create_task(channel.run())
@@ -224,6 +295,11 @@ class Controller:
             with contextlib.suppress(Exception):
                 await self.board.heartbeat(successor.id, True)
         link.primary = False
+        for job in self.jobs.values():
+            if job.link_id == link.id and job.status == "RUNNING":
+                job.status, job.error = "FAILED", "the agent link closed during the ingestion"
+                job.finished = int(time.time() * 1000)
+                job.done.set()
         with contextlib.suppress(Exception):
             await self.board.link_closed(link.id)
         log.info("integration %s: agent %s unlinked", link.integration_id, link.agent_id)
@@ -233,6 +309,8 @@ class Controller:
         assert link is not None
         while True:
             await asyncio.sleep(self.health_interval)
+            if await self._credentials_refused(link):
+                return
             try:
                 answer = await link.channel.request(p.HEALTH_CHECK, {}, wait=self.reply_timeout)
             except p.CommandFailed as exc:
@@ -263,6 +341,30 @@ class Controller:
                     await self.board.provider_error(link.integration_id, error)
             except Exception:  # the store is away for a moment: the link itself is fine
                 log.warning("could not record the heartbeat of integration %s", link.integration_id, exc_info=True)
+            if link.primary:
+                await self.retry_revocations(link.integration_id)
+
+    async def _credentials_refused(self, link: Link) -> str | None:
+        """Check the link's token and user again; when they no longer allow the link, close it with
+        4401 (credentials gone) or 4403 (privilege gone) and return why."""
+        if link.recheck is None:
+            return None
+        try:
+            principal = await link.recheck()
+        except CredentialsRevoked as exc:
+            code, reason = p.CLOSE_UNAUTHORIZED, f"the agent's credentials are no longer valid: {exc}"
+        except Exception:  # the store is away for a moment: keep the link, check again later
+            log.warning("could not check the credentials of integration %s's agent", link.integration_id,
+                        exc_info=True)
+            return None
+        else:
+            if principal.holds(MANAGE_APIS):
+                return None
+            code, reason = (p.CLOSE_FORBIDDEN, f"user {principal.login_id!r} no longer holds the functional "
+                                               f"privilege '{MANAGE_APIS}'")
+        log.warning("integration %s: closing the link of agent %s: %s", link.integration_id, link.agent_id, reason)
+        await link.channel.close(code, _close_reason(reason))
+        return reason
 
     def primary(self, integration_id: str) -> Link:
         peers = self.links.get(integration_id) or []
@@ -286,6 +388,9 @@ class Controller:
             link = self.primary(integration_id)
         except LinkUnavailable:
             raise LinkUnavailable(await self.unavailable_reason(integration_id)) from None
+        refused = await self._credentials_refused(link)
+        if refused:
+            raise LinkUnavailable(f"the agent link of integration {integration_id} was closed: {refused}")
         return await link.channel.request(command, payload, wait=wait or self.reply_timeout)
 
     def connected(self, integration_id: str) -> bool:
@@ -343,13 +448,20 @@ class Controller:
         job.deadline = time.monotonic() + INGEST_DEADLINE
         self.jobs[job.id] = job
         self._forget_old_jobs()
+        with contextlib.suppress(LinkUnavailable):
+            job.link_id = self.primary(integration_id).id
         try:
             answer = await self.request(integration_id, p.START_INGEST, {"ingestJobId": job.id, "apiIds": api_ids})
-        except (LinkUnavailable, p.CommandFailed):
+        except (LinkUnavailable, p.CommandFailed) as exc:
             self.jobs.pop(job.id, None)
+            if type(exc) is p.CommandFailed:  # the agent's answer: its provider's failure
+                with contextlib.suppress(Exception):
+                    await self.board.provider_error(integration_id, str(exc))
             raise
         async with job.lock:
-            job.total = int(answer.get("total") or 0)
+            job.take_answer(answer)
+        with contextlib.suppress(Exception):
+            await self.board.provider_error(integration_id, "; ".join(map(str, answer.get("errors") or [])) or None)
         self._spawn(self._watch(job))
         return job
 
@@ -381,6 +493,7 @@ class Controller:
         items, errors = await ingest.prepare(apis)
         async with job.lock:
             job.deadline = time.monotonic() + INGEST_DEADLINE
+            job.tally.errors.extend(str(e) for e in payload.get("errors") or [])  # e.g. an export that failed
             job.tally.errors.extend(errors)
             async with self.store.transaction() as tx:
                 integration = await tx.get(ingest.INTEGRATION, job.integration_id)
@@ -396,24 +509,16 @@ class Controller:
         return {}
 
     async def _finish(self, job: IngestJob) -> None:
-        """The last batch is in: mark vanished APIs, close the subscriptions of vanished plans."""
+        """The last batch is in. A complete ingestion marks the APIs the discovery no longer listed
+        as removed from their provider and removes the plans it no longer listed (closing their
+        subscriptions); any other removes nothing."""
         try:
-            full = not job.api_ids
-            async with self.store.transaction() as tx:
-                if full:
-                    job.removed_from_provider = await ingest.mark_removed(tx, job.integration_id, job.tally.api_ids)
-                gone = await ingest.gone_plans(tx, job.integration_id, job.tally.plan_ids if full else None)
-                grants = await ingest.grants_on(tx, gone)
-            for grant in grants:
-                try:
-                    await self.unsubscribe(grant)
-                except (LinkUnavailable, p.CommandFailed) as exc:
-                    job.tally.errors.append(f"subscription of application {grant.get('applicationId')}: "
-                                            f"the provider key could not be revoked: {exc}")
-            async with self.store.transaction() as tx:
-                await ingest.remove_plans(tx, job.integration_id, gone)
-            job.plans_removed = gone
-            job.status = "SUCCEEDED"
+            with contextlib.suppress(TimeoutError):  # the last batch may overtake START_INGEST's answer
+                await asyncio.wait_for(job.answered.wait(), self.reply_timeout)
+            job.complete = not job.api_ids and not job.partial and job.answered.is_set()
+            if job.complete:
+                await self._remove_vanished(job)
+            job.status = "PARTIAL" if job.partial else "SUCCEEDED"
         except Exception as exc:
             log.exception("ingest job %s failed", job.id)
             job.status, job.error = "FAILED", f"{type(exc).__name__}: {exc}"
@@ -424,6 +529,30 @@ class Controller:
                 await self.board.ingested(job.integration_id, {k: v for k, v in job.view().items()
                                                                if k not in ("apiIds", "integrationId")})
             job.done.set()
+
+    async def _remove_vanished(self, job: IngestJob) -> None:
+        async with self.store.transaction() as tx:
+            job.removed_from_provider = await ingest.mark_removed(tx, job.integration_id, job.listed_apis)
+            gone = await ingest.gone_plans(tx, job.integration_id, job.listed_plans)
+            grants = await ingest.grants_on(tx, gone)
+        unrevoked: dict[str, str] = {}  # subscriptionId -> why its key is still in the provider
+        for grant in grants:
+            try:
+                await self.unsubscribe(grant)
+            except (LinkUnavailable, p.CommandFailed) as exc:
+                unrevoked[str(grant.get("subscriptionId"))] = str(exc)
+                job.tally.errors.append(f"subscription of application {grant.get('applicationId')}: the provider "
+                                        f"key could not be revoked now ({exc}); it is retried later")
+        async with self.store.transaction() as tx:
+            busy = await keys.claimed_plans(tx)  # a subscription being written: that plan waits for next time
+            gone = [pid for pid in gone if pid not in busy]
+            for grant in await ingest.grants_on(tx, gone):
+                if str(grant.get("subscriptionId")) in unrevoked:
+                    await keys.schedule(tx, grant, unrevoked[str(grant.get("subscriptionId"))])
+                elif grant not in grants:  # subscribed after the revocations above: revoke it later
+                    await keys.schedule(tx, grant, "subscribed while its plan was being removed")
+            await ingest.remove_plans(tx, job.integration_id, gone)
+        job.plans_removed = gone
 
     # -- subscriptions ----------------------------------------------------------------------------
 
@@ -441,3 +570,43 @@ class Controller:
     async def unsubscribe(self, grant: dict[str, Any]) -> None:
         await self.request(str(grant["integrationId"]), p.UNSUBSCRIBE, {"apiId": grant.get("apiId"), "subscription": {
             "id": grant.get("subscriptionId") or grant.get("applicationId"), "metadata": grant.get("metadata") or {}}})
+
+    async def revoke_key(self, grant: dict[str, Any], claimed: bool = False) -> str | None:
+        """Delete a key scheduled in :mod:`portico.federation.keys`: None when done (or when a stored
+        grant uses the key again, which then stays), else why not (the record stays for a retry).
+        Holds the application's write claim meanwhile unless the caller holds it (``claimed``)."""
+        if claimed:
+            return await self._revoke_scheduled(grant)
+        app_id = str(grant.get("applicationId"))
+        async with self.app_locks.hold(app_id):  # requests on this node wait for it, not the reverse
+            try:
+                token = await keys.claim(self.store, app_id, None, grant.get("integrationId"))
+            except keys.Busy:
+                return "a subscription of the application is being written"
+            try:
+                return await self._revoke_scheduled(grant)
+            finally:
+                with contextlib.suppress(Exception):
+                    await keys.release(self.store, app_id, token)
+
+    async def _revoke_scheduled(self, grant: dict[str, Any]) -> str | None:
+        async with self.store.read() as tx:
+            in_use = await keys.referenced(tx, grant)
+        error = None
+        if not in_use:
+            try:
+                await self.unsubscribe(grant)
+            except (LinkUnavailable, p.CommandFailed) as exc:
+                error = str(exc)
+                log.warning("integration %s: the provider key of application %s could not be revoked (%s); "
+                            "retried later", grant.get("integrationId"), grant.get("applicationId"), exc)
+        await keys.settle(self.store, grant, error)
+        return error
+
+    async def retry_revocations(self, integration_id: str) -> None:
+        """Try again the key deletions still scheduled for the integration (one health round each)."""
+        try:
+            for grant in await keys.scheduled(self.store, integration_id):
+                await self.revoke_key(grant)
+        except Exception:  # the store is away for a moment: next round
+            log.warning("could not retry the key revocations of integration %s", integration_id, exc_info=True)

@@ -5,26 +5,37 @@ subscription to a plan with a ``federation`` field: SUBSCRIBE goes through the i
 primary agent link, and the key the provider returns is kept as a *grant* (asset kind
 ``federatedSubscription``, keyed by the application id: the application's credential for the
 plan's APIs) and returned to the consumer in the subscription's ``federatedAccess``. Deleting the
-subscription or switching it away from the plan calls :func:`revoke` first (UNSUBSCRIBE; a key
-already gone in the provider counts as revoked). Nothing is stored when the provider refuses."""
+subscription calls :func:`revoke` first (UNSUBSCRIBE; a key already gone in the provider counts as
+revoked); switching it to another plan stores the new grant first and schedules the old key's
+deletion in the same transaction (:mod:`portico.federation.keys`). Nothing is stored when the
+provider refuses.
+
+Every federated write of one application runs inside :func:`exclusive`: a lock on this node, and a
+claim row in the store that a concurrent request on any node finds (409). A key is revoked on
+failure only when no stored grant references it."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
 
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError
-from portico.federation import ingest
+from portico.federation import ingest, keys
 from portico.federation import protocol as p
 from portico.federation.controller import Controller, LinkUnavailable
 from portico.store import Store, StoreTransaction
 
 KIND = ingest.GRANT
+log = logging.getLogger("portico.federation.grants")
+_CLAIM_WAIT = 2.0  # a claim held elsewhere for a moment (a key deletion being retried) is waited for
 
 
 def _controller(request: Request) -> Controller:
@@ -87,10 +98,55 @@ async def revoke(request: Request, grant: dict[str, Any]) -> None:
         raise _error(exc, "the provider's API key could not be revoked") from None
 
 
-async def revoke_quietly(request: Request, grant: dict[str, Any]) -> None:
-    """Undo a grant whose subscription could not be stored (best effort)."""
+async def undo(request: Request, grant: dict[str, Any]) -> None:
+    """Undo a grant whose subscription could not be stored: revoke its key, unless a stored grant
+    references the same key (then it is that subscription's key and stays). Best effort."""
+    async with context_of(request).store.read() as tx:
+        if await keys.referenced(tx, grant):
+            log.info("not revoking the key of application %s: a stored subscription uses it",
+                     grant.get("applicationId"))
+            return
     with contextlib.suppress(ApiError):
         await revoke(request, grant)
+
+
+@contextlib.asynccontextmanager
+async def exclusive(request: Request, app_id: str, plan_id: str | None = None,
+                    integration_id: str | None = None) -> AsyncIterator[None]:
+    """Run one federated write of the application at a time: a lock on this node (a second request
+    here waits, then sees the first one's result), and a claim row in the store (a request on
+    another node meanwhile waits up to two seconds for it, then is refused with 409)."""
+    controller = _controller(request)
+    store = context_of(request).store
+    async with controller.app_locks.hold(app_id):
+        deadline = time.monotonic() + _CLAIM_WAIT
+        while True:
+            try:
+                token = await keys.claim(store, app_id, plan_id, integration_id)
+                break
+            except keys.Busy:
+                if time.monotonic() >= deadline:  # a SUBSCRIBE elsewhere can take up to the reply timeout
+                    raise ApiError(409, f"a subscription for application {app_id} is being created or changed; "
+                                        "try again in a moment") from None
+                await asyncio.sleep(0.1)
+        try:
+            yield
+        finally:
+            try:
+                await keys.release(store, app_id, token)
+            except Exception:  # the claim expires by itself
+                log.warning("could not release the subscription claim of application %s", app_id, exc_info=True)
+
+
+async def retire(tx: StoreTransaction, grant: dict[str, Any]) -> None:
+    """In the transaction that stops using ``grant``: schedule its key's deletion."""
+    await keys.schedule(tx, grant)
+
+
+async def revoke_retired(request: Request, grant: dict[str, Any]) -> None:
+    """After that transaction committed: delete the key now if possible (the caller holds
+    :func:`exclusive`); a failure is logged and retried at the integration's health checks."""
+    await _controller(request).revoke_key(grant, claimed=True)
 
 
 async def grant_of(tx: StoreTransaction, app_id: str) -> dict[str, Any] | None:

@@ -16,7 +16,9 @@ limits are kept as structured data in the plan's ``federation.limits``
 (``rateLimit``/``burstLimit``/``quotaLimit``/``quotaPeriod``/``quotaOffset``) and described in
 its ``description``.
 
-Each batch is written in one store transaction; :func:`finish` runs once a job's last batch is in."""
+Each batch is written in one store transaction. Once a job's last batch is in, a *complete*
+ingestion (every API, and a discovery without errors) applies :func:`mark_removed` and
+:func:`remove_plans` against what the discovery listed; any other removes nothing."""
 
 from __future__ import annotations
 
@@ -265,8 +267,9 @@ async def write_batch(tx: StoreTransaction, integration: dict[str, Any], items: 
 
 
 async def mark_removed(tx: StoreTransaction, integration_id: str, seen: set[str]) -> list[str]:
-    """A full ingestion is over: the integration's APIs the provider no longer has are marked
-    ``removedFromProvider`` (kept, not deleted) and leave their plans. Returns their ids."""
+    """A complete ingestion is over: the integration's APIs its discovery did not list (``seen``:
+    the ids of those it listed) are marked ``removedFromProvider`` (kept, not deleted) and leave
+    their plans. Returns their ids."""
     removed = []
     for row in await tx.list("api"):
         fed = federation_of(row.body)
@@ -286,28 +289,31 @@ async def mark_removed(tx: StoreTransaction, integration_id: str, seen: set[str]
     return removed
 
 
-async def gone_plans(tx: StoreTransaction, integration_id: str, seen: set[str] | None) -> list[str]:
-    """Plans to remove: not in the provider any more (``seen`` after a full ingestion) or left
-    with no API."""
-    out = []
-    for pid, (body, _) in (await _integration_plans(tx, integration_id)).items():
-        fed = federation_of(body) or {}
-        if (seen is not None and pid not in seen) or not fed.get("apiIds"):
-            out.append(pid)
-    return out
+async def gone_plans(tx: StoreTransaction, integration_id: str, listed: set[str]) -> list[str]:
+    """After a complete ingestion: the integration's plans the provider's listing no longer has."""
+    return [pid for pid in await _integration_plans(tx, integration_id) if pid not in listed]
 
 
 async def remove_plans(tx: StoreTransaction, integration_id: str, plan_ids: list[str]) -> None:
-    """Delete plans, their subscriptions (and the applications those created) and the plans'
-    place in the integration's package. The provider keys must be revoked before."""
+    """Delete plans, their subscriptions and the plans' place in the integration's package. An
+    application goes with its subscription only when the subscription created it
+    (``createdApplication``); one the subscriber brought stays, without the subscription. Provider
+    keys must be revoked (or scheduled for revocation) before."""
     if not plan_ids:
         return
     for row in await tx.list("subscription"):
         if row.body.get("planId") in plan_ids:
             await tx.delete("subscription", row.id)
             await tx.delete(GRANT, row.id)
-            if row.body.get("createdApplication", True):
+            app = await tx.get("application", row.id)
+            if app is None:
+                continue
+            if row.body.get("createdApplication") is True:
                 await tx.delete("application", row.id)
+            elif app.body.get("subscription"):
+                body = {**app.body, "subscription": False}
+                await tx.update("application", app.id, body, app.revision, name=body.get("name"),
+                                version=body.get("version"))
     for pid in plan_ids:
         await tx.delete("plan", pid)
     pkg = await tx.get("package", package_id_for(integration_id))
@@ -335,6 +341,10 @@ async def delete_catalogue(tx: StoreTransaction, integration_id: str) -> None:
             await tx.delete("api_name", f"{row.body.get('apiName')}\n{row.body.get('apiVersion')}")
             await tx.delete("api", row.id)
     await tx.delete("package", package_id_for(integration_id))
+
+
+async def integration_plan_ids(tx: StoreTransaction, integration_id: str) -> list[str]:
+    return list(await _integration_plans(tx, integration_id))
 
 
 async def subscribed_plans(tx: StoreTransaction, integration_id: str) -> list[str]:

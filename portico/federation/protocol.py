@@ -36,6 +36,9 @@ UNSUBSCRIBE = "UNSUBSCRIBE"
 NO_REPLY = "NO_REPLY"
 
 SUCCEEDED, ERROR = "SUCCEEDED", "ERROR"
+# WebSocket close codes the controller uses when the agent's credentials no longer hold
+CLOSE_UNAUTHORIZED = 4401  # the token was revoked or expired, or its user deactivated
+CLOSE_FORBIDDEN = 4403  # the user no longer holds "Manage APIs"
 REPLY_TIMEOUT = 60.0
 HEALTH_INTERVAL = 30.0
 MAX_FRAME = 16 * 1024 * 1024

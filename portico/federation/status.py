@@ -6,7 +6,10 @@ never through ``Store.transaction()``: heartbeats are not configuration and must
 
 Multi-node: each node writes the rows of the links it holds and refreshes them at every
 HEALTH_CHECK; every node reads all rows, and a link whose heartbeat is older than
-:data:`STALE_MS` reads as gone (its node died without saying so)."""
+:data:`STALE_MS` reads as gone (its node died without saying so).
+
+The integration's row also keeps the last link's agent version, heartbeat and the times of the
+last connection and disconnection, so they outlive the link's row."""
 
 from __future__ import annotations
 
@@ -60,6 +63,7 @@ class StatusBoard:
                 link_id=link_id, integration_id=integration_id, node_id=self.node_id, agent_id=agent_id[:128],
                 agent_version=agent_version[:64], remote=remote[:256], is_primary=primary, connected_at=now,
                 last_heartbeat=now))
+        await self._put(integration_id, agent_version=agent_version[:64], last_heartbeat=now, last_connected_at=now)
 
     async def heartbeat(self, link_id: str, primary: bool, agent_version: str | None = None) -> None:
         values: dict[str, Any] = {"last_heartbeat": now_ms(), "is_primary": primary}
@@ -67,14 +71,27 @@ class StatusBoard:
             values["agent_version"] = agent_version[:64]
         async with self.store.engine.begin() as conn:
             await conn.execute(update(integration_links).where(integration_links.c.link_id == link_id).values(**values))
+            integration_id = (await conn.execute(select(integration_links.c.integration_id)
+                                                 .where(integration_links.c.link_id == link_id))).scalar_one_or_none()
+        if integration_id is not None:
+            await self._put(integration_id, create=False, **{k: v for k, v in values.items() if k != "is_primary"})
 
     async def link_closed(self, link_id: str) -> None:
-        async with self.store.engine.begin() as conn:
-            await conn.execute(delete(integration_links).where(integration_links.c.link_id == link_id))
+        await self._closed(integration_links.c.link_id == link_id)
 
     async def node_stopped(self) -> None:
+        await self._closed(integration_links.c.node_id == self.node_id)
+
+    async def _closed(self, where: Any) -> None:
+        """Delete link rows, keeping each integration's last link facts in its status row."""
         async with self.store.engine.begin() as conn:
-            await conn.execute(delete(integration_links).where(integration_links.c.node_id == self.node_id))
+            rows = (await conn.execute(select(integration_links).where(where))).all()
+            await conn.execute(delete(integration_links).where(where))
+        now = now_ms()
+        for row in rows:
+            # update only: a deleted integration's status row is not brought back
+            await self._put(row.integration_id, create=False, agent_version=row.agent_version,
+                            last_heartbeat=row.last_heartbeat, last_disconnected_at=now)
 
     async def live_links(self, integration_id: str | None = None) -> list[LinkRow]:
         q = select(integration_links).where(integration_links.c.last_heartbeat >= now_ms() - STALE_MS)
@@ -87,12 +104,12 @@ class StatusBoard:
 
     # -- per-integration facts ------------------------------------------------------------------
 
-    async def _put(self, integration_id: str, **values: Any) -> None:
+    async def _put(self, integration_id: str, create: bool = True, **values: Any) -> None:
         where = integration_status.c.integration_id == integration_id
         for _ in range(2):  # another node may insert the row between our update and insert
             async with self.store.engine.begin() as conn:
                 res = await conn.execute(update(integration_status).where(where).values(**values))
-                if res.rowcount:
+                if res.rowcount or not create:
                     return
                 try:
                     await conn.execute(insert(integration_status).values(integration_id=integration_id, **values))
@@ -135,8 +152,11 @@ class StatusBoard:
                 error = {"message": fact.last_provider_error, "time": fact.last_provider_error_at}
             out[iid] = {
                 "agentStatus": "CONNECTED" if live else "DISCONNECTED",
-                "agentVersion": freshest.agent_version if freshest else None,
-                "lastHeartbeat": freshest.last_heartbeat if freshest else None,
+                # with no live link, the last one's facts (kept after its row went)
+                "agentVersion": freshest.agent_version if freshest else fact.agent_version if fact else None,
+                "lastHeartbeat": freshest.last_heartbeat if freshest else fact.last_heartbeat if fact else None,
+                "lastConnected": fact.last_connected_at if fact is not None else None,
+                "lastDisconnected": fact.last_disconnected_at if fact is not None else None,
                 "agents": [r.view() for r in live],
                 "lastDiscovery": ({"time": fact.last_discovery_at, **(fact.discovery or {})}
                                   if fact is not None and fact.last_discovery_at else None),

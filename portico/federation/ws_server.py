@@ -6,7 +6,10 @@ it authenticates the ``Authorization: bearer <token>`` header with the managemen
 token check (401 before any upgrade when it is missing or invalid), completes the WebSocket
 handshake with the sans-I/O ``websockets.server.ServerProtocol``, and runs the link through
 :meth:`Controller.serve`. :class:`WsLink` is the asyncio protocol between the transport and
-the sans-I/O protocol, and the :class:`~portico.federation.protocol.Transport` of the link."""
+the sans-I/O protocol, and the :class:`~portico.federation.protocol.Transport` of the link.
+
+The same token check runs again while the link lives (the controller's ``recheck``), so a token
+revoked or expired, or its user deactivated, ends the link (close code 4401)."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from websockets.server import ServerProtocol
 from portico.admin.auth import authenticate
 from portico.admin.errors import ApiError
 from portico.federation import protocol as p
-from portico.federation.controller import Controller
+from portico.federation.controller import Controller, CredentialsRevoked
 from portico.gateway.http import Request
 from portico.security.principal import Principal
 
@@ -156,7 +159,7 @@ class WsLink(asyncio.Protocol):
         if self.ws.state.name == "OPEN":
             self.ws.send_close(code, reason)
             self._flush()
-        else:
+        elif self.ws.state.name != "CLOSING":  # closing already: let the peer answer the close frame
             self.transport.close()
         self._messages.put_nowait(None)
 
@@ -217,7 +220,14 @@ async def _run(controller: Controller, admin_app: Any, request: Request, link: W
             return
         if link.lost or not link.handshake(_head(request)):
             return
-        await controller.serve(link, principal, link.remote)
+
+        async def recheck() -> Principal:
+            try:
+                return await authenticate_agent(admin_app, request)
+            except ApiError as exc:
+                raise CredentialsRevoked(exc.message) from None
+
+        await controller.serve(link, principal, link.remote, recheck)
     except Exception:
         log.exception("agent link from %s failed", link.remote)
     finally:

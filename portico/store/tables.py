@@ -134,6 +134,11 @@ integration_status = Table(
     Column("ingest", JSON, nullable=True),
     Column("last_provider_error", Text, nullable=True),
     Column("last_provider_error_at", BigInteger, nullable=True),
+    # the last agent link, kept after its row in integration_links goes (migration 0006)
+    Column("agent_version", String(64), nullable=True),
+    Column("last_heartbeat", BigInteger, nullable=True),
+    Column("last_connected_at", BigInteger, nullable=True),
+    Column("last_disconnected_at", BigInteger, nullable=True),
 )
 
 # OAuth2 (issue 5): tokens and authorization codes of the local authorization server, stored as

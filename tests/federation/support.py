@@ -101,3 +101,45 @@ async def ingest(node: Node, integration_id: str, api_ids: list[str] | None = No
     assert job["status"] == "SUCCEEDED", job
     return job
 
+
+
+class Switch:
+    """A loopback TCP forwarder that can be switched off and on again: the endpoint behind it
+    (AWS, here moto) becomes unreachable for a while."""
+
+    def __init__(self, target: str) -> None:
+        host, _, port = target.split("//", 1)[1].partition(":")
+        self.host, self.port = host, int(port.rstrip("/"))
+        self.server: asyncio.Server | None = None
+        self.listen_port = 0
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
+        self._writers |= {writer, up_writer}
+        try:
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        finally:
+            self._writers -= {writer, up_writer}
+
+    async def on(self) -> str:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.listen_port)
+        self.listen_port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{self.listen_port}"
+
+    async def off(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in list(self._writers):  # kept-alive connections go too
+            writer.close()
+        self.server = None

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
+
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from portico.federation.agent_config import AgentConfigError, load, tree_from
+from tests.support.keystores import P12_PASS, TRUST_PASS, keystore_fixtures
 
 BASE = {
     "gravitee_integration_connector_ws_endpoints_0": "https://mgmt.example.com/integration-controller",
@@ -87,3 +93,48 @@ def test_no_provider_and_bad_yaml() -> None:
     with pytest.raises(AgentConfigError, match="index"):
         tree_from({"gravitee_integration_providers_x_type": "aws-api-gateway",
                    "gravitee_integration_providers_0_type": "aws-api-gateway"})
+
+
+_TS = "gravitee_integration_connector_ws_ssl_truststore"
+
+
+def _with_truststore(kind: str, path: Path, password: str | None = None) -> dict[str, str]:
+    env = {**BASE, f"{_TS}_type": kind, f"{_TS}_path": str(path)}
+    if password is not None:
+        env[f"{_TS}_password"] = password
+    return env
+
+
+def test_truststores_are_loaded_at_start(tmp_path: Path) -> None:
+    fx = keystore_fixtures()
+    (tmp_path / "trust.p12").write_bytes(pkcs12.serialize_key_and_certificates(
+        None, None, None, [fx.ca], serialization.BestAvailableEncryption(P12_PASS.encode())))
+    for kind, path, password in (("PEM", fx.path("ca.pem"), None), ("JKS", fx.path("trust.jks"), TRUST_PASS),
+                                 ("PKCS12", tmp_path / "trust.p12", P12_PASS)):
+        cfg = load(_with_truststore(kind, path, password))
+        assert isinstance(cfg.connector.tls, ssl.SSLContext), kind
+        assert cfg.connector.tls.get_ca_certs(), kind
+
+
+def test_bad_truststores_stop_the_agent_naming_the_setting(tmp_path: Path) -> None:
+    fx = keystore_fixtures()
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_bytes(b"\x30\x03\x02\x01\x09 not a keystore")
+    key_pem = tmp_path / "key.pem"
+    key_pem.write_text("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n")
+    text_file = tmp_path / "notes.pem"
+    text_file.write_text("just some text")
+    cases = [
+        (_with_truststore("PKCS12", fx.path("server.p12"), "wrong"), f"{_TS}_password"),
+        (_with_truststore("JKS", fx.path("trust.jks"), "wrong"), f"{_TS}_password"),
+        (_with_truststore("PKCS12", garbage, "x"), f"{_TS}_path"),
+        (_with_truststore("JKS", fx.path("server.p12"), P12_PASS), f"{_TS}_path"),
+        (_with_truststore("PEM", text_file), f"{_TS}_path"),
+        (_with_truststore("PEM", key_pem), f"{_TS}_path"),
+        (_with_truststore("PKCS12", tmp_path / "missing.p12", "x"), f"{_TS}_path"),
+        (_with_truststore("BKS", fx.path("trust.jks"), TRUST_PASS), f"{_TS}_type"),
+    ]
+    for env, named in cases:
+        with pytest.raises(AgentConfigError) as err:
+            load(env)
+        assert named in str(err.value), (env[f"{_TS}_path"], str(err.value))

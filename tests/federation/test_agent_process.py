@@ -11,6 +11,7 @@ import httpx
 
 from tests.federation.support import agent_env
 from tests.support.aws import apigw, make_api, make_usage_plan
+from tests.support.keystores import keystore_fixtures
 from tests.support.process import free_port, serving, spawn
 
 
@@ -80,3 +81,22 @@ def test_malformed_environment_stops_the_agent_naming_the_setting(fresh: str) ->
             raise
         assert proc.returncode == 2, out
         assert name in out, out
+
+
+def test_a_bad_truststore_stops_the_agent_at_start(fresh: str, tmp_path: Path) -> None:
+    fx = keystore_fixtures()
+    ts = "gravitee_integration_connector_ws_ssl_truststore"
+    env = agent_env(_Served(1), "int-1", "ptk_x", fresh)  # type: ignore[arg-type]
+    env["gravitee_integration_connector_ws_endpoints_0"] = "https://127.0.0.1:1/integration-controller"
+    (tmp_path / "bad.pem").write_text("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n")
+    for extra, named in (({f"{ts}_type": "JKS", f"{ts}_path": str(fx.path("trust.jks")), f"{ts}_password": "nope"},
+                          f"{ts}_password"),
+                         ({f"{ts}_type": "PEM", f"{ts}_path": str(tmp_path / "bad.pem")}, f"{ts}_path")):
+        proc = spawn(["agent"], {**env, **extra})
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        assert proc.returncode == 2, out
+        assert named in out and "Traceback" not in out, out

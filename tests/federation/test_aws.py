@@ -30,7 +30,10 @@ def test_discovers_only_apis_in_usage_plans_by_default(fresh: str) -> None:
     api = apis["orders/prod"]
     assert api["uniqueId"].endswith(f":eu-west-1:{orders}:prod")
     assert api["connectionDetails"]["invokeUrl"] == f"https://{orders}.execute-api.eu-west-1.amazonaws.com/prod"
-    assert api["pages"][0]["pageType"] == "SWAGGER" and '"paths"' in api["pages"][0]["content"]
+    assert "pages" not in api  # the listing pass fetches no definitions
+    (exported,), errors = provider(fresh).export([api])
+    assert errors == [] and exported["uniqueId"] == api["uniqueId"]
+    assert exported["pages"][0]["pageType"] == "SWAGGER" and '"paths"' in exported["pages"][0]["content"]
     (p,) = api["plans"]
     assert p["id"] == plan and p["name"] == "gold"
     assert p["limits"] == {"rateLimit": 5.0, "burstLimit": 7, "quotaLimit": 100, "quotaPeriod": "DAY", "quotaOffset": 0}
@@ -89,6 +92,41 @@ def test_failed_attach_deletes_the_new_key_and_reports_the_provider_message(fres
         provider(proxied).subscribe(api["connectionDetails"], {"id": "s", "planId": plan})
     assert "NotFoundException: Invalid Usage Plan ID specified" in str(err.value)
     assert c.get_api_keys()["items"] == []
+
+
+def test_discovery_lists_without_get_export_and_export_reports_each_failure(fresh: str) -> None:
+    c = apigw(fresh)
+    ids = [make_api(c, f"api{i}") for i in range(3)]
+    make_usage_plan(c, "gold", [(i, "prod") for i in ids])
+    with aws_proxy(fresh, deny=(("GET", r"^/restapis/[^/]+/stages/[^/]+/exports/"),)) as proxied:
+        found = provider(proxied).discover()  # a GetExport would fail: the listing makes none
+        assert not found.partial and len(found.apis) == 3
+        exported, errors = provider(proxied).export(found.apis)
+    assert exported == [] and len(errors) == 3
+    assert all("could not be exported" in e and "AccessDeniedException" in e for e in errors)
+
+
+def test_a_retried_subscribe_gets_the_same_key_within_the_minimum_permissions(fresh: str) -> None:
+    """Without GET /apikeys (beyond the reference's minimum policy) the provider still does not make
+    a second key for a retry of the same subscription: it remembers the keys it issued."""
+    c = apigw(fresh)
+    plan = make_usage_plan(c, "gold", [(make_api(c, "orders"), "prod")])
+    with aws_proxy(fresh, deny=(("GET", r"^/apikeys$"),)) as proxied:
+        aws = provider(proxied)
+        (api,) = aws.discover().apis
+        sub = {"id": "sub-1", "applicationId": "app-1", "applicationName": "shop", "planId": plan}
+        first = aws.subscribe(api["connectionDetails"], sub)
+        again = aws.subscribe(api["connectionDetails"], sub)
+        assert first == again
+        assert len(c.get_api_keys()["items"]) == 1
+        # a key deleted behind its back is not handed out again: a new one is made
+        c.delete_api_key(apiKey=first["metadata"]["apiKeyId"])
+        third = aws.subscribe(api["connectionDetails"], sub)
+        assert third["apiKey"] != first["apiKey"]
+        assert [k["value"] for k in c.get_api_keys(includeValues=True)["items"]] == [third["apiKey"]]
+        aws.unsubscribe(third["metadata"])  # forgotten: the next subscribe makes a new key
+        fourth = aws.subscribe(api["connectionDetails"], sub)
+        assert fourth["apiKey"] != third["apiKey"] and len(c.get_api_keys()["items"]) == 1
 
 
 def test_unreachable_provider_is_a_partial_discovery_with_the_error() -> None:

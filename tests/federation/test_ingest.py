@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from portico.federation.ingest import package_id_for
 from tests.federation.support import (
+    Switch,
     agent_env,
     connected,
     create_integration,
@@ -180,3 +182,144 @@ async def test_selective_ingestion_and_paged_discovery(sqlite_node: Node, fresh:
 
             polled = await eventually(finished, what="job done")
             assert polled["status"] == "SUCCEEDED" and polled["updated"] == 5
+
+
+async def _plans_by_name(node: Node, iid: str) -> dict[str, str]:
+    package = (await node.admin.get(f"/packages/{package_id_for(iid)}")).json()["packageResponse"]
+    return {(await node.admin.get(f"/plans/{p}")).json()["planResponse"]["name"]: p for p in package["planIds"]}
+
+
+async def _apis(node: Node) -> dict[str, dict[str, Any]]:
+    return {x["api"]["apiName"]: x["api"] for x in (await node.admin.get("/apis")).json()["apiResponse"]}
+
+
+async def test_full_ingestion_during_an_aws_outage_removes_nothing(sqlite_node: Node, fresh: str) -> None:
+    """AWS unreachable: the discovery fails, so the ingestion is refused with the provider's error
+    (not an empty 'complete' ingestion that would remove every API, plan and subscription)."""
+    node = sqlite_node
+    c = apigw(fresh)
+    make_usage_plan(c, "Gold", [(make_api(c, "Orders"), "prod")])
+    switch = Switch(fresh)
+    iid, agent = await _linked(node, await switch.on())
+    async with agent:
+        await eventually(lambda: connected(node, iid))
+        await ingest(node, iid)
+        plans = await _plans_by_name(node, iid)
+        r = await node.admin.post("/subscriptions", json={"packageId": package_id_for(iid), "planId": plans["Gold"],
+                                                          "applicationName": "customer-app"})
+        assert r.status_code == 201, r.text
+        app_id = r.json()["id"]
+        await switch.off()
+        r = await node.admin.post(f"/integrations/{iid}/ingest")
+        assert r.status_code == 502, r.text
+        assert "discovery failed" in r.json()["errorDetails"]
+        assert (await status_of(node, iid))["lastProviderError"]["message"].startswith("discovery failed")
+    assert (await node.admin.get(f"/subscriptions/{app_id}")).status_code == 200
+    assert (await node.admin.get(f"/applications/{app_id}")).status_code == 200
+    assert (await node.admin.get(f"/plans/{plans['Gold']}")).status_code == 200
+    assert (await _apis(node))["Orders"]["federation"]["removedFromProvider"] is False
+    assert len(c.get_api_keys()["items"]) == 1
+
+
+async def test_partial_discovery_updates_what_it_found_and_removes_nothing(sqlite_node: Node, fresh: str) -> None:
+    node = sqlite_node
+    eu, us = apigw(fresh, "eu-west-1"), apigw(fresh, "us-east-1")
+    orders = make_api(eu, "Orders")
+    make_usage_plan(eu, "Gold", [(orders, "prod")])
+    stock = make_api(us, "Stock")
+    basic = make_usage_plan(us, "Basic", [(stock, "prod")])
+    deny: list[tuple[str, str]] = []
+    with aws_proxy(fresh, deny=deny) as proxied:
+        iid, agent = await _linked(node, proxied, regions="eu-west-1,us-east-1")
+        async with agent:
+            await eventually(lambda: connected(node, iid))
+            await ingest(node, iid)
+            plans = await _plans_by_name(node, iid)
+            # an application of the subscriber's own, subscribed to the US plan
+            r = await node.admin.post("/applications", json={"name": "own-app"})
+            assert r.status_code == 200, r.text
+            own_app = r.json()["id"]
+            r = await node.admin.post("/subscriptions", json={"packageId": package_id_for(iid),
+                                                              "planId": plans["Basic"], "applicationId": own_app})
+            assert r.status_code == 201, r.text
+
+            deny.append(("GET", rf"^/restapis/{stock}/stages$"))  # the US region cannot be listed
+            eu.update_rest_api(restApiId=orders, patchOperations=[{"op": "replace", "path": "/description",
+                                                                   "value": "changed"}])
+            r = await node.admin.post(f"/integrations/{iid}/ingest")
+            assert r.status_code == 200, r.text
+            job = r.json()
+            assert job["status"] == "PARTIAL" and job["isPartialDiscovery"] and not job["complete"], job
+            assert job["updated"] == 1 and job["removedFromProvider"] == [] and job["plansRemoved"] == []
+            assert any("us-east-1" in e and "AccessDenied" in e for e in job["errors"]), job["errors"]
+            assert "us-east-1" in (await status_of(node, iid))["lastProviderError"]["message"]
+            apis = await _apis(node)
+            assert apis["Orders"]["apiDescription"] == "changed"
+            assert apis["Stock"]["federation"]["removedFromProvider"] is False
+            assert (await node.admin.get(f"/subscriptions/{own_app}")).status_code == 200
+            assert len(us.get_api_keys()["items"]) == 1
+
+            # the usage plan really goes: a complete ingestion closes the subscription, deletes its key,
+            # and leaves the application the subscriber brought (only without its subscription)
+            deny.clear()
+            us.delete_usage_plan(usagePlanId=basic)
+            job = await ingest(node, iid)
+            assert job["complete"] and job["plansRemoved"] == [plans["Basic"]]
+            assert job["removedFromProvider"] == [apis["Stock"]["id"]]  # no plan left: not listed any more
+    r = await node.admin.get(f"/subscriptions/{own_app}")
+    assert r.status_code == 400 and "is not a subscription" in r.json()["errorDetails"]
+    r = await node.admin.get(f"/applications/{own_app}")
+    assert r.status_code == 200, r.text
+    assert r.json()["applications"][0]["subscription"] is False
+    assert us.get_api_keys()["items"] == []
+
+
+async def test_export_failures_leave_the_api_listed_and_in_place(sqlite_node: Node, fresh: str) -> None:
+    node = sqlite_node
+    c = apigw(fresh)
+    alpha, beta = make_api(c, "Alpha"), make_api(c, "Beta")
+    make_usage_plan(c, "Gold", [(alpha, "prod"), (beta, "prod")])
+    deny: list[tuple[str, str]] = []
+    with aws_proxy(fresh, deny=deny) as proxied:
+        iid, agent = await _linked(node, proxied)
+        async with agent:
+            await eventually(lambda: connected(node, iid))
+            await ingest(node, iid)
+            deny.append(("GET", rf"^/restapis/{beta}/stages/prod/exports/"))
+            # the preview needs no definition: DISCOVER makes no GetExport
+            found = await _discover(node, iid)
+            assert sorted(a["name"] for a in found["apis"]) == ["Alpha", "Beta"] and not found["errors"]
+            r = await node.admin.post(f"/integrations/{iid}/ingest")
+            job = r.json()
+    assert job["status"] == "SUCCEEDED" and job["complete"] and job["updated"] == 1, job
+    assert job["removedFromProvider"] == [] and any("could not be exported" in e for e in job["errors"])
+    assert (await _apis(node))["Beta"]["federation"]["removedFromProvider"] is False
+
+
+async def test_ingestion_answers_before_exporting_and_streams_batches(sqlite_node: Node, fresh: str) -> None:
+    """GetExport is slow (0.3 s each); 12 APIs would take 3.6 s, beyond the 2 s reply timeout, if
+    START_INGEST exported everything before answering. It answers after the listing; the exports
+    follow one INGEST batch at a time."""
+    node = sqlite_node
+    c = apigw(fresh)
+    ids = [make_api(c, f"api{i:02d}") for i in range(12)]
+    make_usage_plan(c, "All", [(i, "prod") for i in ids])
+    with aws_proxy(fresh, slow=(("GET", r"^/restapis/[^/]+/stages/[^/]+/exports/", 0.3),)) as proxied:
+        iid, agent = await _linked(node, proxied)
+        fast_links(node, reply_timeout=2.0)
+        async with agent:
+            await eventually(lambda: connected(node, iid))
+            r = await node.admin.post(f"/integrations/{iid}/ingest", params={"wait": "0"})
+            assert r.status_code == 202, r.text
+            url = f"/integrations/{iid}/ingestJobs/{r.json()['id']}"
+            seen: set[int] = set()
+
+            async def finished() -> Any:
+                polled = (await node.admin.get(url)).json()
+                seen.add(polled["received"])
+                return polled if polled["status"] != "RUNNING" else None
+
+            job = await eventually(finished, timeout=30, what="job done")
+            await asyncio.sleep(0)
+    assert job["status"] == "SUCCEEDED" and job["total"] == 12 and job["created"] == 12, job
+    assert 10 in seen  # the first batch was written while the second was still being exported

@@ -50,6 +50,10 @@ async def test_bad_input_is_a_400_naming_the_field_and_stores_nothing(sqlite_nod
     iid = await create_integration(node)
     r = await node.admin.put(f"/integrations/{iid}", json={"provider": "other"})
     assert r.status_code == 400 and "provider" in r.json()["errorDetails"]
+    for name in (None, "", "   ", 7):
+        r = await node.admin.put(f"/integrations/{iid}", json={"name": name})
+        assert r.status_code == 400 and "name" in r.json()["errorDetails"], (name, r.text)
+    assert (await node.admin.get(f"/integrations/{iid}")).json()["name"] == "aws"
     assert (await node.admin.put("/integrations/nope", json={"name": "x"})).status_code == 404
     assert (await node.admin.delete("/integrations/nope")).status_code == 404
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlalchemy import update
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -19,6 +22,7 @@ from websockets.exceptions import InvalidStatus
 from portico.app import Portico, ServeOptions
 from portico.federation import protocol as p
 from portico.federation.agent import WsTransport
+from portico.security.privileges import PROVIDERS
 from portico.store.tables import integration_links
 from tests.federation.support import (
     agent_env,
@@ -30,6 +34,7 @@ from tests.federation.support import (
     running_agent,
     status_of,
 )
+from tests.support.keystores import P12_PASS, TRUST_PASS, keystore_fixtures
 from tests.support.node import Node
 
 
@@ -256,3 +261,154 @@ async def test_integration_deleted_elsewhere_sends_its_agent_away(sqlite_node: N
             await tx.delete("integration", iid)
         link = agent.links[0]
         await eventually(lambda: asyncio.sleep(0, link._stopping and not link.state.connected), what="agent sent away")
+
+
+async def _provider_with_token(node: Node, login: str) -> tuple[str, str, str]:
+    """A user in the API providers group (so holding "Manage APIs") and a token they made themselves:
+    (user id, token, token id)."""
+    password = "Provider-pass-1"
+    r = await node.admin.post("/users", json={"loginId": login, "password": password, "firstName": "P",
+                                              "lastName": "P", "emailAddresses": [f"{login}@example.com"]})
+    assert r.status_code in (200, 201), r.text
+    user_id = r.json().get("id") or r.json()["users"][0]["id"]
+    group = (await node.admin.get(f"/groups/{PROVIDERS}")).json()["groups"][0]
+    r = await node.admin.put(f"/groups/{PROVIDERS}", json={"userIds": [*group["userIds"], user_id]})
+    assert r.status_code == 200, r.text
+    async with httpx.AsyncClient(base_url=f"{node.base}/rest/apigateway", auth=(login, password)) as c:
+        r = await c.post(f"/users/{login}/tokens", json={"name": "agent"})
+        assert r.status_code == 201, r.text
+    return user_id, r.json()["token"], r.json()["id"]
+
+
+async def test_revoking_the_token_closes_the_link_within_a_health_interval(sqlite_node: Node, fresh: str) -> None:
+    node = sqlite_node
+    fast_links(node, health=0.3)
+    iid = await create_integration(node)
+    _, token, token_id = await _provider_with_token(node, "prov")
+    async with running_agent(agent_env(node, iid, token, fresh)) as agent:
+        await eventually(lambda: connected(node, iid))
+        link = agent.links[0]
+        r = await node.admin.delete(f"/users/prov/tokens/{token_id}")
+        assert r.status_code == 204, r.text
+        await eventually(lambda: _disconnected(node, iid), timeout=2, what="DISCONNECTED within the interval")
+        await eventually(lambda: asyncio.sleep(0, "code 4401" in (link.state.last_error or "")),
+                         what="the agent told why")
+        assert "no longer valid" in (link.state.last_error or "")
+        # and it cannot come back with that token
+        await eventually(lambda: asyncio.sleep(0, "HTTP 401" in (link.state.last_error or "")), timeout=5,
+                         what="the reconnection refused")
+        assert not link.state.connected
+        r = await node.admin.post(f"/integrations/{iid}/discover")
+        assert r.status_code == 409
+
+
+async def test_losing_manage_apis_closes_the_link(sqlite_node: Node, fresh: str) -> None:
+    node = sqlite_node
+    fast_links(node, health=0.3)
+    iid = await create_integration(node)
+    user_id, token, _ = await _provider_with_token(node, "prov")
+    async with running_agent(agent_env(node, iid, token, fresh)) as agent:
+        await eventually(lambda: connected(node, iid))
+        group = (await node.admin.get(f"/groups/{PROVIDERS}")).json()["groups"][0]
+        r = await node.admin.put(f"/groups/{PROVIDERS}",
+                                 json={"userIds": [u for u in group["userIds"] if u != user_id]})
+        assert r.status_code == 200, r.text
+        await eventually(lambda: _disconnected(node, iid), timeout=2, what="DISCONNECTED within the interval")
+        link = agent.links[0]
+        await eventually(lambda: asyncio.sleep(0, "code 4403" in (link.state.last_error or "")),
+                         what="the agent told why")
+        assert "Manage APIs" in (link.state.last_error or "")
+
+
+async def test_commands_check_the_token_before_they_go(sqlite_node: Node, fresh: str) -> None:
+    """Between two health checks (here a long interval) a command still finds the token revoked."""
+    node = sqlite_node
+    fast_links(node, health=60.0)
+    iid = await create_integration(node)
+    _, token, token_id = await _provider_with_token(node, "prov")
+    async with running_agent(agent_env(node, iid, token, fresh)) as agent:
+        await eventually(lambda: connected(node, iid))
+        assert (await node.admin.post(f"/integrations/{iid}/discover")).status_code == 200
+        assert (await node.admin.delete(f"/users/prov/tokens/{token_id}")).status_code == 204
+        r = await node.admin.post(f"/integrations/{iid}/discover")
+        assert r.status_code == 409 and "no longer valid" in r.json()["errorDetails"], r.text
+        link = agent.links[0]
+        await eventually(lambda: asyncio.sleep(0, "code 4401" in (link.state.last_error or "")),
+                         what="the link closed")
+
+
+async def test_status_keeps_the_last_agent_after_it_disconnects(sqlite_node: Node, fresh: str) -> None:
+    node = sqlite_node
+    fast_links(node, health=0.2)
+    iid = await create_integration(node)
+    async with running_agent(agent_env(node, iid, await create_token(node), fresh)):
+        await eventually(lambda: connected(node, iid))
+        await asyncio.sleep(0.5)  # a few heartbeats
+        live = await status_of(node, iid)
+    await eventually(lambda: _disconnected(node, iid), what="DISCONNECTED")
+    gone = await status_of(node, iid)
+    assert gone["agentVersion"] == live["agentVersion"] and gone["agentVersion"]
+    assert gone["lastHeartbeat"] is not None and gone["lastHeartbeat"] >= live["lastHeartbeat"]
+    assert gone["lastConnected"] == live["lastConnected"] is not None
+    assert live["lastDisconnected"] is None and gone["lastDisconnected"] >= gone["lastHeartbeat"]
+    assert gone["agents"] == []
+
+
+@contextlib.asynccontextmanager
+async def tls_front(node: Node, tmp: Path) -> AsyncIterator[int]:
+    """A TLS endpoint (the test CA's 'localhost' certificate) in front of the node: wss:// for the agent."""
+    fx = keystore_fixtures()
+    key, cert, _ = pkcs12.load_key_and_certificates(fx.read("server.p12"), P12_PASS.encode())
+    assert key is not None and cert is not None
+    (tmp / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp / "server.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp / "server.pem", tmp / "server.key")
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", node.portico.port)
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+
+
+async def test_agent_over_tls_trusts_its_truststore_and_reports_a_failed_verification(
+        sqlite_node: Node, fresh: str, tmp_path: Path) -> None:
+    node = sqlite_node
+    fast_links(node)
+    fx = keystore_fixtures()
+    iid = await create_integration(node)
+    token = await create_token(node)
+    (tmp_path / "other.pem").write_bytes(fx.other_ca.public_bytes(serialization.Encoding.PEM))
+    async with tls_front(node, tmp_path) as port:
+        env = agent_env(node, iid, token, fresh)
+        env["gravitee_integration_connector_ws_endpoints_0"] = f"https://localhost:{port}/integration-controller"
+        ts = "gravitee_integration_connector_ws_ssl_truststore"
+        trusted = {**env, f"{ts}_type": "JKS", f"{ts}_path": str(fx.path("trust.jks")), f"{ts}_password": TRUST_PASS}
+        async with running_agent(trusted):
+            await eventually(lambda: connected(node, iid), what="CONNECTED over wss")
+        await eventually(lambda: _disconnected(node, iid), what="DISCONNECTED")
+
+        untrusted = {**env, f"{ts}_type": "PEM", f"{ts}_path": str(tmp_path / "other.pem")}
+        async with running_agent(untrusted) as agent:
+            link = agent.links[0]
+            await eventually(lambda: asyncio.sleep(0, link.state.reconnects >= 1), what="a failed attempt")
+            assert "TLS verification" in (link.state.last_error or "") and "truststore" in (link.state.last_error or "")
+            await eventually(lambda: asyncio.sleep(0, link.state.reconnects >= 2), timeout=5, what="backed off, again")
+            assert not link.state.connected
+    assert (await status_of(node, iid))["agentStatus"] == "DISCONNECTED"

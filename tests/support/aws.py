@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -53,15 +53,20 @@ def make_usage_plan(client: Any, name: str, stages: list[tuple[str, str]], rate:
 
 
 @contextmanager
-def aws_proxy(endpoint: str, fail_attach: bool = False, page_size: int | None = None) -> Iterator[str]:
-    """A loopback HTTP proxy to moto for the two things moto does not do: with ``fail_attach`` it answers
+def aws_proxy(endpoint: str, fail_attach: bool = False, page_size: int | None = None,
+              deny: Sequence[tuple[str, str]] = (), slow: Sequence[tuple[str, str, float]] = ()) -> Iterator[str]:
+    """A loopback HTTP proxy to moto for the things moto does not do: with ``fail_attach`` it answers
     CreateUsagePlanKey (``POST /usageplans/*/keys``) with AWS's NotFoundException; with ``page_size`` it
-    pages GetRestApis and GetUsagePlans as AWS does (``limit``/``position``). Everything else is moto's.
+    pages GetRestApis and GetUsagePlans as AWS does (``limit``/``position``); ``deny`` lists
+    ``(method, path regex)`` answered with AWS's AccessDeniedException (an IAM policy without them);
+    ``slow`` lists ``(method, path regex, seconds)`` answered that much later (both are read at each
+    request: a list may change during the test). Everything else is moto's.
     Yields the proxy's endpoint URL."""
     import http.client
     import json
     import re
     import threading
+    import time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     from urllib.parse import parse_qs, urlsplit
 
@@ -79,6 +84,18 @@ def aws_proxy(endpoint: str, fail_attach: bool = False, page_size: int | None = 
             params = parse_qs(query)
             if page_size and self.command == "GET" and path in paged:
                 self.path = path
+            if any(self.command == m and re.match(rx, path) for m, rx in deny):
+                payload = b'{"message": "User is not authorized to perform this action"}'
+                self.send_response(403)
+                self.send_header("x-amzn-ErrorType", "AccessDeniedException")
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            for method, rx, seconds in slow:
+                if self.command == method and re.match(rx, path):
+                    time.sleep(seconds)
             if fail_attach and self.command == "POST" and attach.match(path):
                 payload = b'{"message": "Invalid Usage Plan ID specified"}'
                 self.send_response(404)
