@@ -11,6 +11,7 @@ import signal
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from portico.admin.app import build_admin_app
 from portico.admin.context import AdminContext
@@ -24,6 +25,7 @@ from portico.gateway.reloader import Reloader
 from portico.gateway.runtime import Gateway
 from portico.gateway.server import HttpServer
 from portico.gateway.snapshot import Services, build_snapshot
+from portico.gateway.tls import LISTENER, HttpsOptions, ListenerTls, forget_listener, record_listener
 from portico.gateway.upstream import UpstreamPool
 from portico.oauth.seed import ExpiredTokenRemoval, removal_interval, seed_oauth
 from portico.public.app import build_public_app, with_public
@@ -51,6 +53,8 @@ class ServeOptions:
     shutdown_timeout: float = 10.0
     reload_interval: float = 0.25
     redis_url: str | None = None
+    https_port: int | None = None  # an HTTPS listener too (0: a free port); its stores: https
+    https: HttpsOptions = HttpsOptions()  # noqa: RUF009 (frozen: a shared default is safe)
 
 
 def is_loopback(host: str) -> bool:
@@ -101,6 +105,11 @@ class Portico:
         # Secrets at rest (keystore passwords and files) are sealed with this key (security/secrets.py).
         self.secrets = load_secret_box(options.data_dir)
         self.services = Services({"redis_url": redis_url, "store": self.store, "secrets": self.secrets})
+        # The HTTPS listener's TLS, refreshed with every snapshot (gateway/parts/tls.py).
+        self.listener_tls = ListenerTls(options.https) if options.https_port is not None else None
+        if self.listener_tls is not None:
+            self.services.options[LISTENER] = self.listener_tls
+        self.https_server: HttpServer | None = None
         self.gateway: Gateway | None = None
         self.reloader: Reloader | None = None
         self.server: HttpServer | None = None
@@ -110,6 +119,10 @@ class Portico:
     @property
     def port(self) -> int:
         return self.server.port if self.server else 0
+
+    @property
+    def https_port(self) -> int:
+        return self.https_server.port if self.https_server else 0
 
     async def start(self) -> None:
         await self.store.migrate()
@@ -143,10 +156,27 @@ class Portico:
         await self.server.start(self.options.host, self.options.port)
         log.info("Portico listening on http://%s:%s (gateway /gateway/, management /rest/apigateway)",
                  self.options.host, self.port)
+        if self.listener_tls is not None:
+            await self._start_https(asgi_app, admin_app)
+
+    async def _start_https(self, asgi_app: Any, admin_app: Any) -> None:
+        """The second listener: the same gateway and management API over TLS (issue 5)."""
+        assert self.listener_tls is not None and self.gateway is not None and self.federation is not None
+        self.https_server = HttpServer(self.gateway.handle, asgi_app,
+                                       upgrades={FEDERATION_PATH: upgrade_handler(self.federation, admin_app)})
+        await self.https_server.start(self.options.host, self.options.https_port or 0, self.listener_tls.context)
+        await record_listener(self.store, self.https_server.port, self.options.https)
+        if self.listener_tls.problem:
+            log.warning("HTTPS port %s refuses handshakes until its keystore is usable: %s",
+                        self.https_server.port, self.listener_tls.problem)
+        log.info("Portico listening on https://%s:%s", self.options.host, self.https_server.port)
 
     async def stop(self) -> None:
         if self.federation is not None:
             await self.federation.close()  # GOOD_BYE to the agents
+        if self.https_server is not None:
+            await self.https_server.shutdown(self.options.shutdown_timeout)
+            await forget_listener(self.store, self.https_server.port)
         if self.server is not None:
             await self.server.shutdown(self.options.shutdown_timeout)
         if self.reloader is not None:

@@ -29,6 +29,21 @@ def _parser() -> argparse.ArgumentParser:
                        choices=["debug", "info", "warning", "error"])
     serve.add_argument("--shutdown-timeout", type=float, default=10.0,
                        help="seconds in-flight requests get to finish on SIGTERM/SIGINT")
+    env = os.environ.get
+    https_port = env("PORTICO_HTTPS_PORT")
+    serve.add_argument("--https-port", type=int, default=int(https_port) if https_port else None,
+                       help="also serve the gateway and the management API over HTTPS on this port")
+    serve.add_argument("--https-keystore", default=env("PORTICO_HTTPS_KEYSTORE"),
+                       help="stored keystore (/is/keystore) holding the HTTPS key "
+                            "(default: keystoreName of /configurations/keystore)")
+    serve.add_argument("--https-key-alias", default=env("PORTICO_HTTPS_KEY_ALIAS"),
+                       help="key alias in --https-keystore (default: signingAlias of /configurations/keystore)")
+    serve.add_argument("--https-truststore", default=env("PORTICO_HTTPS_TRUSTSTORE"),
+                       help="stored truststore that client certificates are checked against "
+                            "(default: truststoreName of /configurations/keystore)")
+    serve.add_argument("--https-client-auth", choices=["none", "optional", "required"],
+                       default=env("PORTICO_HTTPS_CLIENT_AUTH", "none"),
+                       help="ask HTTPS clients for a certificate: none, optional, or required")
     agent = sub.add_parser("agent", help="run the federation agent (links another gateway to a Portico "
                                           "management API); configured by gravitee_integration_* variables")
     agent.add_argument("--config", type=Path, default=os.environ.get("PORTICO_AGENT_CONFIG"),
@@ -76,9 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from portico.app import ServeOptions, StartupError, serve
+    from portico.gateway.tls import HttpsOptions
 
+    if args.https_key_alias and not args.https_keystore:
+        print("portico: --https-key-alias needs --https-keystore", file=sys.stderr)
+        return 2
+    https = HttpsOptions(args.https_keystore, args.https_key_alias, args.https_truststore, args.https_client_auth)
     options = ServeOptions(host=args.host, port=args.port, data_dir=args.data_dir, db_url=args.db,
-                           shutdown_timeout=args.shutdown_timeout, redis_url=args.redis)
+                           shutdown_timeout=args.shutdown_timeout, redis_url=args.redis,
+                           https_port=args.https_port, https=https)
     _install_loop()
     try:
         asyncio.run(serve(options))

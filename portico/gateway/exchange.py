@@ -8,6 +8,7 @@ for it). ``state`` keeps per-policy, per-request data apart from shared data."""
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ class RouteTarget:
     # Load-balanced routing: endpoints tried in order when this one is down (see runtime._call).
     fallbacks: tuple[RouteTarget, ...] = ()
     failover_on_fault: bool = False  # also fail over on 5xx answers (pg.lb.failoverOnDowntimeErrorOnly=false)
+    tls: ssl.SSLContext | None = None  # https: the client context (gateway/tls.py); None: the pool's default
 
 
 @dataclass(slots=True)

@@ -14,7 +14,10 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from portico.gateway.client_certs import TlsPeer
 
 __all__ = [
     "EMPTY_BODY",
@@ -249,7 +252,11 @@ class Request:
         "path",
         "query",
         "scheme",
+        "tls",
     )
+    # HTTPS listeners only: the connection's TLS side. Left unset on plain HTTP (no cost per
+    # request there): read it with getattr(request, "tls", None).
+    tls: TlsPeer | None
 
     def __init__(
         self,

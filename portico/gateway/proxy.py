@@ -97,6 +97,7 @@ def call_upstream(pool: UpstreamPool, ex: Exchange, route: RouteTarget) -> Await
         length,
         route.connect_timeout,
         route.read_timeout,
+        route.tls,
     )
 
 

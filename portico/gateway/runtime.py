@@ -27,12 +27,14 @@ from portico.gateway.parts.ip_deny import EXTRAS as IP_DENY
 from portico.gateway.parts.ip_deny import counts_as_failure
 from portico.gateway.proxy import call_upstream, relay_buffered, relay_response
 from portico.gateway.snapshot import CompiledApi, Snapshot
+from portico.gateway.tls import TLS_FAILURE, note_tls_failure
 from portico.gateway.upstream import (
     UpstreamClosed,
     UpstreamConnectError,
     UpstreamPool,
     UpstreamResponse,
     UpstreamTimeout,
+    UpstreamTlsError,
 )
 from portico.ids import fast_id
 from portico.policies.base import Violation
@@ -248,6 +250,8 @@ class Gateway:
             status = 408 if settings.return_408_for_timeout else 504
             message = f"The native service did not answer in time ({exc.phase})"
             raise Failure(status, "NATIVE_TIMEOUT", message) from None
+        except UpstreamTlsError as exc:  # an untrusted native certificate: 502 and why (issue 5)
+            raise Failure(502, TLS_FAILURE, note_tls_failure(ex, str(exc))) from None
         except UpstreamConnectError as exc:
             raise Failure(503, "NATIVE_UNAVAILABLE", f"Cannot connect to the native service: {exc}") from None
         except UpstreamClosed as exc:

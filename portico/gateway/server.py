@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import cast
 import httptools
 
 from portico.gateway.asgi import ASGIApp, AsgiBridge
+from portico.gateway.client_certs import TlsPeer
 from portico.gateway.http import EMPTY_BODY, BodyReader, ClientDisconnected, Request, ResponseWriter
 
 __all__ = ["Handler", "HttpServer", "ServerLimits"]
@@ -118,11 +120,16 @@ class HttpServer:
         self._sweeper: asyncio.TimerHandle | None = None
         self._all_closed: asyncio.Event | None = None
 
-    async def start(self, host: str, port: int) -> None:
-        """Bind and start accepting; ``port=0`` picks a free port, exposed afterwards as ``port``."""
+    async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
+        """Bind and start accepting; ``port=0`` picks a free port, exposed afterwards as ``port``.
+        With ``ssl_context`` the listener speaks HTTPS (requests get ``scheme`` "https" and ``tls``)."""
         loop = asyncio.get_running_loop()
         self.now = loop.time()
-        self._server = await loop.create_server(lambda: _Connection(self), host, port, backlog=4096)
+        if ssl_context is None:
+            self._server = await loop.create_server(lambda: _Connection(self), host, port, backlog=4096)
+        else:
+            self._server = await loop.create_server(lambda: _TlsConnection(self), host, port, backlog=4096,
+                                                    ssl=ssl_context, ssl_handshake_timeout=self.limits.header_timeout)
         self.port = self._server.sockets[0].getsockname()[1]
         if isinstance(self.fallback, AsgiBridge):
             self.fallback.server = (host, self.port)
@@ -539,6 +546,23 @@ class _Connection(asyncio.Protocol):
     @property
     def transport(self) -> asyncio.Transport:
         return self._transport
+
+
+class _TlsConnection(_Connection):
+    """A connection of an HTTPS listener: its requests carry ``scheme`` "https" and the TLS side
+    (``request.tls``, the verified client certificate). Plain connections never run this."""
+
+    _peer: TlsPeer | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._peer = TlsPeer(transport.get_extra_info("ssl_object"))
+        super().connection_made(transport)
+
+    def _build_request(self) -> Request:
+        request = super()._build_request()
+        request.scheme = "https"
+        request.tls = self._peer
+        return request
 
 
 def _origin_form(url: bytes) -> bytes:

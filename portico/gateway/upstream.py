@@ -25,6 +25,7 @@ __all__ = [
     "UpstreamPool",
     "UpstreamResponse",
     "UpstreamTimeout",
+    "UpstreamTlsError",
 ]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
@@ -39,7 +40,8 @@ _NOT_SENT, _SENDING, _SENT = 0, 1, 2
 # per request (a timer costs ~2 us per request; the sweep costs nothing per request).
 _SWEEP_INTERVAL = 0.1
 
-Key = tuple[str, str, int]
+# (scheme, host, port), plus the TLS context for https routes that bring their own (gateway/tls.py)
+Key = tuple[str, str, int] | tuple[str, str, int, ssl.SSLContext]
 SSLContextFactory = Callable[[str, int], ssl.SSLContext]
 
 
@@ -49,6 +51,11 @@ class UpstreamError(Exception):
 
 class UpstreamConnectError(UpstreamError):
     """The upstream could not be reached: refused, unresolvable, unreachable, TLS handshake failed."""
+
+
+class UpstreamTlsError(UpstreamConnectError):
+    """The TLS handshake failed: the upstream's certificate is not trusted (or does not match its
+    name), or it refused ours."""
 
 
 class UpstreamTimeout(UpstreamError):
@@ -428,6 +435,7 @@ class UpstreamPool:
         content_length: int | None,
         connect_timeout: float,
         read_timeout: float,
+        tls: ssl.SSLContext | None = None,
     ) -> UpstreamResponse:
         """Send a request and return once the response head arrived.
 
@@ -441,7 +449,7 @@ class UpstreamPool:
             raise UpstreamClosed("pool is closed")
         if self.loop is None:
             self._bind_loop()
-        key = (scheme, host, port)
+        key: Key = (scheme, host, port) if tls is None else (scheme, host, port, tls)
         host_header = self._host_headers.get(key) or self._host_header(key)
         head, keep_alive = _request_head(method, target, headers, host_header, body, content_length)
         conn = self._pop_idle(key)
@@ -450,7 +458,7 @@ class UpstreamPool:
         # the hot path.
         while True:
             if conn is None:
-                conn = await self._connect(key, connect_timeout)
+                conn = await self._connect(key, connect_timeout, tls)
             waiter = conn.begin(method == "HEAD", keep_alive, read_timeout)
             try:
                 if conn.closed:
@@ -486,9 +494,9 @@ class UpstreamPool:
 
     # -- internals ------------------------------------------------------------------------------
 
-    async def _connect(self, key: Key, connect_timeout: float) -> _UpstreamConnection:
-        scheme, host, port = key
-        context = self._ssl_context(host, port) if scheme == "https" else None
+    async def _connect(self, key: Key, connect_timeout: float, tls: ssl.SSLContext | None) -> _UpstreamConnection:
+        scheme, host, port = key[0], key[1], key[2]
+        context = (tls or self._ssl_context(host, port)) if scheme == "https" else None
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(connect_timeout):
@@ -501,7 +509,9 @@ class UpstreamPool:
                 )
         except TimeoutError:
             raise UpstreamTimeout("connect") from None
-        except OSError as exc:  # refused, DNS, unreachable, and ssl.SSLError (an OSError) too
+        except ssl.SSLError as exc:
+            raise UpstreamTlsError(_tls_reason(host, port, exc)) from exc
+        except OSError as exc:  # refused, DNS, unreachable
             raise UpstreamConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
         return conn
 
@@ -518,7 +528,7 @@ class UpstreamPool:
             self._sweeper = self.loop.call_later(_SWEEP_INTERVAL, self._sweep)
 
     def _host_header(self, key: Key) -> bytes:
-        scheme, host, port = key
+        scheme, host, port = key[0], key[1], key[2]
         default_port = 443 if scheme == "https" else 80
         authority = host if port == default_port else f"{host}:{port}"
         value = self._host_headers[key] = authority.encode("idna")
@@ -558,6 +568,12 @@ class UpstreamPool:
         idle = self._idle.get(conn.key)
         if idle is not None and conn in idle:
             idle.remove(conn)
+
+
+def _tls_reason(host: str, port: int, exc: ssl.SSLError) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS handshake with {host}:{port} failed: certificate verify failed ({exc.verify_message})"
+    return f"TLS handshake with {host}:{port} failed: {exc.reason or exc}"
 
 
 def _can_retry(method: str, body: bytes | AsyncIterator[bytes] | None, conn: _UpstreamConnection) -> bool:

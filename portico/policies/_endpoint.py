@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 from pydantic import Field, field_validator
 
 from portico.gateway.exchange import Exchange, RouteTarget
+from portico.gateway.tls import OUTBOUND, TLS_FAILURE
 from portico.gateway.variables import SYSTEM_NAMES, Template
 from portico.policies.base import PolicyConfig, Violation
 
@@ -162,8 +163,14 @@ class Endpoint:
         return connect, read
 
     def _target(self, ex: Exchange, scheme: str, host: str, port: int, netloc: str, path: str, fixed_query: str,
-                with_query: bool, timeouts: tuple[float, float]) -> RouteTarget:
+                with_query: bool, timeouts: tuple[float, float]) -> RouteTarget | Violation:
         settings = ex.snapshot.settings
+        tls = None
+        if scheme == "https":  # the outbound truststore and key: the alias's own, else the defaults
+            outbound = ex.snapshot.extras.get(OUTBOUND)
+            tls = outbound.context_for(self._aliases) if outbound is not None else None
+            if isinstance(tls, str):
+                return Violation(502, TLS_FAILURE, f"The native service {netloc} cannot be called over TLS: {tls}")
         query = ex.query if with_query or settings.forward_query_params else ""
         if fixed_query:
             query = f"{fixed_query}&{query}" if query else fixed_query
@@ -177,6 +184,7 @@ class Endpoint:
             connect_timeout=timeouts[0] or settings.connect_timeout,
             read_timeout=timeouts[1] or settings.read_timeout,
             url=f"{scheme}://{netloc}{target}",
+            tls=tls,
         )
 
 

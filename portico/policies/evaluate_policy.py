@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from portico.gateway.client_certs import by_certificate
 from portico.policies._identify.tokens import RULES as TOKEN_RULES
 from portico.policies.base import PolicyConfig, PolicyHandler, Violation
 from portico.policies.inbound_auth_transport import basic_credentials
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from portico.gateway.snapshot import AppView, Snapshot
 
 IdentificationType = Literal["apiKey", "httpBasicAuth", "ipAddressRange", "hostNameAddress", "jwtClaims",
-                             "oAuth2Token", "openIdConnect"]
+                             "oAuth2Token", "openIdConnect", "httpsCertificate"]
 
 UNIDENTIFIED = Violation(403, "APPLICATION_NOT_IDENTIFIED", "Unable to identify the application for the request.")
 UNAUTHENTICATED = Violation(401, "AUTHENTICATION_FAILED", "The request cannot be authenticated.")
@@ -96,7 +97,7 @@ async def _by_host_name(ex: Exchange, snap: Snapshot) -> AppView | Violation | N
     return None
 
 
-_SYNC_RULES = {"apiKey": _by_api_key, "ipAddressRange": _by_ip}
+_SYNC_RULES = {"apiKey": _by_api_key, "ipAddressRange": _by_ip, "httpsCertificate": by_certificate}
 _ASYNC_RULES = {"httpBasicAuth": _by_basic_auth, "hostNameAddress": _by_host_name, **TOKEN_RULES}  # tokens: issue 5
 
 

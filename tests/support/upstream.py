@@ -8,6 +8,7 @@ request's own body and content type."""
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -107,19 +108,23 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class Upstream:
-    def __init__(self, server: ThreadingHTTPServer) -> None:
+    def __init__(self, server: ThreadingHTTPServer, scheme: str = "http") -> None:
         self.server = server
         self.port = server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
 
 
 @contextmanager
-def running_upstream() -> Iterator[Upstream]:
+def running_upstream(tls: ssl.SSLContext | None = None) -> Iterator[Upstream]:
+    """With ``tls`` (a server context) the upstream speaks HTTPS; each handshake happens in the
+    connection's own thread, so a failing one does not hold up the others."""
     server = _QuietServer(("127.0.0.1", 0), _Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Upstream(server)
+        yield Upstream(server, "https" if tls is not None else "http")
     finally:
         server.shutdown()
         server.server_close()

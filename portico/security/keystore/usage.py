@@ -43,6 +43,7 @@ async def store_users(tx: StoreTransaction, kind: str, name: str) -> list[StoreU
         for store_field, label in _DEFAULT_TRUSTSTORES:
             if defaults[store_field] == name:
                 uses.append(StoreUse(label))
+    uses.extend(await _listener_uses(tx, kind, name))
     for row in await tx.list("alias"):
         body = row.body
         if body.get("type") == "authServerAlias":
@@ -67,6 +68,20 @@ def _auth_server_uses(body: dict[str, Any], kind: str, name: str) -> list[StoreU
         return [StoreUse(label, ssl.get("keyAlias") or None)] if ssl.get("keyStoreAlias") == name else []
     stores = (ssl.get("trustStoreAlias"), local.get("trustStoreAlias"))
     return [StoreUse(label)] if name in stores else []
+
+
+async def _listener_uses(tx: StoreTransaction, kind: str, name: str) -> list[StoreUse]:
+    """Running HTTPS listeners started with stores of their own (``portico serve --https-keystore``;
+    rows written by ``gateway.tls.record_listener``); listeners on the defaults are covered above."""
+    uses = []
+    for row in await tx.list("listener"):
+        body = row.body
+        label = f"the HTTPS listener on port {body.get('port')}"
+        if kind == KEYSTORE and body.get("keystore") == name:
+            uses.append(StoreUse(label, body.get("keyAlias") or None))
+        if kind == TRUSTSTORE and body.get("truststore") == name:
+            uses.append(StoreUse(label))
+    return uses
 
 
 def describe(uses: list[StoreUse]) -> str:

@@ -1,0 +1,255 @@
+"""TLS with real handshakes (issue 5 section 2): the HTTPS listener (gateway and management API),
+client certificates none / optional / required, identification by ``httpsCertificate`` and by the
+``customCertificateHeader``, a keystore change taking effect without a restart, native services over
+https trusted or not (502 and an event saying why), and two-way TLS to a native service."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
+
+from portico.gateway.tls import HttpsOptions
+from tests.admin.test_keystores import pem_trust, server_jks, upload
+from tests.gateway.test_runtime import add_action, new_app, rules
+from tests.support.keystores import P12_PASS, Fixtures, keystore_fixtures
+from tests.support.node import ADMIN, Node, running_node
+from tests.support.upstream import running_upstream, spec_for
+
+
+@pytest.fixture(scope="module")
+def fx() -> Fixtures:
+    return keystore_fixtures()
+
+
+def client_files(fx: Fixtures, tmp_path: Path) -> tuple[str, str, bytes]:
+    """The test client's certificate and key as PEM files, and the certificate's PEM."""
+    key, cert, _ = pkcs12.load_key_and_certificates(fx.read("client.p12"), P12_PASS.encode())
+    assert key is not None and cert is not None
+    cert_pem = cert.public_bytes(Encoding.PEM)
+    (tmp_path / "client.pem").write_bytes(cert_pem)
+    (tmp_path / "client.key").write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    return str(tmp_path / "client.pem"), str(tmp_path / "client.key"), cert_pem
+
+
+def client_ssl(fx: Fixtures, cert: tuple[str, str] | None = None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(fx.path("ca.pem")))
+    if cert is not None:
+        context.load_cert_chain(*cert)
+    return context
+
+
+async def https_client(node: Node, context: ssl.SSLContext) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=f"https://localhost:{node.portico.https_port}", verify=context, timeout=10)
+
+
+@pytest.fixture
+async def keyed(sqlite_url: str, tmp_path: Path, fx: Fixtures) -> AsyncIterator[str]:
+    """A data directory whose store holds the server keystore and the test CA truststore, set as
+    the inbound defaults (the HTTPS listener's stores unless told otherwise)."""
+    async with running_node(sqlite_url, tmp_path / "data") as node:
+        await server_jks(node, fx)
+        await pem_trust(node, fx)
+        r = await node.admin.put("/configurations/keystore", json={
+            "keystoreName": "ServerKeys", "signingAlias": "server", "truststoreName": "TestCAs"})
+        assert r.status_code == 200, r.text
+    yield sqlite_url
+
+
+def _node(sqlite_url: str, tmp_path: Path, client_auth: str = "none", **https: Any) -> Any:
+    return running_node(sqlite_url, tmp_path / "data", https_port=0,
+                        https=HttpsOptions(client_auth=client_auth, **https))  # type: ignore[arg-type]
+
+
+async def test_https_listener_serves_gateway_and_management(keyed: str, tmp_path: Path, fx: Fixtures) -> None:
+    with running_upstream() as up:
+        async with _node(keyed, tmp_path) as node:
+            await node.create_api(spec_for(up.url))
+            async with await https_client(node, client_ssl(fx)) as client:
+                r = await client.get("/gateway/Echo/1.0/echo")
+                assert r.status_code == 200, r.text
+                assert r.json()["headers"]["x-forwarded-proto"] == "https"
+                apis = await client.get("/rest/apigateway/apis", auth=ADMIN)
+                assert apis.status_code == 200 and apis.json()["apiResponse"]
+            # the plain listener is unchanged
+            assert (await node.gw.get("/Echo/1.0/echo")).json()["headers"]["x-forwarded-proto"] == "http"
+            # a client that does not trust the test CA refuses the server's certificate
+            async with await https_client(node, ssl.create_default_context()) as stranger:
+                with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                    await stranger.get("/gateway/Echo/1.0/echo")
+
+
+async def test_client_certificate_required(keyed: str, tmp_path: Path, fx: Fixtures) -> None:
+    cert, key, _ = client_files(fx, tmp_path)
+    async with _node(keyed, tmp_path, "required") as node:
+        async with await https_client(node, client_ssl(fx)) as anonymous:
+            with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
+                await anonymous.get("/rest/apigateway/health")
+        async with await https_client(node, client_ssl(fx, (cert, key))) as client:
+            assert (await client.get("/rest/apigateway/apis", auth=ADMIN)).status_code == 200
+
+
+async def test_client_certificate_optional_identifies_the_application(keyed: str, tmp_path: Path,
+                                                                      fx: Fixtures) -> None:
+    cert, key, cert_pem = client_files(fx, tmp_path)
+    with running_upstream() as up:
+        async with _node(keyed, tmp_path, "optional") as node:
+            api = await node.create_api(spec_for(up.url))
+            await add_action(node, api, "evaluatePolicy", "IAM", rules("httpsCertificate"))
+            # The reference's shape: base64 of the PEM text.
+            app = await new_app(node, [api["id"]], name="cert-holder", identifiers=[
+                {"key": "httpsCertificate", "name": "client.pem", "value": [base64.b64encode(cert_pem).decode()]}])
+            await node.reload()
+            async with await https_client(node, client_ssl(fx, (cert, key))) as client:
+                r = await client.get("/gateway/Echo/1.0/echo")
+                assert r.status_code == 200, r.text
+            async with await https_client(node, client_ssl(fx)) as anonymous:
+                r = await anonymous.get("/gateway/Echo/1.0/echo")  # optional: the handshake succeeds
+                assert r.status_code == 403 and "identify" in r.text
+            # Plain HTTP has no certificate, and the header is not trusted until configured.
+            assert (await node.gw.get("/Echo/1.0/echo")).status_code == 403
+            forged = {"X-Client-Cert": quote(cert_pem.decode())}
+            assert (await node.gw.get("/Echo/1.0/echo", headers=forged)).status_code == 403
+            await node.portico.events.flush()
+            day = time.strftime("%Y-%m-%d", time.gmtime())
+            events = (await node.admin.get("/transactionalEvents/_search", params={
+                "apiId": api["id"], "fromDate": day, "toDate": day})).json()["transaction"]
+            assert [e.get("applicationName") for e in events if e["responseCode"] == "200"] == [app["name"]]
+
+
+async def test_custom_certificate_header_behind_a_load_balancer(sqlite_node: Node, fx: Fixtures,
+                                                               tmp_path: Path) -> None:
+    node = sqlite_node
+    _, _, cert_pem = client_files(fx, tmp_path)
+    with running_upstream() as up:
+        api = await node.create_api(spec_for(up.url))
+        await add_action(node, api, "evaluatePolicy", "IAM", rules("httpsCertificate"))
+        await new_app(node, [api["id"]], identifiers=[
+            {"key": "httpsCertificate", "name": "client", "value": [cert_pem.decode()]}])
+        r = await node.admin.put("/configurations/settings", json={"preferredSettings": {
+            "extendedKeys": {"customCertificateHeader": "X-SSL-Client-Cert"}}})
+        assert r.status_code == 200, r.text
+        await node.reload()
+        spaced = cert_pem.decode().strip().replace("\n", " ")  # how some load balancers forward it
+        for value in (quote(cert_pem.decode()), base64.b64encode(cert_pem).decode(), spaced):
+            ok = await node.gw.get("/Echo/1.0/echo", headers={"X-SSL-Client-Cert": value})
+            assert ok.status_code == 200, ok.text
+        other = fx.ca.public_bytes(Encoding.PEM).decode()
+        assert (await node.gw.get("/Echo/1.0/echo", headers={"X-SSL-Client-Cert": quote(other)})).status_code == 403
+        assert (await node.gw.get("/Echo/1.0/echo", headers={"X-SSL-Client-Cert": "garbage"})).status_code == 403
+
+
+async def test_keystore_change_takes_effect_without_restart(keyed: str, tmp_path: Path, fx: Fixtures) -> None:
+    async with _node(keyed, tmp_path) as node:
+        async with await https_client(node, client_ssl(fx)) as client:
+            assert (await client.get("/rest/apigateway/health")).status_code in (200, 401)
+        # Switch the listener to a self-signed key: clients trusting the test CA now refuse it.
+        r = await upload(node, "keystore", "Other", fx.read("keytool.p12"), keyStoreType="PKCS12",
+                         keyStorePassword=P12_PASS, pkAliasesList="signer", pkPasswordsList=P12_PASS)
+        assert r.status_code == 200, r.text
+        r = await node.admin.put("/configurations/keystore", json={"keystoreName": "Other", "signingAlias": "signer"})
+        assert r.status_code == 200, r.text
+        await node.reload()
+        async with await https_client(node, client_ssl(fx)) as client:
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await client.get("/rest/apigateway/health")
+        lenient = ssl.create_default_context()
+        lenient.check_hostname, lenient.verify_mode = False, ssl.CERT_NONE
+        async with await https_client(node, lenient) as client:
+            assert (await client.get("/rest/apigateway/health")).status_code in (200, 401)
+
+
+async def test_keystore_of_the_listener_cannot_be_deleted(keyed: str, tmp_path: Path, fx: Fixtures) -> None:
+    async with running_node(keyed, tmp_path / "data") as node:
+        await server_jks(node, fx, "ListenerKeys")
+    async with _node(keyed, tmp_path, keystore="ListenerKeys", key_alias="server") as node:
+        async with await https_client(node, client_ssl(fx)) as client:
+            assert (await client.get("/rest/apigateway/health")).status_code in (200, 401)
+        r = await node.admin.delete("/is/keystore/ListenerKeys")
+        assert r.status_code == 400 and "HTTPS listener" in r.json()["errorDetails"], r.text
+    async with running_node(keyed, tmp_path / "data") as node:  # stopped: the store is free again
+        assert (await node.admin.delete("/is/keystore/ListenerKeys")).status_code == 200
+
+
+def upstream_tls(fx: Fixtures, tmp_path: Path, require_client: bool = False) -> ssl.SSLContext:
+    key, cert, _ = pkcs12.load_key_and_certificates(fx.read("server.p12"), P12_PASS.encode())
+    assert key is not None and cert is not None
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()) + cert.public_bytes(Encoding.PEM)
+    (tmp_path / "upstream.pem").write_bytes(pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(tmp_path / "upstream.pem"))
+    if require_client:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(cafile=str(fx.path("ca.pem")))
+    return context
+
+
+async def test_native_service_over_https_trusted_and_untrusted(sqlite_node: Node, fx: Fixtures,
+                                                              tmp_path: Path) -> None:
+    node = sqlite_node
+    with running_upstream(upstream_tls(fx, tmp_path)) as up:
+        assert up.url.startswith("https://")
+        api = await node.create_api(spec_for(up.url))
+        # No outbound truststore: the system's CAs, which do not know the test CA.
+        r = await node.gw.get("/Echo/1.0/echo")
+        assert r.status_code == 502, r.text
+        assert "certificate verify failed" in r.text.lower()
+        await node.portico.events.flush()
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        events = (await node.admin.get("/transactionalEvents/_search", params={
+            "apiId": api["id"], "fromDate": day, "toDate": day})).json()["transaction"]
+        assert events[0]["errorOrigin"] == "NATIVE_TLS_ERROR"
+        assert "certificate verify failed" in events[0]["customFields"]["nativeTlsError"].lower()
+        # The test CA as the outbound truststore: the same call goes through.
+        await pem_trust(node, fx)
+        r = await node.admin.put("/configurations/keystore", json={"outboundTruststoreName": "TestCAs"})
+        assert r.status_code == 200, r.text
+        await node.reload()
+        r = await node.gw.get("/Echo/1.0/echo")
+        assert r.status_code == 200, r.text
+        # The outbound truststore in use cannot be deleted.
+        assert (await node.admin.delete("/is/truststore/TestCAs")).status_code == 400
+
+
+async def test_two_way_tls_to_a_native_service(sqlite_node: Node, fx: Fixtures, tmp_path: Path) -> None:
+    node = sqlite_node
+    await pem_trust(node, fx)
+    r = await node.admin.put("/configurations/keystore", json={"outboundTruststoreName": "TestCAs"})
+    assert r.status_code == 200, r.text
+    with running_upstream(upstream_tls(fx, tmp_path, require_client=True)) as up:
+        await node.create_api(spec_for(up.url))
+        refused = await node.gw.get("/Echo/1.0/echo")  # no client key configured: the native side refuses
+        assert refused.status_code == 502, refused.text
+        r = await upload(node, "keystore", "ClientKeys", fx.read("client.p12"), keyStoreType="PKCS12",
+                         keyStorePassword=P12_PASS, pkAliasesList="client", pkPasswordsList=P12_PASS)
+        assert r.status_code == 200, r.text
+        r = await node.admin.put("/configurations/keystore", json={
+            "outboundKeystoreName": "ClientKeys", "outboundKeyAlias": "client"})
+        assert r.status_code == 200, r.text
+        await node.reload()
+        ok = await node.gw.get("/Echo/1.0/echo")
+        assert ok.status_code == 200, ok.text
+
+
+async def test_endpoint_alias_brings_its_own_truststore(sqlite_node: Node, fx: Fixtures, tmp_path: Path) -> None:
+    node = sqlite_node
+    await pem_trust(node, fx, "AliasCAs")
+    with running_upstream(upstream_tls(fx, tmp_path)) as up:
+        r = await node.admin.post("/alias", json={"name": "secureBackend", "type": "endpoint",
+                                                  "endPointURI": up.url, "truststoreAlias": "AliasCAs"})
+        assert r.status_code in (200, 201), r.text
+        api = await node.create_api(spec_for("http://127.0.0.1:9"))
+        await add_action(node, api, "straightThroughRouting", "routing", [
+            {"templateKey": "endpointUri", "values": ["${secureBackend}/${sys:resource_path}"]}])
+        await node.reload()
+        ok = await node.gw.get("/Echo/1.0/echo")
+        assert ok.status_code == 200, ok.text  # the default (system CAs) would refuse it
+        assert (await node.admin.delete("/is/truststore/AliasCAs")).status_code == 400  # in use by the alias
