@@ -55,6 +55,11 @@ async def add_denied(store: Store, ip: str) -> None:
             await tx.upsert(KIND, CONFIG_ID, config)
 
 
+def _block_key(ip: str, window: Window) -> str:
+    # one key per window: the memory backend keeps one window per key
+    return f"ipdeny:block:{ip}@{window.start_ms}"
+
+
 class IpGuard:
     """The compiled setting; ``refusal`` runs before every gateway call while it is enabled."""
 
@@ -76,7 +81,8 @@ class IpGuard:
             return None
         now = int(time.time() * 1000)
         try:
-            until = await self.counters.get(f"ipdeny:block:{ip}", window_for(now, self.block_s, "seconds"))
+            window = window_for(now, self.block_s, "seconds")
+            until = await self.counters.get(_block_key(ip, window), window)
         except CounterUnavailable:
             return None  # fail open: a counter outage must not lock every client out
         return BLOCKED_MESSAGE if until > now else None
@@ -99,7 +105,7 @@ class IpGuard:
             current = window_for(now, self.block_s, "seconds")
             following = Window(current.end_ms, current.end_ms + current.length_ms)
             for window in (current, following):
-                await self.counters.put(f"ipdeny:block:{ip}", window, until)
+                await self.counters.put(_block_key(ip, window), window, until)
         except CounterUnavailable:
             log.warning("failed authentication from %s not counted: counters unavailable", ip)
 
