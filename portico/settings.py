@@ -36,6 +36,9 @@ EXTENDED_DEFAULTS: dict[str, str] = {
     "pgmen.quotaSurvival.interval": "60",
     # Team support: APIs, applications, packages and plans visible only to their teams (admin/teams.py).
     "enableTeamWork": "false",
+    # Management sessions (security/sessions.py): idle timeout in minutes, maximum lifetime in hours.
+    "sessionIdleTimeoutMinutes": "30",
+    "sessionMaxLifetimeHours": "12",
 }
 
 WATT_DEFAULTS: dict[str, str] = {
@@ -57,7 +60,7 @@ BOOLEAN_SETTINGS = {
     "watt.server.enterprisegateway.ignoreXForwardedForHeader",
 }
 POSITIVE_NUMBER_SETTINGS = {"pg.endpoint.connectionTimeout", "pg.endpoint.readTimeout", "defaultSearchResultSize",
-                            "pgmen.quotaSurvival.interval"}
+                            "pgmen.quotaSurvival.interval", "sessionIdleTimeoutMinutes", "sessionMaxLifetimeHours"}
 
 DEFAULT_ERROR_TEMPLATE = (
     "API Gateway encountered an error. Error Message: $ERROR_MESSAGE. Request Details: Service - $SERVICE, "

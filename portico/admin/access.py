@@ -54,17 +54,20 @@ REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
     ("PUT", "/applications/{applicationId}/apis"): _APPS,
     # aliases
     **_crud("/alias", "/alias/{aliasId}", (p.MANAGE_ALIASES,)),
-    # policies: an API's policies are part of the API; global ones need their own privilege
+    # policies: an API's policies are part of the API; global ones need their own privilege; a package's
+    # or plan's go with packages. These entries are coarse gates (BY_KIND): admin/policy_access.py checks
+    # the one privilege the policy at hand needs, and the team rule.
     ("GET", "/policies"): AUTHENTICATED,
     ("POST", "/policies"): (p.MANAGE_GLOBAL_POLICIES, p.MANAGE_APIS),
     ("GET", "/policies/{policyId}"): AUTHENTICATED,
-    ("PUT", "/policies/{policyId}"): (p.MANAGE_APIS, p.MANAGE_GLOBAL_POLICIES),
-    ("DELETE", "/policies/{policyId}"): (p.MANAGE_GLOBAL_POLICIES, p.MANAGE_APIS),
+    ("PUT", "/policies/{policyId}"): (p.MANAGE_APIS, p.MANAGE_GLOBAL_POLICIES, p.MANAGE_PACKAGES),
+    ("DELETE", "/policies/{policyId}"): (p.MANAGE_GLOBAL_POLICIES, p.MANAGE_APIS, p.MANAGE_PACKAGES),
     ("PUT", "/policies/{policyId}/activate"): (p.ACTIVATE_GLOBAL_POLICIES,),
     ("PUT", "/policies/{policyId}/deactivate"): (p.ACTIVATE_GLOBAL_POLICIES,),
     ("GET", "/policies/{policyId}/apis"): AUTHENTICATED,
     ("GET", "/policies/{policyId}/conflicts"): AUTHENTICATED,
-    **_crud("/policyActions", "/policyActions/{policyActionId}", (p.MANAGE_APIS, p.MANAGE_GLOBAL_POLICIES)),
+    **_crud("/policyActions", "/policyActions/{policyActionId}",
+            (p.MANAGE_APIS, p.MANAGE_GLOBAL_POLICIES, p.MANAGE_PACKAGES)),
     ("GET", "/policyStages"): AUTHENTICATED,
     ("GET", "/policyActionTemplates"): AUTHENTICATED,
     ("GET", "/policyActionTemplates/{templateKey}"): AUTHENTICATED,
@@ -134,8 +137,9 @@ REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
     ("DELETE", "/users/{userId}"): _USERS,
     ("POST", "/users/authenticate"): AUTHENTICATED,
     ("POST", "/authenticate"): AUTHENTICATED,
+    ("POST", "/users/logout"): AUTHENTICATED,
     ("GET", "/users/{userId}/tokens"): _USERS,
-    ("POST", "/users/{userId}/tokens"): _USERS,
+    ("POST", "/users/{userId}/tokens"): AUTHENTICATED,   # the user themself only (admin/user_tokens.py)
     ("DELETE", "/users/{userId}/tokens/{tokenId}"): _USERS,
     **_crud("/groups", "/groups/{groupId}", _USERS),
     **{(m, f"/configurations/{doc}"): _USERS for m in ("GET", "PUT")
@@ -164,12 +168,24 @@ REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 # Routes a user may call on their own account (``{userId}`` = their id or login id) without the
-# route's privilege: change their own password and details, manage their own access tokens.
+# route's privilege: change their own password (with the current one) and details, list and revoke
+# their own access tokens (creating one is for the user themself only, whatever they hold).
 SELF_SERVICE: frozenset[tuple[str, str]] = frozenset({
     ("PUT", "/users/{userId}"),
     ("GET", "/users/{userId}/tokens"),
-    ("POST", "/users/{userId}/tokens"),
     ("DELETE", "/users/{userId}/tokens/{tokenId}"),
+})
+
+# Routes whose entry is a coarse gate: the handler checks which one of the listed privileges the
+# object at hand needs (admin/policy_access.py: global policies, an API's, a package's or a plan's),
+# and answers 403 naming it.
+BY_KIND: frozenset[tuple[str, str]] = frozenset({
+    ("POST", "/policies"),
+    ("PUT", "/policies/{policyId}"),
+    ("DELETE", "/policies/{policyId}"),
+    ("POST", "/policyActions"),
+    ("PUT", "/policyActions/{policyActionId}"),
+    ("DELETE", "/policyActions/{policyActionId}"),
 })
 
 

@@ -99,6 +99,7 @@ async def update_api(request: Request) -> Response:
         _apply_metadata(api, spec_in)
         api.lastModified = now_ms()
         api.systemVersion += 1
+        api.teams = await teams.teams_after_update(tx, "api", api.model_dump(mode="json"), api.teams)
         await save_api(tx, api, revision)
         versions = await versions_of(tx, api.apiName)
     ctx.notify_change()

@@ -1,4 +1,12 @@
-"""``/applications``: CRUD, API keys, suspension and API registration."""
+"""``/applications``: CRUD, API keys, suspension and API registration.
+
+An application belongs to its owner (``owner``: the login id of the user who created it, or a team
+name after ``POST /assets/owner``). As the guide says of "Manage applications" ("You cannot modify or
+delete an application if you are not the owner of the application"), changing, suspending, deleting
+it, renewing its key or changing its APIs is for the owner (or a member of the owning team) and for
+administrators (members of ``Administrators`` or ``API-Gateway-Administrators``); anyone else with
+the privilege gets 403 naming the owner. Unregistering an application from one's own APIs stays open
+to the API's team (the guide's team-support exception)."""
 
 from __future__ import annotations
 
@@ -17,8 +25,11 @@ from portico.admin.common import ids_param, json_response, read_object, str_list
 from portico.admin.config_store import extended_setting
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError, not_found
+from portico.admin.strategies import check_strategy_ids
+from portico.domain import teams as dt
 from portico.domain.application import IDENTIFIER_KEYS, Application, Identifier, parse_ip_range
 from portico.federation import grants
+from portico.security.principal import TEAM
 from portico.settings import parse_period
 from portico.store import StoreTransaction
 from portico.wire.applications import application_body, applications_response
@@ -109,6 +120,24 @@ async def _load_visible(request: Request, tx: StoreTransaction, app_id: str) -> 
     return app, revision
 
 
+async def require_owner(request: Request, tx: StoreTransaction, app: Application) -> None:
+    """403 unless the caller owns the application (or is in its owning team) or is an administrator."""
+    principal = teams.principal_of(request)
+    if principal is None or dt.sees_all(principal.teams) or app.owner in (principal.login_id, principal.user_id):
+        return
+    owning_team = next((r.id for r in await tx.list(TEAM) if r.body.get("name") == app.owner), None)
+    if owning_team is not None and owning_team in principal.teams:
+        return
+    raise ApiError(403, f"application {app.name!r} belongs to {app.owner!r}: only its owner or an administrator "
+                        "may modify or delete it (POST /assets/owner changes the owner)")
+
+
+async def _load_owned(request: Request, tx: StoreTransaction, app_id: str) -> tuple[Application, int]:
+    app, revision = await _load_visible(request, tx, app_id)
+    await require_owner(request, tx, app)
+    return app, revision
+
+
 async def create_application(request: Request) -> Response:
     ctx = context_of(request)
     data = await read_object(request)
@@ -120,6 +149,10 @@ async def create_application(request: Request) -> Response:
         app = Application(id=str(uuid.uuid4()), name="x", apiKey=new_api_key(), created=ts,
                           apiKeyExpirationDate=expires, apiKeyExpirationInterval=interval)
         _apply_fields(app, data)
+        await check_strategy_ids(request, tx, app.id, app.authStrategyIds, [])
+        principal = teams.principal_of(request)
+        if principal is not None:
+            app.owner = principal.login_id
         api_ids = str_list(data, "apiIDs") or str_list(data, "consumingAPIs")
         await _check_api_ids(request, tx, api_ids, [])
         app.apiIds = list(dict.fromkeys(api_ids))
@@ -146,9 +179,12 @@ async def update_application(request: Request) -> Response:
     ctx = context_of(request)
     data = await read_object(request)
     async with ctx.store.transaction() as tx:
-        app, revision = await _load_visible(request, tx, request.path_params["applicationId"])
+        app, revision = await _load_owned(request, tx, request.path_params["applicationId"])
+        previous_strategies = list(app.authStrategyIds)
         _apply_fields(app, data)
+        await check_strategy_ids(request, tx, app.id, app.authStrategyIds, previous_strategies)
         app.lastupdated = _now()
+        app.teams = await teams.teams_after_update(tx, "application", application_body(app), app.teams)
         await save_app(tx, app, revision)
     ctx.notify_change()
     return json_response(application_body(app))
@@ -168,7 +204,7 @@ async def patch_application(request: Request) -> Response:
     if "isSuspended" not in data:
         raise ApiError(400, "field 'isSuspended' is required")
     async with ctx.store.transaction() as tx:
-        app, revision = await _load_visible(request, tx, request.path_params["applicationId"])
+        app, revision = await _load_owned(request, tx, request.path_params["applicationId"])
         app.isSuspended = _flag(data["isSuspended"])
         app.lastupdated = _now()
         await save_app(tx, app, revision)
@@ -177,7 +213,7 @@ async def patch_application(request: Request) -> Response:
 
 
 async def _delete_app(request: Request, tx: StoreTransaction, app_id: str) -> None:
-    await _load_visible(request, tx, app_id)
+    await _load_owned(request, tx, app_id)
     # An application's subscription goes with it (a dangling one would break subscription listings).
     await tx.delete("subscription", app_id)
     await grants.save(tx, None, app_id)
@@ -190,7 +226,7 @@ async def _revoke_provider_keys(request: Request, app_ids: list[str]) -> None:
     async with context_of(request).store.read() as tx:
         found = []
         for app_id in app_ids:
-            await _load_visible(request, tx, app_id)
+            await _load_owned(request, tx, app_id)
             grant = await grants.grant_of(tx, app_id)
             if grant is not None:
                 found.append(grant)
@@ -248,7 +284,7 @@ async def regenerate_key(request: Request) -> Response:
     if kind != "apiAccessKeyCredentials":
         raise ApiError(400, f"field 'type' must be 'apiAccessKeyCredentials', got {kind!r}")
     async with ctx.store.transaction() as tx:
-        app, revision = await _load_visible(request, tx, request.path_params["applicationId"])
+        app, revision = await _load_owned(request, tx, request.path_params["applicationId"])
         ts = _now()
         app.apiKey = new_api_key()
         app.apiKeyExpirationDate, app.apiKeyExpirationInterval = await _key_expiry(tx, ts)
@@ -302,8 +338,10 @@ async def set_registered_apis(request: Request) -> Response:
     api_ids = str_list(data, "apiIDs")
     async with ctx.store.transaction() as tx:
         app, revision = await load_app(tx, request.path_params["applicationId"])
-        if not await teams.is_visible(request, tx, app) and not await _may_unregister(request, tx, app, api_ids):
-            raise not_found("application", app.id)
+        if not await _may_unregister(request, tx, app, api_ids):
+            if not await teams.is_visible(request, tx, app):
+                raise not_found("application", app.id)
+            await require_owner(request, tx, app)
         await _check_api_ids(request, tx, api_ids, app.apiIds)
         app.apiIds = list(dict.fromkeys(api_ids))
         app.lastupdated = _now()

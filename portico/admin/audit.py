@@ -35,7 +35,7 @@ from portico.admin.events import parse_date
 from portico.audit import AuditEntry, actions
 from portico.audit.areas import FLAGS, as_flags, load_enabled_areas, save_enabled_areas
 from portico.audit.export import build_zip, stream
-from portico.audit.query import TEXT_FIELDS, AuditQuery, FieldFilter
+from portico.audit.query import TEXT_FIELDS, AuditQuery, FieldFilter, PatternTooSlow
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +228,8 @@ async def download(request: Request) -> Response:
     query = download_query(request.query_params)
     try:
         archive, _count = await build_zip(context_of(request).store, query)
+    except PatternTooSlow as exc:
+        raise bad_request(str(exc)) from None
     except DBAPIError:
         raise pattern_rejected(query) from None
     name = f"auditlogs_{int(time.time() * 1000)}.zip"

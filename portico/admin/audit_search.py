@@ -11,7 +11,9 @@ A scope entry is one of:
 - Portico extension, the console's field/operator/value filter: ``{"attributeName": "user",
   "operator": "equals"|"notEquals"|"contains"|"startsWith"|"endsWith"|"matches", "keyword": "..."}``.
 
-Keyword entries are combined by the request's ``condition`` (``and`` by default). Results are the
+Keyword entries are combined by the request's ``condition`` (``and`` by default). A regular
+expression that runs longer than ``audit.query.PATTERN_SECONDS`` over the log is stopped: 400 saying
+the pattern took too long. Results are the
 newest first unless ``sortByField`` / ``sortOrder`` say otherwise; ``size`` is at most
 :data:`MAX_PAGE` (also when absent or -1): page with ``from``, or download for more."""
 
@@ -30,7 +32,7 @@ from portico.admin.context import context_of
 from portico.admin.errors import bad_request
 from portico.admin.events import parse_date
 from portico.audit import query as audit_query
-from portico.audit.query import FIELDS, OPERATORS, TEXT_FIELDS, AuditQuery, FieldFilter
+from portico.audit.query import FIELDS, OPERATORS, TEXT_FIELDS, AuditQuery, FieldFilter, PatternTooSlow
 from portico.security import privileges as p
 
 if TYPE_CHECKING:
@@ -131,6 +133,8 @@ class AuditLogSearch:
         query = to_query(context)
         try:
             return await audit_query.search(context_of(request).store, query)
+        except PatternTooSlow as exc:
+            raise bad_request(str(exc)) from None
         except DBAPIError:
             raise pattern_rejected(query) from None
 
@@ -140,5 +144,7 @@ class AuditLogSearch:
         query = to_query(bare)
         try:
             return await audit_query.count(context_of(request).store, query)
+        except PatternTooSlow as exc:
+            raise bad_request(str(exc)) from None
         except DBAPIError:
             raise pattern_rejected(query) from None

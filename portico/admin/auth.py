@@ -1,13 +1,18 @@
 """Who is calling the management API, and whether they may.
 
 Every request under ``/rest/apigateway`` passes through :func:`authorize`: it authenticates the
-caller (:func:`authenticate`: HTTP basic against local users, or ``Authorization: Bearer`` with a
-personal access token) and checks the route's entry in :mod:`portico.admin.access`.
+caller (:func:`authenticate`: HTTP basic against local users, ``Authorization: Bearer`` with a
+personal access token, or, with no ``Authorization`` header, the session cookie that
+``/users/authenticate`` issues) and checks the route's entry in :mod:`portico.admin.access`.
 
 Password logins honour the account lock settings (failed logins counted, the account locked for a
 while after too many) and password expiry (an expired password is refused except on the call
-that changes it: ``PUT /users/{userId}`` of the caller themself). Failed logins of any kind are
-audited; a successful one is audited by ``/users/authenticate``."""
+that changes it: ``PUT /users/{userId}`` of the caller themself). Token and session logins honour the
+lock and ``restrictLoginForUsersInDefaultTeam`` too. Failed logins of any kind are audited; a
+successful one is audited by ``/users/authenticate``, a logout by ``/users/logout``.
+
+``request.state`` tells handlers how the caller signed in: ``access_token`` (the token's id) or
+``session`` (the session's id) is set for those; neither for password credentials."""
 
 from __future__ import annotations
 
@@ -19,12 +24,13 @@ import time
 from starlette.requests import Request
 
 from portico.admin import access
+from portico.admin.config_store import extended_setting
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError
 from portico.audit import AuditEntry
 from portico.domain.password_policy import AccountLockSettings, PasswordExpiry
 from portico.domain.users import is_predefined, login_of
-from portico.security import login_state, tokens
+from portico.security import login_state, sessions, tokens
 from portico.security import privileges as priv
 from portico.security.passwords import hash_password_async, verify_password_async
 from portico.security.principal import USER, Principal, load_principal
@@ -34,6 +40,7 @@ from portico.wire.common import gmt
 
 _CACHE_SECONDS = 60.0
 _INVALID = "invalid user name or password"
+_MAX_AUDITED_LOGIN = 256   # a failed login records what was typed as the user: keep it short
 _OWN_PASSWORD_ROUTE = ("PUT", "/users/{userId}")
 _DUMMY: list[str] = []
 
@@ -65,23 +72,78 @@ async def find_user(tx: StoreTransaction, key: str) -> AssetRow | None:
 
 def _failed(request: Request, login: str, message: str, reason: str, status: int = 401) -> ApiError:
     client = request.client.host if request.client else ""
+    login = login[:_MAX_AUDITED_LOGIN]
     context_of(request).audit.record(AuditEntry(object_type="Login", action="Failed login", object=login,
                                                 message=reason, user=login, client_ip=client))
     return ApiError(status, message)
 
 
-async def _burn_time(password: str) -> None:
+async def _burn_time(login: str, password: str) -> None:
     """Hash work for an unknown user, so a reply does not tell which login ids exist."""
     if not _DUMMY:
         _DUMMY.append(await hash_password_async(os.urandom(16).hex()))
-    await verify_password_async(password, _DUMMY[0])
+    await verify_password_async(password, _DUMMY[0], lane=login)
 
 
 async def authenticate(request: Request, route_path: str = "") -> Principal:
+    if "authorization" not in request.headers:
+        cookie = request.cookies.get(sessions.COOKIE)
+        if cookie:
+            return await _session_principal(request, cookie)
     first, second = _credentials(request)
     if first == "bearer":
         return await _token_principal(request, second)
     return await _password_principal(request, route_path, first, second)
+
+
+async def session_limits(tx: StoreTransaction) -> sessions.Limits:
+    return sessions.Limits.from_settings(await extended_setting(tx, sessions.IDLE_SETTING),
+                                         await extended_setting(tx, sessions.LIFETIME_SETTING))
+
+
+async def _account_open(request: Request, tx: StoreTransaction, user: AssetRow, principal: Principal) -> None:
+    """What a token or session login must pass besides its own validity: the account is not locked,
+    and not refused by ``restrictLoginForUsersInDefaultTeam``."""
+    lock = await login_state.load_settings(tx, AccountLockSettings)
+    login = login_of(user)
+    if lock.applies_to(is_predefined(user)):
+        until = login_state.locked_until(await login_state.state_of(tx, user.id), now_ms())
+        if until:
+            raise _failed(request, login, f"the account {login!r} is locked after repeated failed logins until "
+                          f"{gmt(until)}; an administrator can unlock it", "locked account")
+    _check_default_team(request, lock, user, principal)
+
+
+def _check_default_team(request: Request, lock: AccountLockSettings, user: AssetRow, principal: Principal) -> None:
+    if lock.restrictLoginForUsersInDefaultTeam and principal.teams <= {priv.DEFAULT_TEAM} \
+            and not is_predefined(user):
+        login = login_of(user)
+        raise _failed(request, login, f"user {login!r} belongs to no team but Default and may not sign in "
+                      "(accountLockSettings.restrictLoginForUsersInDefaultTeam)", "restricted to Default team")
+
+
+async def _session_principal(request: Request, secret: str) -> Principal:
+    """The caller of a session cookie. An unknown or ended session is a plain 401 (a browser keeps
+    sending a stale cookie; that is no login attempt to audit)."""
+    store = context_of(request).store
+    now = now_ms()
+    async with store.read() as tx:
+        record = await sessions.find(tx, secret)
+        if record is None:
+            raise ApiError(401, "the session is unknown or has ended; sign in again")
+        ended = record.ended(now, await session_limits(tx))
+        user = await tx.get(USER, record.user_id)
+        if user is None or not user.body.get("active", True):
+            ended = ended or "the session's user is inactive or deleted"
+        principal = None if ended or user is None else await load_principal(tx, user)
+        if principal is not None and user is not None:
+            await _account_open(request, tx, user, principal)
+    if principal is None:
+        await sessions.end(store, record.id)
+        raise ApiError(401, f"{ended}; sign in again")
+    await sessions.touch(store, record, now)
+    request.state.session = record.id
+    return principal
 
 
 async def _token_principal(request: Request, secret: str) -> Principal:
@@ -100,6 +162,7 @@ async def _token_principal(request: Request, secret: str) -> Principal:
             raise _failed(request, login, "the access token's user is inactive or deleted",
                           f"access token {record.id} of an inactive user")
         principal = await load_principal(tx, user)
+        await _account_open(request, tx, user, principal)
     request.state.access_token = record.id
     return principal
 
@@ -115,7 +178,7 @@ async def _password_principal(request: Request, route_path: str, login: str, pas
     stored = row.body.get("passwordHash") if row else None
     if row is None or not isinstance(stored, str) or not row.body.get("active", True):
         if row is None:
-            await _burn_time(password)
+            await _burn_time(login, password)
         raise _failed(request, login, _INVALID, "unknown or inactive user")
     login = login_of(row)
     lockable = lock.applies_to(is_predefined(row))
@@ -138,10 +201,7 @@ async def _password_principal(request: Request, route_path: str, login: str, pas
         request.state.password_expired = True
     async with ctx.store.read() as tx:
         principal = await load_principal(tx, row)
-    if lock.restrictLoginForUsersInDefaultTeam and principal.teams <= {priv.DEFAULT_TEAM} \
-            and not is_predefined(row):
-        raise _failed(request, login, f"user {login!r} belongs to no team but Default and may not sign in "
-                      "(accountLockSettings.restrictLoginForUsersInDefaultTeam)", "restricted to Default team")
+    _check_default_team(request, lock, row, principal)
     return principal
 
 
@@ -151,7 +211,7 @@ async def _verified(request: Request, login: str, password: str, stored: str) ->
     key = hashlib.sha256(f"{login}\0{password}\0{stored}".encode()).digest()
     if cache.get(key, 0.0) >= time.monotonic():
         return True
-    if not await verify_password_async(password, stored):
+    if not await verify_password_async(password, stored, lane=login):
         return False
     if len(cache) > 1000:
         cache.clear()

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from portico.admin import policy_access, teams
 from portico.admin.api_assets import load_api, save_api
 from portico.admin.common import bool_param, json_response, read_object
 from portico.admin.context import context_of
@@ -67,13 +68,14 @@ def _parse(data: dict[str, Any]) -> Policy:
     return policy
 
 
-async def _check_enforcements(tx: StoreTransaction, policy: Policy) -> None:
+async def _check_enforcements(request: Request, tx: StoreTransaction, policy: Policy) -> None:
+    hidden = await policy_access.hidden_actions(request, tx)
     for stage in policy.policyEnforcements:
         if stage.stageKey not in STAGE_KEYS:
             raise ApiError(400, f"unknown stageKey {stage.stageKey!r}; expected one of {list(STAGE_KEYS)}")
         for enf in stage.enforcements:
             row = await tx.get("policyAction", enf.enforcementObjectId)
-            if row is None:
+            if row is None or enf.enforcementObjectId in hidden:
                 raise ApiError(400, f"unknown policy action {enf.enforcementObjectId!r} in stage {stage.stageKey}")
             handler = HANDLERS.get(row.body.get("templateKey", ""))
             if handler is not None and stage.stageKey not in handler.allowed_stages():
@@ -87,11 +89,14 @@ async def create_policy(request: Request) -> Response:
     policy = _parse(await read_object(request, envelope="policy"))
     api_id = request.query_params.get("apiId")
     async with ctx.store.transaction() as tx:
-        await _check_enforcements(tx, policy)
+        if policy.policyScope == "GLOBAL":
+            policy_access.require_global_create(request)
+        await _check_enforcements(request, tx, policy)
         if policy.policyScope != "GLOBAL":
             if not api_id:
                 raise ApiError(400, "query parameter 'apiId' is required for a RESOURCE or METHOD policy")
             api, revision = await load_api(tx, api_id)
+            await policy_access.require_api_policy_create(request, tx, api)
             _check_resource(api, policy)
             api.policies.append(policy.id)
             await save_api(tx, api, revision)
@@ -115,6 +120,9 @@ async def delete_policy(request: Request) -> Response:
     policy_id = request.path_params["policyId"]
     async with ctx.store.transaction() as tx:
         policy, _ = await _load(tx, policy_id)
+        if policy.id in await teams.hidden_policies(request, tx):
+            raise not_found("policy", policy_id)
+        await policy_access.require_policy_change(request, tx, policy)
         if policy.systemPolicy or policy.id == BUILTIN_TRANSACTION_LOGGING:
             raise ApiError(400, f"policy {policy_id!r} is a system policy and cannot be deleted")
         if policy.global_ and policy.active:
@@ -206,6 +214,7 @@ async def conflicts(request: Request) -> Response:
 async def api_global_policies(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
         api, _ = await load_api(tx, request.path_params["apiId"])
+        await teams.require_visible(request, tx, api, "API", api.id)
         rows = await tx.list("policy")
     applicable = [p for p in (Policy.model_validate(r.body) for r in rows)
                   if p.global_ and p.active and global_applies(p, api)]

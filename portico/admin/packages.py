@@ -173,6 +173,7 @@ async def update_package(request: Request) -> Response:
         old = package.model_copy(deep=True)
         await _apply_package(request, tx, package, data, old)
         package.modifiedDate = _now()
+        package.teams = await teams.teams_after_update(tx, "package", package_body(package), package.teams)
         await tx.update("package", package.id, package_body(package), revision, name=package.name)
     ctx.notify_change()
     return json_response({"packageResponse": package_body(package)})
@@ -220,7 +221,8 @@ async def deactivate_package(request: Request) -> Response:
 async def package_apis(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
         package, _ = await _visible_package(request, tx, request.path_params["packageId"])
-        rows = await tx.list("api", ids=package.apiIds) if package.apiIds else []
+        # only the APIs the caller can see (the guide: users view the APIs of their teams)
+        rows = await teams.list_visible(request, tx, "api", ids=package.apiIds) if package.apiIds else []
     apis = [{"id": r.id, "apiName": r.body.get("apiName"), "apiVersion": r.body.get("apiVersion"),
              "isActive": r.body.get("isActive", False)} for r in rows]
     return json_response({"apiResponse": apis})
@@ -310,6 +312,7 @@ async def update_plan(request: Request) -> Response:
         plan, revision = await _visible_plan(request, tx, request.path_params["planId"])
         _apply_plan(plan, data, creating=False)
         plan.modifiedDate = _now()
+        plan.teams = await teams.teams_after_update(tx, "plan", plan_body(plan, []), plan.teams)
         await tx.update("plan", plan.id, plan.model_dump(mode="json"), revision, name=plan.name)
         packages = [Package.model_validate(r.body) for r in await tx.list("package")]
     ctx.notify_change()

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portico.admin import teams
+from portico.admin import policy_access, teams
 from portico.admin.common import ids_param, json_response, read_object
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError, not_found
@@ -60,11 +60,15 @@ def _enforcements(data: dict[str, Any]) -> list[StageEnforcements]:
     return stages
 
 
-async def _check_actions(tx: StoreTransaction, stages: list[StageEnforcements]) -> None:
+async def _check_actions(request: Request, tx: StoreTransaction, stages: list[StageEnforcements],
+                         kept: set[str]) -> None:
+    """Every action exists and fits its stage; a newly attached one must be free or one the caller
+    may change (an action of another API's policy is not borrowed)."""
+    hidden = await policy_access.hidden_actions(request, tx)
     for s in stages:
         for e in s.enforcements:
             row = await tx.get("policyAction", e.enforcementObjectId)
-            if row is None:
+            if row is None or (e.enforcementObjectId not in kept and e.enforcementObjectId in hidden):
                 raise ApiError(400, f"unknown policy action {e.enforcementObjectId!r} in stage {s.stageKey}")
             handler = HANDLERS.get(row.body["templateKey"])
             if s.stageKey in PLAN_STAGE_KEYS:  # a plan's rate limit / quota (monetization stages)
@@ -85,9 +89,10 @@ async def update_policy(request: Request) -> Response:
         policy, revision = await _load_policy(tx, request.path_params["policyId"])
         if policy.id in await teams.hidden_policies(request, tx):
             raise not_found("policy", policy.id)
+        await policy_access.require_policy_change(request, tx, policy)
         if "policyEnforcements" in data:
             stages = _enforcements(data)
-            await _check_actions(tx, stages)
+            await _check_actions(request, tx, stages, set(policy.action_ids()))
             policy.policyEnforcements = stages
         if "scope" in data and policy.global_:
             if not isinstance(data["scope"], dict):
@@ -140,14 +145,19 @@ async def list_actions(request: Request) -> Response:
     ids = ids_param(request, "policyActionIds")
     async with context_of(request).store.read() as tx:
         rows = await tx.list("policyAction", ids=ids)
-    return json_response({"policyAction": [action_body(PolicyAction.model_validate(r.body)) for r in rows]})
+        hidden = await policy_access.hidden_actions(request, tx)
+    return json_response({"policyAction": [action_body(PolicyAction.model_validate(r.body)) for r in rows
+                                           if r.id not in hidden]})
 
 
 async def get_action(request: Request) -> Response:
+    action_id = request.path_params["policyActionId"]
     async with context_of(request).store.read() as tx:
-        row = await tx.get("policyAction", request.path_params["policyActionId"])
+        row = await tx.get("policyAction", action_id)
+        if row is not None and action_id in await policy_access.hidden_actions(request, tx):
+            row = None
     if row is None:
-        raise not_found("policy action", request.path_params["policyActionId"])
+        raise not_found("policy action", action_id)
     return json_response({"policyAction": action_body(PolicyAction.model_validate(row.body))})
 
 
@@ -159,6 +169,7 @@ async def update_action(request: Request) -> Response:
         row = await tx.get("policyAction", action_id)
         if row is None:
             raise not_found("policy action", action_id)
+        await policy_access.require_action_change(request, tx, action_id)
         if data.get("templateKey", row.body["templateKey"]) != row.body["templateKey"]:
             raise ApiError(400, "the templateKey of a policy action cannot change")
         action = _action_from({**row.body, **data}, action_id)
@@ -174,6 +185,7 @@ async def delete_action(request: Request) -> Response:
     async with ctx.store.transaction() as tx:
         if await tx.get("policyAction", action_id) is None:
             raise not_found("policy action", action_id)
+        await policy_access.require_action_change(request, tx, action_id)
         for row in await tx.list("policy"):
             if action_id in Policy.model_validate(row.body).action_ids():
                 raise ApiError(400, f"policy action {action_id!r} is used by policy {row.id!r}; remove it there first")

@@ -1,7 +1,8 @@
 """``/serviceResultCache`` (by ``apiName`` + ``apiVersion``) and ``/serviceResultCache/{apiId}``:
 the number of responses cached for an API (GET, ``{"Cache size": n}``) and clearing them (DELETE).
 
-The cache is per node (in memory); these endpoints see the node that answers."""
+The cache is per node (in memory); these endpoints see the node that answers. With team work on, an
+API the caller cannot see is unknown here too (404)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from portico.admin import teams
 from portico.admin.common import json_response
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError, not_found
@@ -32,7 +34,8 @@ async def _api_id_by_name(request: Request) -> str:
         raise ApiError(400, "query parameter 'apiVersion' is required")
     async with context_of(request).store.read() as tx:
         for row in await tx.list("api"):
-            if row.body.get("apiName") == name and row.body.get("apiVersion") == version:
+            if row.body.get("apiName") == name and row.body.get("apiVersion") == version \
+                    and await teams.is_visible(request, tx, row):
                 return row.id
     raise ApiError(404, f"no API named {name!r} with version {version!r}")
 
@@ -40,8 +43,10 @@ async def _api_id_by_name(request: Request) -> str:
 async def _api_id_by_path(request: Request) -> str:
     api_id = request.path_params["apiId"]
     async with context_of(request).store.read() as tx:
-        if await tx.get("api", api_id) is None:
+        row = await tx.get("api", api_id)
+        if row is None:
             raise not_found("API", api_id)
+        await teams.require_visible(request, tx, row, "API", api_id)
     return api_id
 
 

@@ -183,6 +183,16 @@ async def teams_for_new(request: Request, tx: StoreTransaction, kind: str, body:
     return dt.with_administrators([*base, *from_rules])
 
 
+async def teams_after_update(tx: StoreTransaction, kind: str, body: dict[str, Any], current: list[str]) -> list[str]:
+    """The ``teams`` of an asset whose name, description or tags may have changed (``body`` is its new
+    wire body): the active assignment rules it now matches add their teams, as on creation and on
+    rule activation; nothing is taken away."""
+    added = [t for t in dt.rule_teams(await active_rules(tx), kind, body) if t not in current]
+    if not added:
+        return list(current)
+    return dt.with_administrators([*dt.asset_teams({"teams": current}), *added])
+
+
 # -- writing an asset's body back ------------------------------------------------------------------
 
 
@@ -216,7 +226,9 @@ async def on_team_work_enabled(tx: StoreTransaction) -> int:
     return assigned
 
 
-def _policy_ids(kind: str, body: dict[str, Any]) -> list[str]:
+def policy_ids(kind: str, body: dict[str, Any]) -> list[str]:
+    """The policies an API, package or plan body owns (an API's own and resource ones, a package's IAM
+    policy, a plan's rate limit and quota)."""
     if kind == "package":
         found = body.get("policyIds")
     elif kind == "plan":
@@ -236,7 +248,7 @@ async def hidden_policies(request: Request, tx: StoreTransaction) -> frozenset[s
     seen: set[str] = set()
     for kind in ("api", "package", "plan"):
         for row in await tx.list(kind):
-            ids = _policy_ids(kind, row.body)
+            ids = policy_ids(kind, row.body)
             owned.update(ids)
             if await is_visible(request, tx, row):
                 seen.update(ids)

@@ -2,9 +2,12 @@
 
 ``POST`` issues a token (body ``{"name", "expiresInDays"}``) and answers 201 with the secret,
 shown only there; ``GET`` lists a user's tokens without secrets; ``DELETE .../{tokenId}`` revokes
-at once (every management request looks the token up in the store). The user themself or a holder
-of "Manage user administration" may manage a user's tokens (``access.SELF_SERVICE``). A new token
-needs password credentials: a token cannot mint its own successor."""
+at once (every management request looks the token up in the store).
+
+Only the user themself creates their tokens, signed in with their password (HTTP basic): not with
+another token (a token cannot mint its successor), not with a session, and not an administrator for
+someone else (a token acts as its user, and the audit log names that user). The user or a holder of
+"Manage user administration" may list and revoke a user's tokens (``access.SELF_SERVICE``)."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from portico.admin.common import json_response, read_object
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError, not_found
 from portico.security import tokens
+from portico.security.principal import Principal
 from portico.store import StoreTransaction
 from portico.store.db import AssetRow, now_ms
 from portico.wire.common import gmt
@@ -56,11 +60,21 @@ def _request(data: dict[str, Any]) -> tuple[str, int]:
     return name, days
 
 
+def _check_issuer(request: Request, user: AssetRow) -> None:
+    principal: Principal = request.state.principal
+    if user.id != principal.user_id:
+        raise ApiError(403, "access tokens are created only by their own user; an administrator may list and "
+                            "revoke another user's tokens, not create them")
+    if getattr(request.state, "access_token", None) is not None or getattr(request.state, "session", None) is not None:
+        raise ApiError(403, "a new access token needs the user's password credentials (HTTP basic), not an "
+                            "access token or a session")
+
+
 async def create_token(request: Request) -> Response:
-    if getattr(request.state, "access_token", None) is not None:
-        raise ApiError(403, "a new access token needs password credentials, not another access token")
-    name, days = _request(await read_object(request))
     ctx = context_of(request)
+    async with ctx.store.read() as tx:
+        _check_issuer(request, await _user(tx, request.path_params["userId"]))
+    name, days = _request(await read_object(request))
     async with ctx.store.transaction() as tx:
         user = await _user(tx, request.path_params["userId"])
         mine = await _tokens_of(tx, user.id)

@@ -1,9 +1,19 @@
-"""``/users`` (local users), ``/users/authenticate`` and ``/authenticate``.
+"""``/users`` (local users), ``/users/authenticate``, ``/authenticate`` and ``/users/logout``.
 
 A user may be named in a path by id or by login id. Passwords are checked against
 ``/configurations/passwordRestrictions`` on create and on every change, stored as bcrypt hashes
 and never returned (the reference's mask stands in their place, and a PUT that sends the mask back
-leaves the password alone). Deleting a user takes it out of every group and team."""
+leaves the password alone). Deleting a user takes it out of every group and team.
+
+Changing one's own password needs the current one in the same request (``oldPassword``, or
+``currentPassword``); a holder of "Manage user administration" sets another user's without it. A
+request signed in with a personal access token changes no password at all. A new password ends the
+user's sessions (but the caller's own).
+
+``/users/authenticate`` (and ``/authenticate``) with password credentials also starts a management
+session: the ``portico_session`` cookie (:mod:`portico.security.sessions`), accepted like the
+credentials until it ends. ``POST /users/logout`` (a Portico extension) ends the caller's session
+and records the Logout in the audit log."""
 
 from __future__ import annotations
 
@@ -15,12 +25,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portico.admin.auth import find_user
+from portico.admin.auth import find_user, session_limits
 from portico.admin.common import json_response, read_body, read_object
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError, not_found
 from portico.audit import AuditEntry
-from portico.domain.password_policy import PasswordRestrictions, PasswordRuleError
+from portico.domain.password_policy import AccountLockSettings, PasswordRestrictions, PasswordRuleError
 from portico.domain.users import (
     HISTORY_KEEP,
     LOGIN_MARKER,
@@ -30,7 +40,7 @@ from portico.domain.users import (
     new_password,
     user_fields,
 )
-from portico.security import login_state, tokens
+from portico.security import login_state, sessions, tokens
 from portico.security import privileges as priv
 from portico.security.passwords import hash_password_async, verify_password_async
 from portico.security.principal import GROUP, TEAM, USER, Principal
@@ -132,24 +142,66 @@ def _self_service_limits(principal: Principal, row: AssetRow, fields: dict[str, 
                        "(passwordRestrictions.enablePasswordChange is false); ask an administrator")
 
 
+_CURRENT_KEYS = ("oldPassword", "currentPassword")
+
+
+def _current_password(data: dict[str, Any]) -> str | None:
+    """The current password a request sends along a change of it (and takes it out of ``data``)."""
+    given = [data.pop(k) for k in _CURRENT_KEYS if k in data]
+    value = next((v for v in given if v is not None), None)
+    if value is not None and (not isinstance(value, str) or not value or len(value) > 1024):
+        raise ApiError(400, "field 'oldPassword' must be the current password: a non-empty string")
+    return value
+
+
+async def _check_current_password(request: Request, row: AssetRow, current: str | None) -> None:
+    """Changing one's own password: the current one must come with it (a stolen session or an open
+    console must not be enough to take the account)."""
+    if current is None:
+        raise ApiError(400, "field 'oldPassword' (your current password) is required to change your own password")
+    stored = row.body.get("passwordHash")
+    if isinstance(stored, str) and await verify_password_async(current, stored, lane=login_of(row)):
+        return
+    ctx = context_of(request)
+    async with ctx.store.read() as tx:
+        lock = await login_state.load_settings(tx, AccountLockSettings)
+    if lock.applies_to(is_predefined(row)):   # a wrong current password counts as a failed login
+        await login_state.record_failure(ctx.store, row.id, login_of(row), lock)
+    raise ApiError(403, "field 'oldPassword' does not match your current password")
+
+
+async def _check_new_password(request: Request, principal: Principal, row: AssetRow, password: str,
+                              current: str | None) -> None:
+    """Who may set this password, and whether it fits the rules."""
+    if getattr(request.state, "access_token", None) is not None:
+        raise ApiError(403, "changing a password needs password credentials (HTTP basic or a session), "
+                            "not a personal access token")
+    if row.id == principal.user_id or not principal.holds(priv.MANAGE_USERS):
+        await _check_current_password(request, row, current)
+    async with context_of(request).store.read() as tx:
+        await _check_password(tx, password, row)
+    hashed = row.body.get("passwordHash")
+    if getattr(request.state, "password_expired", False) and isinstance(hashed, str) \
+            and await verify_password_async(password, hashed):
+        raise ApiError(400, "the new password must differ from the expired one")
+
+
 async def update_user(request: Request) -> Response:
     ctx = context_of(request)
     principal: Principal = request.state.principal
-    fields, password = _fields(await read_object(request), creating=False)
-    expired = bool(getattr(request.state, "password_expired", False))
-    if expired and password is None:
+    data = await read_object(request)
+    current = _current_password(data)
+    fields, password = _fields(data, creating=False)
+    if getattr(request.state, "password_expired", False) and password is None:
         raise ApiError(401, "your password has expired: this call must set a new 'password'")
     async with ctx.store.read() as tx:
         row = await _target(tx, request.path_params["userId"])
         _self_service_limits(principal, row, fields, password,
                              await login_state.load_settings(tx, PasswordRestrictions))
-        if is_predefined(row) and fields.get("active") is False:
-            raise ApiError(400, f"user {login_of(row)!r} is predefined and cannot be deactivated")
-        if password is not None:
-            await _check_password(tx, password, row)
-            current = row.body.get("passwordHash")
-            if expired and isinstance(current, str) and await verify_password_async(password, current):
-                raise ApiError(400, "the new password must differ from the expired one")
+    if is_predefined(row) and fields.get("active") is False:
+        raise ApiError(400, f"user {login_of(row)!r} is predefined and cannot be deactivated")
+    if password is not None:
+        await _check_new_password(request, principal, row, password, current)
     stored = await hash_password_async(password) if password is not None else None
     async with ctx.store.transaction() as tx:
         current_row = await tx.get(USER, row.id)
@@ -165,6 +217,7 @@ async def update_user(request: Request) -> Response:
             history = [previous, *current_row.body.get("passwordHistory", [])] if previous else []
             body.update(passwordHash=stored, passwordChanged=now_ms(), passwordHistory=history[:HISTORY_KEEP])
             await login_state.clear_in(tx, row.id)   # a new password also lifts a lock
+            await sessions.end_all_in(tx, row.id, keep=getattr(request.state, "session", None))
         updated = await tx.update(USER, row.id, body, current_row.revision, name=new_login)
     ctx.notify_change()
     return json_response(user_wire(updated))
@@ -210,14 +263,29 @@ async def delete_user(request: Request) -> Response:
             if token.body.get("userId") == row.id:
                 await tx.delete(tokens.KIND, token.id)
         await login_state.clear_in(tx, row.id)
+        await sessions.end_all_in(tx, row.id)
         await tx.delete(LOGIN_MARKER, login_of(row))
         await tx.delete(USER, row.id)
     ctx.notify_change()
     return Response(status_code=204)
 
 
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _cookie(request: Request, value: str, max_age: int | None = None) -> str:
+    parts = [f"{sessions.COOKIE}={value}", "HttpOnly", "SameSite=Strict", f"Path={sessions.COOKIE_PATH}"]
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    if request.url.scheme == "https":
+        parts.append("Secure")
+    return "; ".join(parts)
+
+
 async def authenticate_user(request: Request) -> Response:
-    """The caller's own user, once their credentials passed (the route needs nothing more)."""
+    """The caller's own user, once their credentials passed (the route needs nothing more). A login
+    with password credentials also starts a session (the ``portico_session`` cookie)."""
     principal: Principal = request.state.principal
     raw = await read_body(request)
     if raw.strip():
@@ -235,16 +303,46 @@ async def authenticate_user(request: Request) -> Response:
         row = await tx.get(USER, principal.user_id)
     if row is None:
         raise not_found("user", principal.user_id)
-    if getattr(request.state, "access_token", None) is None:
-        client = request.client.host if request.client else ""
+    response = json_response(user_wire(row))
+    signed_with_password = getattr(request.state, "access_token", None) is None and \
+        getattr(request.state, "session", None) is None
+    if signed_with_password:
+        async with ctx.store.read() as tx:
+            limits = await session_limits(tx)
+        secret = await sessions.start(ctx.store, row.id, now_ms(), limits)
+        response.headers.append("set-cookie", _cookie(request, secret))
         ctx.audit.record(AuditEntry(object_type="Login", action="Login", object=principal.login_id,
-                                    message="signed in", user=principal.login_id, client_ip=client))
-    return json_response(user_wire(row))
+                                    message="signed in", user=principal.login_id, client_ip=_client(request)))
+    return response
+
+
+async def logout(request: Request) -> Response:
+    """End the caller's session (the cookie's; its cookie is cleared) and record the Logout. With
+    other credentials there is no session to end: the Logout is recorded all the same."""
+    ctx = context_of(request)
+    principal: Principal = request.state.principal
+    ended = getattr(request.state, "session", None)
+    cookie = request.cookies.get(sessions.COOKIE)
+    if ended is None and cookie:
+        async with ctx.store.read() as tx:
+            record = await sessions.find(tx, cookie)
+        ended = record.id if record is not None and record.user_id == principal.user_id else None
+    if ended is not None:
+        await sessions.end(ctx.store, ended)
+    request.state.audit_skip = True   # recorded here, as a Logout
+    ctx.audit.record(AuditEntry(object_type="Login", action="Logout", object=principal.login_id,
+                                message="signed out" + (" (session ended)" if ended else ""),
+                                user=principal.login_id, client_ip=_client(request)))
+    response = Response(status_code=204)
+    if cookie:
+        response.headers.append("set-cookie", _cookie(request, "", max_age=0))
+    return response
 
 
 routes = [
     Route("/users/authenticate", authenticate_user, methods=["POST"]),
     Route("/authenticate", authenticate_user, methods=["POST"]),
+    Route("/users/logout", logout, methods=["POST"]),
     Route("/users", list_users, methods=["GET"]),
     Route("/users", create_user, methods=["POST"]),
     Route("/users/{userId}", get_user, methods=["GET"]),

@@ -56,6 +56,15 @@ class _Writer:
         self._current = self.zip.open(f"auditlogs_{self.files}.txt", "w", force_zip64=True)
         self._in_current = 0
 
+    def abandon(self) -> None:
+        """Close a half-written archive (a failed query) so nothing writes to it later."""
+        try:
+            if self._current is not None:
+                self._current.close()
+            self.zip.close()
+        except (OSError, ValueError):
+            pass
+
     def finish(self) -> None:
         if self._current is None:
             self._next_file()  # an empty result is still one (empty) text file
@@ -67,13 +76,14 @@ class _Writer:
 async def build_zip(store: Store, query: AuditQuery, per_file: int = RECORDS_PER_FILE) -> tuple[IO[bytes], int]:
     """The zip of every record ``query`` matches, rewound, and how many records it holds."""
     out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
+    writer = _Writer(out, per_file)
     try:
-        writer = _Writer(out, per_file)
         async for records in chunks(store, query):
             await asyncio.to_thread(writer.add, records)
         await asyncio.to_thread(writer.finish)
         out.seek(0)
     except BaseException:
+        writer.abandon()
         out.close()
         raise
     return out, writer.records

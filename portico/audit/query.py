@@ -3,18 +3,32 @@
 Records are returned in the guide's column names (:data:`FIELDS`). A filter compares one field with
 one value: ``equals`` / ``notEquals`` (exact), ``contains`` / ``startsWith`` / ``endsWith`` (case
 ignored), or ``matches``: an anchored regular expression, as the reference's Elasticsearch
-``keyword`` scopes are ("Create|Update" matches either action, "API" does not match "APIs")."""
+``keyword`` scopes are ("Create|Update" matches either action, "API" does not match "APIs").
+
+A pattern may take exponential time on some rows (``(a|aa)+b``), and failed logins let anyone put
+text in the log. A query with ``matches`` therefore runs under a time limit,
+:data:`PATTERN_SECONDS` per statement: on SQLite the match is our function run by the ``regex``
+engine with a timeout (not Python's ``re``, which cannot be stopped); on PostgreSQL the statement
+runs with ``SET LOCAL statement_timeout``. Past the limit the query raises :class:`PatternTooSlow`."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
+import regex
+from sqlalchemy import Boolean, ColumnElement, Select, and_, func, or_, select, text, tuple_
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portico.store import Store
 from portico.store.tables import audit_log
+
+PATTERN_SECONDS = 2.0
+_SQLITE_MATCH = "portico_matches"
 
 # Wire name -> column.
 FIELDS: dict[str, Any] = {
@@ -61,19 +75,50 @@ def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _condition(f: FieldFilter) -> ColumnElement[bool]:
+class PatternTooSlow(Exception):
+    """A ``matches`` filter ran past :data:`PATTERN_SECONDS`."""
+
+
+class _SqliteMatch:
+    """The SQLite function behind ``matches``: a full match by the ``regex`` engine, all the calls of
+    one statement sharing one deadline. Past it the call raises, which aborts the statement."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.timed_out = False
+        self._compiled: dict[str, Any] = {}
+
+    def __call__(self, value: Any, pattern: str) -> int | None:
+        if value is None:
+            return None
+        compiled = self._compiled.get(pattern)
+        if compiled is None:
+            compiled = self._compiled[pattern] = regex.compile(pattern)
+        remaining = self.deadline - time.monotonic()
+        try:
+            if remaining <= 0:
+                raise TimeoutError
+            return 1 if compiled.fullmatch(str(value), timeout=remaining) else 0
+        except TimeoutError:
+            self.timed_out = True
+            raise
+
+
+def _condition(f: FieldFilter, backend: str) -> ColumnElement[bool]:
     column = FIELDS[f.field]
     if f.operator == "equals":
         return column == f.value
     if f.operator == "notEquals":
         return column != f.value
     if f.operator == "matches":
+        if backend == "sqlite":
+            return getattr(func, _SQLITE_MATCH)(column, f.value, type_=Boolean)
         return column.regexp_match(f"^(?:{f.value})$")
     pattern = {"contains": "%{}%", "startsWith": "{}%", "endsWith": "%{}"}[f.operator].format(_escape_like(f.value))
     return column.ilike(pattern, escape="\\")
 
 
-def where(query: AuditQuery) -> ColumnElement[bool]:
+def where(query: AuditQuery, backend: str = "postgresql") -> ColumnElement[bool]:
     parts: list[ColumnElement[bool]] = []
     if query.from_date is not None:
         parts.append(audit_log.c.creation_date >= query.from_date)
@@ -81,7 +126,7 @@ def where(query: AuditQuery) -> ColumnElement[bool]:
         parts.append(audit_log.c.creation_date <= query.to_date)
     if query.filters:
         combine = and_ if query.condition == "and" else or_
-        parts.append(combine(*(_condition(f) for f in query.filters)))
+        parts.append(combine(*(_condition(f, backend) for f in query.filters)))
     return and_(True, *parts)
 
 
@@ -98,29 +143,58 @@ def _ordered(q: Select[Any], query: AuditQuery) -> Select[Any]:
     return q.order_by(column.asc(), audit_log.c.id.asc())
 
 
-async def search(store: Store, query: AuditQuery) -> list[dict[str, Any]]:
-    q = _ordered(select(audit_log).where(where(query)), query).offset(query.offset).limit(query.limit)
+def _statement_cancelled(exc: DBAPIError) -> bool:
+    """PostgreSQL's answer to a statement past ``statement_timeout`` (SQLSTATE 57014)."""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code == "57014" or "statement timeout" in str(exc)
+
+
+@asynccontextmanager
+async def _connection(store: Store, query: AuditQuery) -> AsyncIterator[AsyncConnection]:
+    """A read connection; with a ``matches`` filter, its statements run under the time limit."""
     async with store.read_engine.connect() as conn:
+        sqlite_match: _SqliteMatch | None = None
+        if any(f.operator == "matches" for f in query.filters):
+            if store.backend == "sqlite":
+                sqlite_match = _SqliteMatch(PATTERN_SECONDS)
+                raw = await conn.get_raw_connection()
+                await raw.driver_connection.create_function(_SQLITE_MATCH, 2, sqlite_match)  # type: ignore[union-attr]
+            else:
+                await conn.execute(text(f"SET LOCAL statement_timeout = {int(PATTERN_SECONDS * 1000)}"))
+        try:
+            yield conn
+        except DBAPIError as exc:
+            if (sqlite_match is not None and sqlite_match.timed_out) or \
+                    (sqlite_match is None and _statement_cancelled(exc)):
+                raise PatternTooSlow(f"the pattern took longer than {PATTERN_SECONDS:g} s over the audit log; "
+                                     "use a simpler regular expression or narrow the time range") from None
+            raise
+
+
+async def search(store: Store, query: AuditQuery) -> list[dict[str, Any]]:
+    q = _ordered(select(audit_log).where(where(query, store.backend)), query).offset(query.offset).limit(query.limit)
+    async with _connection(store, query) as conn:
         rows = (await conn.execute(q)).all()
     return [wire(r, query.fields) for r in rows]
 
 
 async def count(store: Store, query: AuditQuery) -> int:
-    async with store.read_engine.connect() as conn:
-        res = await conn.execute(select(func.count()).select_from(audit_log).where(where(query)))
+    async with _connection(store, query) as conn:
+        res = await conn.execute(select(func.count()).select_from(audit_log).where(where(query, store.backend)))
         return int(res.scalar_one())
 
 
 async def chunks(store: Store, query: AuditQuery, size: int = 2000) -> AsyncIterator[list[dict[str, Any]]]:
-    """Every matching record, oldest first, ``size`` at a time (keyset paging: no OFFSET scans)."""
-    condition = where(query)
+    """Every matching record, oldest first, ``size`` at a time (keyset paging: no OFFSET scans); each
+    chunk's statement has its own time limit."""
+    condition = where(query, store.backend)
     after: tuple[int, str] | None = None
     while True:
         q = select(audit_log).where(condition)
         if after is not None:
             q = q.where(tuple_(audit_log.c.creation_date, audit_log.c.id) > tuple_(*after))
         q = q.order_by(audit_log.c.creation_date.asc(), audit_log.c.id.asc()).limit(size)
-        async with store.read_engine.connect() as conn:
+        async with _connection(store, query) as conn:
             rows = (await conn.execute(q)).all()
         if not rows:
             return

@@ -19,6 +19,8 @@ import hashlib
 import hmac
 import os
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import bcrypt
 
@@ -74,25 +76,56 @@ def needs_rehash(stored: str) -> bool:
     return not stored.startswith(_BCRYPT_PREFIX)
 
 
-_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+# Password hashing is slow by design (tens to hundreds of ms of CPU). It runs in worker threads, at
+# most TOTAL_SLOTS at a time per event loop, so a flood of logins cannot take every thread; and each
+# *lane* (the login id being tried) holds at most one slot at a time, so a flood of wrong passwords
+# for one account queues behind itself instead of starving every other user's login.
+TOTAL_SLOTS = 4
 
 
-def _slots() -> asyncio.Semaphore:
+class _Slots:
+    def __init__(self) -> None:
+        self.total = asyncio.Semaphore(TOTAL_SLOTS)
+        self.lanes: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def slot(self, lane: str | None) -> AsyncIterator[None]:
+        if lane is None:
+            async with self.total:
+                yield
+            return
+        lock, users = self.lanes.get(lane) or (asyncio.Lock(), 0)
+        self.lanes[lane] = (lock, users + 1)
+        try:
+            async with lock, self.total:
+                yield
+        finally:
+            lock, users = self.lanes[lane]
+            if users <= 1:
+                del self.lanes[lane]
+            else:
+                self.lanes[lane] = (lock, users - 1)
+
+
+_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Slots] = weakref.WeakKeyDictionary()
+
+
+def _slots() -> _Slots:
     loop = asyncio.get_running_loop()
     slots = _SLOTS.get(loop)
     if slots is None:
-        slots = _SLOTS[loop] = asyncio.Semaphore(2)
+        slots = _SLOTS[loop] = _Slots()
     return slots
 
 
-async def verify_password_async(password: str, stored: str) -> bool:
-    """``verify_password`` in a worker thread, at most two at a time per event loop: the hash is
-    slow by design, and a flood of wrong passwords must not stall everything else."""
-    async with _slots():
+async def verify_password_async(password: str, stored: str, lane: str | None = None) -> bool:
+    """``verify_password`` in a worker thread, within the slots above; ``lane`` is the login id tried
+    (None: no per-lane bound, e.g. checking a password history)."""
+    async with _slots().slot(lane):
         return await asyncio.to_thread(verify_password, password, stored)
 
 
 async def hash_password_async(password: str) -> str:
-    """``hash_password`` off the event loop, sharing the two slots of verification."""
-    async with _slots():
+    """``hash_password`` off the event loop, sharing the slots of verification."""
+    async with _slots().slot(None):
         return await asyncio.to_thread(hash_password, password)

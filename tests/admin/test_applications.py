@@ -114,3 +114,40 @@ async def test_token_endpoints_of_an_application(node: Node) -> None:
                                                             "client_id": "nobody", "client_secret": "x"})
     assert answer.status_code in (400, 401), answer.text
     assert (await node.admin.get("/applications/no-such-app/accessTokens")).status_code == 404
+
+
+async def test_only_the_owner_or_an_administrator_modifies_or_deletes(sqlite_node: Node) -> None:
+    """The guide: "You cannot modify or delete an application if you are not the owner of the application"."""
+    from portico.security import privileges as priv
+    from tests.admin.teams_support import add_user, client, make_team
+
+    node = sqlite_node
+    await add_user(node, "amy")
+    await add_user(node, "ben")
+    await make_team(node, "Apps", [priv.MANAGE_APPLICATIONS], users=["amy", "ben"])
+    async with client(node, "amy") as amy, client(node, "ben") as ben:
+        r = await amy.post("/applications", json={"name": "amys-app"})
+        assert r.status_code == 200 and r.json()["owner"] == "amy"
+        app_id = r.json()["id"]
+        refused = [
+            await ben.put(f"/applications/{app_id}", json={"description": "mine now"}),
+            await ben.patch(f"/applications/{app_id}", json={"isSuspended": True}),
+            await ben.post(f"/applications/{app_id}/accessTokens", json={"type": "apiAccessKeyCredentials"}),
+            await ben.put(f"/applications/{app_id}/apis", json={"apiIDs": []}),
+            await ben.delete(f"/applications/{app_id}"),
+            await ben.delete(f"/applications?ids={app_id}"),
+        ]
+        for r in refused:
+            assert r.status_code == 403 and "'amy'" in r.json()["errorDetails"], r.text
+        assert (await ben.get(f"/applications/{app_id}")).status_code == 200   # reading stays open
+        current = (await amy.get(f"/applications/{app_id}")).json()["applications"][0]
+        assert current["description"] == "" and current["isSuspended"] is False
+        assert (await amy.put(f"/applications/{app_id}", json={"description": "amy's"})).status_code == 200
+        assert (await node.admin.patch(f"/applications/{app_id}", json={"isSuspended": True})).status_code == 200
+
+        # an application owned by a team: its members are owners
+        r = await node.admin.post("/assets/owner", json={"assetType": "APPLICATION", "assetIds": [app_id],
+                                                          "newOwner": "Apps", "ownerType": "team"})
+        assert r.status_code == 200, r.text
+        assert (await ben.put(f"/applications/{app_id}", json={"description": "ours"})).status_code == 200
+        assert (await ben.delete(f"/applications/{app_id}")).status_code == 204

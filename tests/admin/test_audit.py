@@ -368,3 +368,32 @@ async def test_download_takes_the_reference_date_format(sqlite_node: Node) -> No
     files = _unzip(await sqlite_node.admin.get("/apitransactions", params={
         "eventType": "auditlogs", "startDate": "2017-12-18 00:00:00", "endDate": "2017-12-19 00:00:00"}))
     assert [r["object"] for r in files["auditlogs_1.txt"]] == ["first", "second"]
+
+
+async def test_a_slow_pattern_is_stopped_with_a_400(node: Node) -> None:
+    """Failed logins put any text in the log; a regular expression that backtracks over it runs under a
+    time limit (audit.query.PATTERN_SECONDS) on both stores instead of holding the database."""
+    from portico.audit.query import PATTERN_SECONDS
+
+    planted = "ab" * 120
+    async with httpx.AsyncClient(base_url=f"{node.base}/rest/apigateway", auth=(planted, "x")) as c:
+        assert (await c.get("/apis")).status_code == 401
+    await node.portico.audit.flush()
+    slow = r"(.*)(.*)(.*)(.*)(.*)\5\4\3\2\1"   # seconds to minutes over 240 characters, on both engines
+    scope = [{"attributeName": "object", "keyword": slow}]
+    now = int(time.time() * 1000)
+    for method, path, kwargs in (
+        ("POST", "/search", {"json": {"types": ["AUDIT_LOG"], "scope": scope}}),
+        ("POST", "/search/_count", {"json": {"types": ["AUDIT_LOG"], "scope": scope}}),
+        ("GET", "/apitransactions", {"params": {"eventType": "auditlogs", "startDate": str(now - DAY),
+                                                "endDate": str(now + DAY), "object": slow}}),
+    ):
+        started = time.monotonic()
+        r = await node.admin.request(method, path, **kwargs)
+        took = time.monotonic() - started
+        assert r.status_code == 400 and "took longer" in r.json()["errorDetails"], (path, r.status_code, r.text)
+        assert took < PATTERN_SECONDS + 3, (path, took)
+    # a quick pattern over the same rows still answers
+    r = await node.admin.post("/search", json={"types": ["AUDIT_LOG"], "scope": [
+        {"attributeName": "object", "keyword": "(ab)+"}]})
+    assert r.status_code == 200 and [x["object"] for x in r.json()["AUDIT_LOG"]] == [planted]

@@ -181,3 +181,36 @@ async def test_a_rule_without_conditions_shows_every_asset_to_its_team(sqlite_no
         for path, (asset_id, key, inner) in assets.items():
             assert asset_id in await ids(auditor, path, key, inner)
             assert (await auditor.get(f"{path}/{asset_id}")).status_code == 200
+
+
+async def test_an_asset_renamed_or_retagged_to_match_an_active_rule_gets_its_teams(sqlite_node: Node) -> None:
+    node = sqlite_node
+    admin = node.admin
+    team = await make_team(node, "PayTeam", [])
+    desc = [{"attributeName": "description", "operator": "contains", "attributeValue": "payments"}]
+    r = await admin.post("/rule", json={**_rule("pay", ["PayTeam"], ["api", "application", "package", "plan"],
+                                                [*desc, *_starts("pay")], "OR"), "active": True})
+    assert r.status_code == 201, r.text
+    api = await make_api(admin, "ledger")
+    app = await make_app(admin, "ledger-app")
+    package = await make_package(admin, "ledger-pkg")
+    plan = await make_plan(admin, "ledger-plan")
+    assert [api["teams"], app["teams"], package["teams"], plan["teams"]] == [[], [], [], []]
+    expected = [priv.ADMINISTRATORS, priv.DEFAULT_TEAM, team["id"]]
+
+    r = await admin.put(f"/apis/{api['id']}", json={"apiDescription": "handles payments"})
+    assert r.status_code == 200, r.text
+    assert r.json()["apiResponse"]["api"]["teams"] == expected
+    r = await admin.put(f"/applications/{app['id']}", json={"name": "pay-app"})
+    assert r.status_code == 200 and r.json()["teams"] == expected
+    r = await admin.put(f"/packages/{package['id']}", json={"name": "pay-pkg"})
+    assert r.status_code == 200 and r.json()["packageResponse"]["teams"] == expected
+    r = await admin.put(f"/plans/{plan['id']}", json={"description": "for payments"})
+    assert r.status_code == 200 and r.json()["planResponse"]["teams"] == expected
+    assert await _teams_of(node, f"/plans/{plan['id']}", "planResponse") == expected
+    # renaming away keeps the teams (a rule adds, it never takes away); unrelated updates change nothing
+    r = await admin.put(f"/applications/{app['id']}", json={"name": "ledger-app"})
+    assert r.json()["teams"] == expected
+    other = await make_app(admin, "other-app")
+    r = await admin.put(f"/applications/{other['id']}", json={"description": "nothing to see"})
+    assert r.json()["teams"] == []

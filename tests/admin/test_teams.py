@@ -316,3 +316,36 @@ async def test_global_search_returns_only_visible_assets(sqlite_node: Node) -> N
             assert r.status_code == 400, (scope, r.text)
         await set_team_work(node, False)
         assert (await found(alice, query))["API"] == {pet_a["id"], pet_b["id"]}
+
+
+async def test_routes_about_an_api_follow_its_visibility(sqlite_node: Node) -> None:
+    """/apis/{id}/globalPolicies, /serviceResultCache (by id and by name) and /packages/{id}/apis: an API
+    the caller cannot see is unknown there too."""
+    node = sqlite_node
+    await add_user(node, "alice")
+    await add_user(node, "bob")
+    await make_team(node, "TeamA", [priv.MANAGE_APIS, priv.EXECUTE_CACHE_APIS], users=["alice"])
+    team_b = await make_team(node, "TeamB", [priv.MANAGE_APIS, priv.EXECUTE_CACHE_APIS], users=["bob"])
+    await set_team_work(node, True)
+    async with client(node, "alice") as alice, client(node, "bob") as bob:
+        alpha = await make_api(alice, "alpha", teams=["TeamA"])
+        beta = await make_api(bob, "beta", teams=["TeamB"])
+        package = await make_package(node.admin, "mixed", teams=[team_b["id"]], apiIds=[alpha["id"], beta["id"]])
+        for c, visible, hidden in ((alice, alpha, beta), (bob, beta, alpha)):
+            assert (await c.get(f"/apis/{visible['id']}/globalPolicies")).status_code == 200
+            r = await c.get(f"/apis/{hidden['id']}/globalPolicies")
+            assert r.status_code == 404 and hidden["id"] in r.json()["errorDetails"]
+            assert (await c.get(f"/serviceResultCache/{visible['id']}")).json() == {"Cache size": 0}
+            for method in ("GET", "DELETE"):
+                assert (await c.request(method, f"/serviceResultCache/{hidden['id']}")).status_code == 404
+                r = await c.request(method, "/serviceResultCache",
+                                    params={"apiName": hidden["apiName"], "apiVersion": hidden["apiVersion"]})
+                assert r.status_code == 404, r.text
+            r = await c.get("/serviceResultCache", params={"apiName": visible["apiName"],
+                                                           "apiVersion": visible["apiVersion"]})
+            assert r.status_code == 200
+        r = await bob.get(f"/packages/{package['id']}/apis")
+        assert r.status_code == 200 and [a["id"] for a in r.json()["apiResponse"]] == [beta["id"]]
+        assert alpha["apiName"] not in r.text
+    r = await node.admin.get(f"/packages/{package['id']}/apis")
+    assert {a["id"] for a in r.json()["apiResponse"]} == {alpha["id"], beta["id"]}

@@ -158,7 +158,8 @@ async def test_user_without_privileges(node: Node) -> None:
             assert r.status_code == 403, r.text
             assert priv.MANAGE_USERS in r.json()["errorDetails"]
         # their own account: details and password yes, login id and activation no
-        r = await c.put(f"/users/{me['id']}", json={"firstName": "Hank", "password": "An0ther-pass!"})
+        r = await c.put(f"/users/{me['id']}", json={"firstName": "Hank", "password": "An0ther-pass!",
+                                                    "oldPassword": PASSWORD})
         assert r.status_code == 200, r.text
     async with client(node, "henry", "An0ther-pass!") as c:
         r = await c.put("/users/henry", json={"active": False})

@@ -96,18 +96,19 @@ async def test_rules_apply_on_create_update_and_own_change(node: Node) -> None:
     r = await node.admin.put(f"/users/{user['id']}", json={"password": "Abccdef12!x"})
     assert r.status_code == 400 and "historyLength" in r.json()["errorDetails"]
     async with client(node, "strong", "Abccdef12!x") as c:   # the user's own change obeys the same rules
-        r = await c.put("/users/strong", json={"password": "Second-pw-22"})
+        r = await c.put("/users/strong", json={"password": "Second-pw-22", "oldPassword": "Abccdef12!x"})
         assert r.status_code == 200, r.text
     async with client(node, "strong", "Second-pw-22") as c:
-        r = await c.put("/users/strong", json={"password": "Third-pw-33"})
+        r = await c.put("/users/strong", json={"password": "Third-pw-33", "oldPassword": "Second-pw-22"})
         assert r.status_code == 200
     async with client(node, "strong", "Third-pw-33") as c:
-        r = await c.put("/users/strong", json={"password": "Abccdef12!x"})
+        r = await c.put("/users/strong", json={"password": "Abccdef12!x", "oldPassword": "Third-pw-33"})
         assert r.status_code == 400 and "historyLength" in r.json()["errorDetails"]
-        r = await c.put("/users/strong", json={"password": "Fourth-pw-44"})
+        r = await c.put("/users/strong", json={"password": "Fourth-pw-44", "oldPassword": "Third-pw-33"})
         assert r.status_code == 200
     async with client(node, "strong", "Fourth-pw-44") as c:
-        r = await c.put("/users/strong", json={"password": "Abccdef12!x"})   # three changes ago: allowed
+        r = await c.put("/users/strong", json={"password": "Abccdef12!x",   # three changes ago: allowed
+                                               "oldPassword": "Fourth-pw-44"})
         assert r.status_code == 200, r.text
         assert (await c.post("/users/authenticate")).status_code == 401
     async with client(node, "strong", "Abccdef12!x") as c:
@@ -128,12 +129,14 @@ async def test_own_password_change_can_be_disabled(sqlite_node: Node) -> None:
 async def test_lax_mode_spares_administrators_strict_does_not(sqlite_node: Node) -> None:
     r = await sqlite_node.admin.put("/configurations/passwordRestrictions", json={"minLength": 20})
     assert r.status_code == 200
-    r = await sqlite_node.admin.put("/users/Administrator", json={"password": "test-secret-2"})
+    r = await sqlite_node.admin.put("/users/Administrator", json={"password": "test-secret-2",
+                                                                   "oldPassword": "test-secret"})
     assert r.status_code == 200, r.text
     r = await sqlite_node.admin.put("/configurations/passwordRestrictions", json={"mode": "strict"},
                                     auth=("Administrator", "test-secret-2"))
     assert r.status_code == 200
-    r = await sqlite_node.admin.put("/users/Administrator", json={"password": "test-secret-3"},
+    r = await sqlite_node.admin.put("/users/Administrator", json={"password": "test-secret-3",
+                                                                   "oldPassword": "test-secret-2"},
                                     auth=("Administrator", "test-secret-2"))
     assert r.status_code == 400 and "minLength" in r.json()["errorDetails"]
 
@@ -158,11 +161,13 @@ async def test_expired_password_is_refused_except_to_change_it(node: Node) -> No
         assert (await c.get("/apis")).status_code == 401
         r = await c.put(f"/users/{user['id']}", json={"firstName": "Q"})   # must change the password
         assert r.status_code == 401 and "password" in r.json()["errorDetails"]
-        r = await c.put("/users/quinn", json={"password": PASSWORD})
+        r = await c.put("/users/quinn", json={"password": PASSWORD, "oldPassword": PASSWORD})
         assert r.status_code == 400 and "differ" in r.json()["errorDetails"]
         r = await c.put("/users/Administrator", json={"password": "Quinn-new-pw-1"})
         assert r.status_code == 401
         r = await c.put("/users/quinn", json={"password": "Quinn-new-pw-1"})
+        assert r.status_code == 400 and "oldPassword" in r.json()["errorDetails"]
+        r = await c.put("/users/quinn", json={"password": "Quinn-new-pw-1", "oldPassword": PASSWORD})
         assert r.status_code == 200, r.text
     async with client(node, "quinn", "Quinn-new-pw-1") as c:
         assert (await c.post("/users/authenticate")).status_code == 200

@@ -95,3 +95,35 @@ async def test_user_with_a_scrypt_hash_signs_in(node: Node) -> None:
         assert r.status_code == 200 and r.json()["loginId"] == "old-timer"
     async with httpx.AsyncClient(base_url=f"{node.base}/rest/apigateway", auth=("old-timer", "nope")) as c:
         assert (await c.post("/users/authenticate")).status_code == 401
+
+
+async def test_a_flood_of_wrong_passwords_for_one_account_does_not_starve_other_logins(
+        sqlite_node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Password checks of one login id take one hashing slot at a time: a flood against one account
+    queues behind itself while another user signs in at once."""
+    import asyncio
+    import time
+
+    monkeypatch.setenv("PORTICO_BCRYPT_ROUNDS", "10")   # ~60 ms a check: the flood takes seconds
+    stored = hash_password("Right-pass-1")
+    async with sqlite_node.portico.store.transaction() as tx:
+        for login in ("victim", "bystander"):
+            await tx.insert(USER, login, {"id": login, "loginId": login, "passwordHash": stored, "active": True},
+                            name=login)
+    r = await sqlite_node.admin.put("/configurations/accountLockSettings", json={"isEnabled": "false"})
+    assert r.status_code == 200, r.text
+    base = f"{sqlite_node.base}/rest/apigateway"
+    async with httpx.AsyncClient(base_url=base, auth=("victim", "wrong"), timeout=60) as attacker, \
+            httpx.AsyncClient(base_url=base, auth=("bystander", "Right-pass-1"), timeout=60) as bystander:
+        started = time.monotonic()
+        flood = [asyncio.create_task(attacker.get("/apis")) for _ in range(40)]
+        await asyncio.sleep(0.2)
+        r = await bystander.get("/apis")
+        bystander_done = time.monotonic() - started
+        assert r.status_code == 200
+        pending = sum(not t.done() for t in flood)
+        results = await asyncio.gather(*flood)
+        flood_done = time.monotonic() - started
+    assert all(x.status_code == 401 for x in results)
+    assert pending >= 20, (pending, bystander_done, flood_done)
+    assert bystander_done < flood_done / 2, (bystander_done, flood_done)

@@ -79,7 +79,8 @@ async def test_expired_token_is_refused(node: Node) -> None:
 
 async def test_token_dies_with_its_user_and_follows_privilege_changes(node: Node) -> None:
     user = await create_user(node, "rosa")
-    r = await node.admin.post(f"/users/{user['id']}/tokens", json={"name": "for-rosa"})   # an administrator may
+    async with client(node, "rosa") as c:
+        r = await c.post(f"/users/{user['id']}/tokens", json={"name": "rosa-ci"})
     assert r.status_code == 201
     token = r.json()["token"]
     async with bearer(node, token) as b:
@@ -101,13 +102,19 @@ async def test_only_the_user_or_a_user_administrator_manages_tokens(sqlite_node:
         issued = (await c.post("/users/sara/tokens", json={"name": "mine"})).json()
     async with client(sqlite_node, "tom") as c:
         for r in (await c.get("/users/sara/tokens"),
-                  await c.post("/users/sara/tokens", json={"name": "theirs"}),
                   await c.delete(f"/users/sara/tokens/{issued['id']}")):
             assert r.status_code == 403 and priv.MANAGE_USERS in r.json()["errorDetails"]
+        r = await c.post("/users/sara/tokens", json={"name": "theirs"})
+        assert r.status_code == 403 and "their own user" in r.json()["errorDetails"]
         # a token id of someone else under one's own user is not found
         assert (await c.delete(f"/users/tom/tokens/{issued['id']}")).status_code == 404
     r = await sqlite_node.admin.get("/users/sara/tokens")
     assert r.status_code == 200 and len(r.json()["tokens"]) == 1
+    # a user administrator lists and revokes other users' tokens but creates none for them (a token acts,
+    # and is audited, as its user)
+    r = await sqlite_node.admin.post("/users/sara/tokens", json={"name": "by-admin"})
+    assert r.status_code == 403 and "their own user" in r.json()["errorDetails"]
+    assert (await sqlite_node.admin.post("/users/nobody/tokens", json={"name": "x"})).status_code == 404
     assert (await sqlite_node.admin.delete(f"/users/sara/tokens/{issued['id']}")).status_code == 204
     assert (await sqlite_node.admin.get("/users/nobody/tokens")).status_code == 404
 
@@ -137,3 +144,71 @@ async def test_duplicate_name_and_garbage_bearers(sqlite_node: Node) -> None:
             assert (await b.get("/apis")).status_code == 401
     async with bearer(sqlite_node, r.json()["token"]) as b:
         assert (await b.put("/configurations/settings", json={})).status_code == 200   # the Administrator's
+
+
+async def test_a_token_changes_no_password(node: Node) -> None:
+    """A token (for scripts) cannot take its account: no password change, so no successor token."""
+    await create_user(node, "pia")
+    async with client(node, "pia") as c:
+        token = (await c.post("/users/pia/tokens", json={"name": "ci"})).json()["token"]
+    async with bearer(node, token) as b:
+        for body in ({"password": "Stolen-pass-9"}, {"password": "Stolen-pass-9", "oldPassword": "Str0ng-enough!"}):
+            r = await b.put("/users/pia", json=body)
+            assert r.status_code == 403 and "password credentials" in r.json()["errorDetails"], r.text
+        r = await b.put("/users/pia", json={"firstName": "Pia"})   # other details: as the user
+        assert r.status_code == 200 and r.json()["firstName"] == "Pia"
+    admin_token = (await node.admin.post("/users/Administrator/tokens", json={"name": "adm"})).json()["token"]
+    async with bearer(node, admin_token) as b:
+        r = await b.put("/users/pia", json={"password": "Stolen-pass-9"})
+        assert r.status_code == 403 and "password credentials" in r.json()["errorDetails"]
+    async with client(node, "pia", "Stolen-pass-9") as c:
+        assert (await c.get("/apis")).status_code == 401
+    async with client(node, "pia") as c:
+        assert (await c.get("/apis")).status_code == 200
+
+
+async def test_changing_ones_own_password_needs_the_current_one(sqlite_node: Node) -> None:
+    await create_user(sqlite_node, "quin")
+    async with client(sqlite_node, "quin") as c:
+        r = await c.put("/users/quin", json={"password": "Next-pass-word-1"})
+        assert r.status_code == 400 and "oldPassword" in r.json()["errorDetails"]
+        r = await c.put("/users/quin", json={"password": "Next-pass-word-1", "oldPassword": "not-it"})
+        assert r.status_code == 403 and "oldPassword" in r.json()["errorDetails"]
+        r = await c.put("/users/quin", json={"password": "Next-pass-word-1", "oldPassword": 5})
+        assert r.status_code == 400
+        r = await c.put("/users/quin", json={"password": "Next-pass-word-1", "currentPassword": "Str0ng-enough!"})
+        assert r.status_code == 200, r.text
+    async with client(sqlite_node, "quin", "Next-pass-word-1") as c:
+        assert (await c.get("/apis")).status_code == 200
+    # a user administrator sets another user's password without it, but not their own
+    r = await sqlite_node.admin.put("/users/quin", json={"password": "Third-pass-word-1"})
+    assert r.status_code == 200, r.text
+    r = await sqlite_node.admin.put("/users/Administrator", json={"password": "Admin-new-pass-1"})
+    assert r.status_code == 400 and "oldPassword" in r.json()["errorDetails"]
+    r = await sqlite_node.admin.put("/users/Administrator", json={"password": "Admin-new-pass-1",
+                                                                   "oldPassword": "test-secret"})
+    assert r.status_code == 200, r.text
+
+
+async def test_token_logins_honour_the_lock_and_the_default_team_restriction(sqlite_node: Node) -> None:
+    await create_user(sqlite_node, "rey")
+    async with client(sqlite_node, "rey") as c:
+        token = (await c.post("/users/rey/tokens", json={"name": "t"})).json()["token"]
+    r = await sqlite_node.admin.put("/configurations/accountLockSettings", json={
+        "isEnabled": "true", "maximumLoginAttempts": "1", "timeInterval": "10", "timeIntervalUnit": "Minutes",
+        "blockDuration": "1", "blockDurationUnit": "Hours"})
+    assert r.status_code == 200, r.text
+    async with client(sqlite_node, "rey", "wrong") as c:
+        assert (await c.get("/apis")).status_code == 401   # locks the account
+    async with bearer(sqlite_node, token) as b:
+        r = await b.get("/apis")
+        assert r.status_code == 401 and "locked" in r.json()["errorDetails"]
+    r = await sqlite_node.admin.post("/is/lockedAccounts", json={"unLockAccounts": {"userName": ["rey"]}})
+    assert r.status_code == 200
+    async with bearer(sqlite_node, token) as b:
+        assert (await b.get("/apis")).status_code == 200
+        r = await sqlite_node.admin.put("/configurations/accountLockSettings",
+                                        json={"restrictLoginForUsersInDefaultTeam": "true"})
+        assert r.status_code == 200, r.text
+        r = await b.get("/apis")
+        assert r.status_code == 401 and "restrictLoginForUsersInDefaultTeam" in r.json()["errorDetails"]
