@@ -4,9 +4,10 @@
 - ``local`` (``GET|PUT /alias/local``) is Portico's own authorization server: it cannot be deleted
   or renamed; its signing key (``sslConfig``) must be a loadable RSA key of a stored keystore;
   changing the key keeps the old public key in the JWKS until the JWTs it signed have expired.
-- EXTERNAL servers: a ``discoveryURL`` fills what the body leaves empty; keystores, truststores,
-  certificates and the DCR provider they name must exist. A server a strategy uses cannot be
-  deleted or renamed.
+- EXTERNAL servers: a ``discoveryURL`` fills what the body leaves empty (its document must name
+  the issuer the URL belongs to); keystores, truststores, certificates and the DCR provider they
+  name must exist. A server a strategy uses cannot be deleted or renamed.
+- Issuers are unique across authorization servers: a JWT is routed to a server by its ``iss``.
 - Providers (``clientMetadataMapping``): a provider an authorization server uses cannot be deleted.
 """
 
@@ -102,6 +103,7 @@ async def parse(ctx: AdminContext, tx: StoreTransaction, data: dict[str, Any], a
     if alias_id == LOCAL_ID and server.authServerType != "LOCAL_IS":
         raise ApiError(400, "field 'authServerType': 'local' is the built-in LOCAL_IS server")
     await _check_references(ctx, tx, server)
+    await _check_issuer(tx, server)
     if old is not None and old.name != server.name:
         user = await _strategy_using(tx, old.name)
         if user:
@@ -140,6 +142,20 @@ async def _check_references(ctx: AdminContext, tx: StoreTransaction, server: Aut
                                 f"{server.providerName!r}")
 
 
+async def _check_issuer(tx: StoreTransaction, server: AuthServer) -> None:
+    """Two servers with one issuer would make routing a JWT by its ``iss`` ambiguous."""
+    issuer = server.localIntrospectionConfig.issuer.strip()
+    if not issuer:
+        return
+    for row in await tx.list("alias"):
+        if row.id == server.id or row.body.get("type") != AUTH_SERVER:
+            continue
+        other = (row.body.get("localIntrospectionConfig") or {}).get("issuer")
+        if isinstance(other, str) and other.strip() == issuer:
+            raise ApiError(400, f"field 'localIntrospectionConfig.issuer': issuer {issuer!r} is already the issuer "
+                                f"of authorization server {row.body.get('name', row.id)!r}")
+
+
 async def _rotate(ctx: AdminContext, tx: StoreTransaction, old: AuthServer | None, new: AuthServer) -> None:
     """When ``local``'s signing key changes, publish the old public key until its JWTs expire."""
     if old is None:
@@ -151,8 +167,7 @@ async def _rotate(ctx: AdminContext, tx: StoreTransaction, old: AuthServer | Non
         return
     after = await signing.signing_key(tx, box, new)
     if before.kid != after.kid:
-        keep = old.tokenGeneratorConfig.expiry * 60 + old.clock_skew
-        await signing.retire(tx, before, keep)
+        await signing.retire(tx, before, signing.keep_seconds(old))
 
 
 async def _strategy_using(tx: StoreTransaction, server_name: str) -> str | None:

@@ -4,7 +4,12 @@
 A store whose password (or a key password) is wrong is saved but not loaded, with the reason in
 ``message``; a file that is not a store of the declared type is refused with 400. Passwords and
 the file are sealed with the master key and never returned: ``keyStorePassword`` and
-``pkPasswordsList`` show handles, which may be sent back to keep the stored password."""
+``pkPasswordsList`` show handles, which may be sent back to keep the stored password.
+
+An update must leave a store that something uses usable (400 naming the user otherwise): loaded,
+holding the key aliases (with working passwords) or certificate aliases in use, and, for the local
+authorization server's signing key, an RSA key. When the update changes that signing key under the
+same alias, the old public key stays in the JWKS until the JWTs it signed have expired."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -22,7 +28,8 @@ from portico.admin.common import json_response
 from portico.admin.context import AdminContext, context_of
 from portico.admin.errors import ApiError
 from portico.admin.keystore_upload import Upload, check_name, key_aliases, password, read_upload
-from portico.security.keystore.errors import KeystoreFormatError
+from portico.oauth import signing
+from portico.security.keystore.errors import KeystoreError, KeystoreFormatError
 from portico.security.keystore.formats import KEYSTORE_TYPES, PROVIDERS, TRUSTSTORE_TYPES, open_store
 from portico.security.keystore.records import (
     KEYSTORE,
@@ -35,7 +42,7 @@ from portico.security.keystore.records import (
     seal_secrets,
     unseal,
 )
-from portico.security.keystore.usage import describe, store_users
+from portico.security.keystore.usage import JWT_SIGNING, StoreUse, describe, store_users
 from portico.security.secrets import SecretBox, SecretError
 from portico.store.db import now_ms
 
@@ -252,16 +259,51 @@ def _update_inputs(kind: _Kind, upload: Upload, body: dict[str, Any], box: Secre
                    _keep_key_passwords(configured, name, old))
 
 
-async def _check_still_usable(ctx: AdminContext, kind: _Kind, name: str, body: dict[str, Any]) -> None:
-    """Replacing a keystore must keep every key alias that something uses."""
-    if kind is not KEYSTORES:
-        return
+def _signing_problem(inputs: _Inputs, alias: str) -> str | None:
+    """Why key ``alias`` of the new file cannot sign JWTs (RS256/384/512), or None. CPU-bound."""
+    try:
+        opened = open_store(inputs.data, inputs.store_type, inputs.password)
+        stored = opened.find_alias(alias) or alias
+        password = next((c.password for c in inputs.configured or [] if c.alias == stored), None)
+        key = opened.key(stored, password).private_key
+    except (KeystoreError, KeyError) as exc:
+        return f"key {alias!r} cannot be opened ({exc})"
+    if not isinstance(key, rsa.RSAPrivateKey):
+        return f"key {alias!r} is not an RSA key"
+    if key.key_size < 2048:
+        return f"key {alias!r} has {key.key_size} bits (at least 2048 are needed)"
+    return None
+
+
+def _breaks(kind: _Kind, use: StoreUse, body: dict[str, Any]) -> str | None:
+    """Why the new body no longer serves ``use``, or None."""
+    if not body["isLoaded"]:
+        return "it would not be loaded"
+    if use.key_alias:
+        loaded = {a.lower(): bit for a, bit in zip(body["pkAliases"], body["bits"], strict=False)}
+        if use.key_alias.lower() not in {a.lower() for a in body["keyAliases"]}:
+            return f"it would no longer hold the key alias {use.key_alias!r}"
+        if not loaded.get(use.key_alias.lower()):
+            return f"the key alias {use.key_alias!r} would have no working password"
+    if use.certificate_alias and use.certificate_alias.lower() not in {
+            a.lower() for a in body["certificateAliases"]}:
+        return f"it would no longer hold the certificate {use.certificate_alias!r}"
+    return None
+
+
+async def _check_still_usable(ctx: AdminContext, kind: _Kind, name: str, old: dict[str, Any], body: dict[str, Any],
+                              inputs: _Inputs) -> None:
+    """Replacing a store that something uses must leave it usable by each user it served (400
+    naming them); a user the store did not serve before (a repair in progress) does not block."""
     async with ctx.store.read() as tx:
         uses = await store_users(tx, kind.asset, name)
-    present = {a.lower() for a in body["keyAliases"]}
-    missing = [u for u in uses if u.key_alias and u.key_alias.lower() not in present]
-    if missing:
-        raise ApiError(400, f"keystore {name!r} would no longer hold the key alias(es) used by {describe(missing)}")
+    for use in uses:
+        problem = _breaks(kind, use, body) if _breaks(kind, use, old) is None else None
+        if problem is None and use.purpose == JWT_SIGNING and use.key_alias:
+            problem = await asyncio.to_thread(_signing_problem, inputs, use.key_alias)
+        if problem:
+            raise ApiError(400, f"{kind.label} {name!r} is used by {describe([use])}: {problem}; the update is "
+                                "refused (change that user first)")
 
 
 async def list_stores(request: Request, kind: _Kind) -> Response:
@@ -305,9 +347,11 @@ async def update_store(request: Request, kind: _Kind) -> Response:
         raise ApiError(404, f"{kind.label} {name!r} was not found")
     inputs = _update_inputs(kind, upload, row.body, box)
     body = await asyncio.to_thread(_build_body, kind, box, inputs)
-    await _check_still_usable(ctx, kind, name, body)
+    await _check_still_usable(ctx, kind, name, row.body, body, inputs)
     async with ctx.store.transaction() as tx:
+        old_key = await signing.key_from_keystore(tx, box, name) if kind is KEYSTORES else None
         await tx.update(kind.asset, name, {**body, "created": row.body.get("created")}, row.revision, name=name)
+        await signing.retire_if_replaced(tx, box, old_key)
     ctx.notify_change()
     return json_response(_wire(kind, body))
 

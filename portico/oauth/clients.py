@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from portico.oauth.config import GRANT_TYPES, MASK, ConfigError
+from portico.oauth.config import GRANT_TYPES, INT32_MAX, MASK, ConfigError
 from portico.security.secrets import SecretBox
 
 KIND = "strategy"
@@ -25,18 +25,47 @@ TYPES = ("JWT_RSA", "JWT_HSA", "OPENID_CONNECT_RSA", "OPENID_CONNECT_HSA", "OAUT
          "OAUTH2_LOCAL_HSA", "COMPOSITE")
 SUPPORTED = ("OAUTH2", "OAUTH2_LOCAL_RSA", "OPENID_CONNECT_RSA", "JWT_RSA")
 JWT_TYPES = ("JWT_RSA",)
+# Schemes a redirect URI may never have (they run code or read local data in the browser).
+FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "vbscript", "file", "about", "blob", "filesystem"})
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789+-.")
 
 
-def _int_text(value: Any, field: str, minimum: int) -> int | None:
+def _int_text(value: Any, field: str, minimum: int, maximum: int = INT32_MAX) -> int | None:
+    """A whole number sent as text or number; -1 (never/unlimited) or ``minimum``..``maximum``
+    (bounded so it fits the token table's columns and JSON answers)."""
     if value in (None, ""):
         return None
+    text = str(value).strip()
+    if len(text) > 20:
+        raise ValueError(f"{field} must be -1 or between {minimum} and {maximum}, got {text[:20]}...")
     try:
-        number = int(str(value).strip())
+        number = int(text)
     except ValueError:
         raise ValueError(f"{field} must be a whole number, got {value!r}") from None
-    if number < minimum and number != -1:
-        raise ValueError(f"{field} must be -1 or at least {minimum}, got {number}")
+    if number != -1 and not minimum <= number <= maximum:
+        raise ValueError(f"{field} must be -1 or between {minimum} and {maximum}, got {number}")
     return number
+
+
+def check_redirect_uri(uri: str, native: bool) -> None:
+    """RFC 6749 3.1.2 / RFC 8252: absolute, no fragment; http(s) with a host, or (native apps only)
+    a private-use scheme; never a scheme that runs code in the browser."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        raise ValueError(f"redirect URI {uri!r} is not a valid URI") from None
+    scheme = parts.scheme.lower()
+    if not scheme or parts.fragment or "#" in uri or any(c.isspace() or ord(c) < 32 for c in uri):
+        raise ValueError(f"redirect URI {uri!r} must be absolute and have no fragment")
+    if scheme in ("http", "https"):
+        if not parts.hostname:
+            raise ValueError(f"redirect URI {uri!r} has no host")
+        return
+    if scheme in FORBIDDEN_SCHEMES or not set(scheme) <= _SCHEME_CHARS:
+        raise ValueError(f"redirect URI {uri!r}: the scheme {scheme!r} is not allowed")
+    if not native:
+        raise ValueError(f"redirect URI {uri!r}: only http(s) URIs are allowed unless applicationType is NATIVE "
+                         "(private-use schemes such as com.example.app:/callback)")
 
 
 class DcrConfig(BaseModel):
@@ -68,20 +97,39 @@ class DcrConfig(BaseModel):
             raise ValueError("must be a whole number")
         return None if value is None else str(value)
 
-    @field_validator("redirectUris")
+    @field_validator("applicationType")
     @classmethod
-    def _uris(cls, value: list[str]) -> list[str]:
-        for uri in value:
-            parts = urlsplit(uri)
-            if not parts.scheme or parts.fragment or (parts.scheme in ("http", "https") and not parts.hostname):
-                raise ValueError(f"redirect URI {uri!r} must be absolute and have no fragment")
+    def _app_type(cls, value: str) -> str:
+        if not isinstance(value, str) or not value.strip() or len(value) > 64:
+            raise ValueError("must be a non-empty application type (WEB, NATIVE, ...)")
         return value
+
+    @model_validator(mode="after")
+    def _uris(self) -> DcrConfig:
+        native = self.applicationType.strip().upper() == "NATIVE"
+        for uri in self.redirectUris:
+            try:
+                check_redirect_uri(uri, native)
+            except ValueError as exc:
+                raise ValueError(f"redirectUris: {exc}") from None
+        return self
+
+    @property
+    def refresh_allowed(self) -> bool:
+        return "refresh_token" in self.allowedGrantTypes
 
     def lifetime(self) -> int | None:
         return _int_text(self.expirationInterval, "dcrConfig.expirationInterval", 1)
 
     def refresh_limit(self) -> int:
-        return max(_int_text(self.refreshCount, "dcrConfig.refreshCount", 0) or 0, 0)
+        """How many refreshes a grant gets: 0 without the refresh_token grant (no refresh token at all)."""
+        count = max(_int_text(self.refreshCount, "dcrConfig.refreshCount", 0) or 0, 0)
+        return count if self.refresh_allowed else 0
+
+    def check_numbers(self) -> None:
+        """ValueError naming the field when a number is not a bounded whole number."""
+        self.lifetime()
+        _int_text(self.refreshCount, "dcrConfig.refreshCount", 0)
 
 
 class Strategy(BaseModel):
@@ -117,16 +165,15 @@ class Strategy(BaseModel):
 
 
 def parse_strategy(data: dict[str, Any], strategy_id: str) -> Strategy:
-    body = {k: v for k, v in data.items() if k not in ("id", "clientRegistration", "sealedClientSecret")
-            and v is not None}
+    body = {k: v for k, v in data.items() if k not in ("id", "clientRegistration", "sealedClientSecret", "owner",
+                                                      "created") and v is not None}
     for key in ("name", "type", "authServerAlias"):
         if not isinstance(body.get(key), str) or not body[key].strip():
             raise ConfigError(f"field '{key}' is required and must be a non-empty string")
     try:
         strategy = Strategy.model_validate({**body, "id": strategy_id})
         if strategy.dcrConfig is not None:
-            strategy.dcrConfig.lifetime()
-            strategy.dcrConfig.refresh_limit()
+            strategy.dcrConfig.check_numbers()
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "body"
@@ -191,9 +238,10 @@ class Client:
     client_credentials: bool
     password: bool
     lifetime: int | None  # seconds, -1 never; None: the server's accessTokenExpInterval
-    refresh_limit: int
+    refresh_limit: int  # 0: no refresh token (also when the refresh_token grant is not allowed)
     pkce: str
     enabled: bool
+    refresh_allowed: bool = False
 
     def check_secret(self, box: SecretBox, secret: str) -> bool:
         if self.sealed_secret is None:
@@ -206,6 +254,7 @@ def client_of(strategy: Strategy) -> Client | None:
     reg = strategy.clientRegistration
     if not reg or not isinstance(reg.get("clientId"), str):
         return None
+    refresh = strategy.dcrConfig is not None and strategy.dcrConfig.refresh_allowed
     return Client(strategy_id=strategy.id, strategy_type=strategy.type, client_id=reg["clientId"],
                   name=str(reg.get("name", "")), public=reg.get("type") == "public",
                   sealed_secret=strategy.sealedClientSecret, redirect_uris=tuple(reg.get("redirectUris", [])),
@@ -213,5 +262,5 @@ def client_of(strategy: Strategy) -> Client | None:
                   client_credentials=bool(reg.get("clientCredentialsAllowed")),
                   password=bool(reg.get("resourceOwnerAllowed")),
                   lifetime=strategy.dcrConfig.lifetime() if strategy.dcrConfig else None,
-                  refresh_limit=int(reg.get("tokenRefreshLimit", 0)), pkce=str(reg.get("pkceType", "")),
-                  enabled=bool(reg.get("enabled", True)))
+                  refresh_limit=int(reg.get("tokenRefreshLimit", 0)) if refresh else 0,
+                  pkce=str(reg.get("pkceType", "")), enabled=bool(reg.get("enabled", True)), refresh_allowed=refresh)

@@ -9,11 +9,12 @@ are stored; the wire shows them as ``********``, and sending ``********`` back k
 
 from __future__ import annotations
 
+import os
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from portico.security.secrets import SecretBox
 
@@ -32,20 +33,45 @@ ENDPOINT_TYPES = ("CLIENT_REGISTRATION", "CLIENT_UPDATE", "CLIENT_DELETE", "CLIE
                   "SCOPE_READ", "SCOPE_DELETE", "SCOPE_UPDATE")
 AUTH_INFO_TYPES = ("NONE", "BASIC", "TOKEN", "REFRESH_TOKEN", "CLIENT_CREDENTIALS")
 _SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")  # RFC 6749 scope-token
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
+INT32_MAX = 2_147_483_647  # the widest integer column a setting ends up in (PostgreSQL integer)
+PUBLIC_URL_ENV = "PORTICO_PUBLIC_URL"
+DEFAULT_ISSUER = "Portico"
+DEFAULT_REFRESH_LIFETIME = 30 * 24 * 3600  # seconds
 
 
 class ConfigError(ValueError):
     """A body that does not fit; the message names the field."""
 
 
+def check_url(value: str, field: str) -> str:
+    """An absolute http(s) URL that an HTTP client can use; ValueError naming ``field`` otherwise."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError for a port out of range)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok or any(c.isspace() or ord(c) < 32 for c in value):
+        raise ValueError(f"{field} must be an absolute http(s) URL, got {value!r}")
+    return value
+
+
 def _url(value: str | None, field: str) -> str | None:
     if value in (None, ""):
         return None
     assert value is not None
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{field} must be an absolute http(s) URL, got {value!r}")
+    return check_url(value, field)
+
+
+def _whole(value: Any) -> Any:
+    # pydantic takes true/false for 1/0; a number of seconds given as a boolean is a mistake
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number, not true/false")
     return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole)]
 
 
 class _Model(BaseModel):
@@ -65,18 +91,20 @@ class Scope(_Model):
 
 
 class TokenGeneratorConfig(_Model):
-    expiry: int = Field(default=60, ge=1, le=5_256_000)  # JWT lifetime, minutes
+    expiry: WholeNumber = Field(default=60, ge=1, le=5_256_000)  # JWT lifetime, minutes
     algorithm: Literal["RS256", "RS384", "RS512"] = "RS256"
     audience: str = ""
-    accessTokenExpInterval: int = 3600  # seconds; -1: never expires
-    authCodeExpInterval: int = Field(default=600, ge=1, le=2_147_483_647)  # seconds
+    accessTokenExpInterval: WholeNumber = 3600  # seconds; -1: never expires
+    authCodeExpInterval: WholeNumber = Field(default=600, ge=1, le=INT32_MAX)  # seconds
+    # Portico's: how long a refresh token may be used after it was issued (or last rotated); -1: no limit
+    refreshTokenExpInterval: WholeNumber = DEFAULT_REFRESH_LIFETIME
     enforcePKCE: bool = False
 
-    @field_validator("accessTokenExpInterval")
+    @field_validator("accessTokenExpInterval", "refreshTokenExpInterval")
     @classmethod
     def _access(cls, value: int) -> int:
-        if value != -1 and not 1 <= value <= 2_147_483_647:
-            raise ValueError("must be -1 (never expires) or between 1 and 2147483647 seconds")
+        if value != -1 and not 1 <= value <= INT32_MAX:
+            raise ValueError(f"must be -1 (never expires) or between 1 and {INT32_MAX} seconds")
         return value
 
 
@@ -85,7 +113,7 @@ class LocalIntrospectionConfig(_Model):
     jwksuri: str | None = None
     trustStoreAlias: str | None = None
     certificateAlias: str | None = None
-    clockSkew: int = Field(default=DEFAULT_CLOCK_SKEW, ge=0, le=3600)
+    clockSkew: WholeNumber = Field(default=DEFAULT_CLOCK_SKEW, ge=0, le=3600)
     useLocalClockSkew: bool = True
 
     @field_validator("jwksuri")
@@ -131,12 +159,22 @@ class AuthInfo(_Model):
 
 class RegistrationEndpoint(_Model):
     endpoint: str
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)  # values sealed at rest (they often hold API keys)
 
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
         return _url(value, "endpoint") or ""
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"header name {name!r} is not an HTTP field name")
+            if any(c in text for c in "\r\n\0"):
+                raise ValueError(f"the value of header {name!r} must not contain line breaks")
+        return value
 
 
 class DcrEndpoint(_Model):
@@ -164,6 +202,9 @@ class AuthServer(_Model):
     supportedGrantTypes: list[str] = Field(default_factory=list)
     providerName: str | None = None
     dcrEndpoint: DcrEndpoint | None = None
+    # Portico's (EXTERNAL): the audience tokens must name (``aud``) to be accepted; empty: not checked.
+    # The local server's is tokenGeneratorConfig.audience.
+    audience: str = ""
 
     @field_validator("discoveryURL")
     @classmethod
@@ -232,14 +273,27 @@ class Provider(_Model):
         return self.implNames.get(spec_name, spec_name)
 
 
+def default_issuer() -> str:
+    """The issuer ``local`` starts with: the node's public URL (``PORTICO_PUBLIC_URL``) when set, as
+    OpenID clients want an URL that serves the discovery document; else "Portico"."""
+    public = os.environ.get(PUBLIC_URL_ENV, "").strip().rstrip("/")
+    if public:
+        try:
+            return check_url(public, PUBLIC_URL_ENV)
+        except ValueError:
+            pass  # a bad variable must not stop the start; the name is kept
+    return DEFAULT_ISSUER
+
+
 def default_local() -> AuthServer:
     return AuthServer(id=LOCAL_ID, name=LOCAL_ID, authServerType="LOCAL_IS",
                       description="Portico as the authorization server (OAuth2, JWT, OpenID Connect)",
-                      localIntrospectionConfig=LocalIntrospectionConfig(issuer="Portico"),
+                      localIntrospectionConfig=LocalIntrospectionConfig(issuer=default_issuer()),
                       supportedGrantTypes=["authorization_code", "client_credentials", "refresh_token"])
 
 
-# The providers the guide names as shipped; restored by deleting them (they are seeded again).
+# The providers the guide names as shipped; each is seeded again at start when missing, so deleting
+# one restores its shipped settings at the next start.
 PRESETS: tuple[Provider, ...] = (
     Provider(id="PingFederate", name="PingFederate", providerName="PingFederate", generateCredentials=True,
              description="PingFederate client management API",
@@ -284,10 +338,16 @@ def parse_auth_server(data: dict[str, Any], alias_id: str, box: SecretBox, curre
     stored one (None on create): a secret sent as ``********`` or left out keeps its stored value."""
     body = {k: v for k, v in data.items() if k != "id" and v is not None}
     local_cfg = body.get("localIntrospectionConfig")
-    if isinstance(local_cfg, dict) and isinstance(local_cfg.get("description"), int):
-        # the reference's schema calls the clock skew "description"
-        local_cfg = {**local_cfg, "clockSkew": local_cfg["description"]}
-        local_cfg.pop("description")
+    if isinstance(local_cfg, dict) and "description" in local_cfg:
+        # the reference's schema calls the clock skew "description" (an integer)
+        local_cfg = dict(local_cfg)
+        skew = local_cfg.pop("description")
+        if isinstance(skew, str) and skew.strip().isdigit():
+            skew = int(skew.strip())
+        if not isinstance(skew, int) or isinstance(skew, bool):
+            raise ConfigError("field 'localIntrospectionConfig.description' (the clock skew) must be a whole "
+                              "number of seconds")
+        local_cfg.setdefault("clockSkew", skew)
         body["localIntrospectionConfig"] = local_cfg
     remote = body.get("remoteIntrospectionConfig")
     if isinstance(remote, dict) and "clientSecret" in remote:
@@ -328,6 +388,25 @@ def _seal(server: AuthServer, box: SecretBox, current: AuthServer | None) -> Non
         for key in _AUTH_SECRETS:
             setattr(info, key, _keep_or_seal(getattr(info, key), getattr(old, key) if old else None, box,
                                              _context(server.id, f"dcr.{key}")))
+        endpoint = server.dcrEndpoint.clientRegistrationEndpoint
+        old_headers = current.dcrEndpoint.clientRegistrationEndpoint.headers \
+            if current and current.dcrEndpoint else {}
+        sealed: dict[str, str] = {}
+        for name, value in endpoint.headers.items():
+            if value == MASK and name not in old_headers:
+                raise ConfigError(f"field 'dcrEndpoint.clientRegistrationEndpoint.headers.{name}': "
+                                  f"{MASK} keeps a stored value, but header {name!r} has none")
+            kept = _keep_or_seal(value, old_headers.get(name), box, _context(server.id, f"dcr.header.{name}"))
+            sealed[name] = kept or ""
+        endpoint.headers = sealed
+
+
+def dcr_headers(box: SecretBox, server: AuthServer) -> dict[str, str]:
+    """The registration endpoint's headers in plain text (sealed at rest)."""
+    if server.dcrEndpoint is None:
+        return {}
+    return {name: open_secret(box, server, f"dcr.header.{name}", value) or ""
+            for name, value in server.dcrEndpoint.clientRegistrationEndpoint.headers.items()}
 
 
 def open_secret(box: SecretBox, server: AuthServer, what: str, sealed: str | None) -> str | None:
@@ -350,6 +429,8 @@ def _check(server: AuthServer) -> None:
                               "other authorization servers are EXTERNAL")
         if not local.issuer.strip():
             raise ConfigError("field 'localIntrospectionConfig.issuer': the token issuer must not be empty")
+        if server.audience:
+            raise ConfigError("field 'audience': the local server's audience is tokenGeneratorConfig.audience")
         return
     if server.id == LOCAL_ID or server.name == LOCAL_ID:
         raise ConfigError("field 'name': 'local' is the built-in authorization server")
@@ -394,8 +475,11 @@ def auth_server_wire(server: AuthServer) -> dict[str, Any]:
     for key in _AUTH_SECRETS:
         if info.get(key):
             info[key] = {"secret": MASK}
+    endpoint = (out.get("dcrEndpoint") or {}).get("clientRegistrationEndpoint", {})
+    if endpoint.get("headers"):
+        endpoint["headers"] = {name: MASK for name in endpoint["headers"]}
     if server.is_local:
-        for key in ("remoteIntrospectionConfig", "dcrEndpoint", "discoveryURL", "providerName"):
+        for key in ("remoteIntrospectionConfig", "dcrEndpoint", "discoveryURL", "providerName", "audience"):
             out.pop(key, None)
     else:
         out.pop("tokenGeneratorConfig", None)

@@ -1,7 +1,10 @@
 """Dynamic client registration (RFC 7591) at an EXTERNAL authorization server, through its
 provider's field mapping (``implNames``), extra request parameters (``extendedValuesV2``) and the
 server's ``dcrEndpoint`` authentication (none, basic, a token, or a token obtained first with
-client credentials or a refresh token)."""
+client credentials or a refresh token).
+
+Errors name the endpoint, the status and its reason phrase only: a remote server's answer body may
+hold anything (its own secrets, markup) and is never copied into Portico's answers."""
 
 from __future__ import annotations
 
@@ -12,8 +15,29 @@ from typing import Any
 import httpx
 
 from portico.oauth.clients import DcrConfig, Strategy
-from portico.oauth.config import AuthServer, ConfigError, Provider, open_secret
+from portico.oauth.config import AuthServer, ConfigError, Provider, dcr_headers, open_secret
 from portico.security.secrets import SecretBox
+
+# What can go wrong talking to a remote server, short of a programming error.
+REMOTE_ERRORS = (httpx.HTTPError, httpx.InvalidURL, ValueError, UnicodeError)
+
+
+def _status(response: httpx.Response) -> str:
+    reason = response.reason_phrase or ""
+    return f"{response.status_code} {reason}".strip()[:80]
+
+
+def _why(exc: Exception) -> str:
+    """A transport failure, in short (raised here, not sent by the remote server)."""
+    return (str(exc) or type(exc).__name__)[:200]
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except (ValueError, UnicodeError):
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _typed(value: str) -> Any:
@@ -60,10 +84,19 @@ async def _auth(server: AuthServer, box: SecretBox, client: httpx.AsyncClient) -
         if info.scope:
             form["scope"] = info.scope
         secret = open_secret(box, server, "dcr.clientSecret", info.clientSecret) or ""
-        response = await client.post(url, data=form, auth=(info.clientId, secret))
-        if response.status_code != 200 or not isinstance(response.json().get("access_token"), str):
-            raise ConfigError(f"obtaining a token for client registration at {url} failed ({response.status_code})")
-        return {"Authorization": f"Bearer {response.json()['access_token']}"}, None
+        try:
+            response = await client.post(url, data=form, auth=(info.clientId, secret))
+        except REMOTE_ERRORS as exc:
+            raise ConfigError(f"obtaining a token for client registration at {url} failed: "
+                              f"{_why(exc)}") from None
+        if response.status_code != 200:
+            raise ConfigError(f"obtaining a token for client registration at {url} failed ({_status(response)})")
+        answer = _json_object(response)
+        token = answer.get("access_token") if answer is not None else None
+        if not isinstance(token, str) or not token:
+            raise ConfigError(f"obtaining a token for client registration at {url} failed: the answer is not a "
+                              "JSON object with an access_token")
+        return {"Authorization": f"Bearer {token}"}, None
     return {}, None
 
 
@@ -74,20 +107,19 @@ async def register(server: AuthServer, provider: Provider, strategy: Strategy, b
     endpoint = server.dcrEndpoint.clientRegistrationEndpoint
     generated = (str(uuid.uuid4()), secrets.token_urlsafe(32)) if provider.generateCredentials else None
     body = registration_request(provider, strategy, generated)
+    headers, auth = await _auth(server, box, client)
     try:
-        headers, auth = await _auth(server, box, client)
-        response = await client.post(endpoint.endpoint, json=body, headers={**endpoint.headers, **headers}, auth=auth)
-    except httpx.HTTPError as exc:
-        raise ConfigError(f"client registration at {endpoint.endpoint} failed: {exc}") from None
+        response = await client.post(endpoint.endpoint, json=body, headers={**dcr_headers(box, server), **headers},
+                                     auth=auth)
+    except REMOTE_ERRORS as exc:
+        raise ConfigError(f"client registration at {endpoint.endpoint} failed: {_why(exc)}") from None
     if response.status_code not in (200, 201):
-        raise ConfigError(f"client registration at {endpoint.endpoint} answered {response.status_code}: "
-                          f"{response.text[:300]}")
-    try:
-        answer = response.json()
-    except ValueError:
-        raise ConfigError(f"client registration at {endpoint.endpoint} did not answer JSON") from None
-    client_id = answer.get(provider.impl("client_id")) if isinstance(answer, dict) else None
-    secret = answer.get(provider.impl("client_secret")) if isinstance(answer, dict) else None
+        raise ConfigError(f"client registration at {endpoint.endpoint} answered {_status(response)}")
+    answer = _json_object(response)
+    if answer is None:
+        raise ConfigError(f"client registration at {endpoint.endpoint} did not answer a JSON object")
+    client_id = answer.get(provider.impl("client_id"))
+    secret = answer.get(provider.impl("client_secret"))
     if generated is not None:
         client_id = client_id or generated[0]
         secret = secret or generated[1]
@@ -97,15 +129,37 @@ async def register(server: AuthServer, provider: Provider, strategy: Strategy, b
     return client_id, secret if isinstance(secret, str) and secret else None
 
 
-async def unregister(server: AuthServer, box: SecretBox, client_id: str, client: httpx.AsyncClient) -> bool:
-    """RFC 7592-style delete of a registered client; False when the server refused or failed."""
-    if server.dcrEndpoint is None:
-        return False
+async def update(server: AuthServer, provider: Provider, strategy: Strategy, box: SecretBox, client_id: str,
+                 client: httpx.AsyncClient) -> None:
+    """RFC 7592-style update of a registered client (``PUT {endpoint}/{client_id}`` with the
+    registration body and the client id): what the strategy changed reaches the server."""
+    assert server.dcrEndpoint is not None
     endpoint = server.dcrEndpoint.clientRegistrationEndpoint
+    body = registration_request(provider, strategy, None)
+    body[provider.impl("client_id")] = client_id
+    url = f"{endpoint.endpoint.rstrip('/')}/{client_id}"
+    headers, auth = await _auth(server, box, client)
+    try:
+        response = await client.put(url, json=body, headers={**dcr_headers(box, server), **headers}, auth=auth)
+    except REMOTE_ERRORS as exc:
+        raise ConfigError(f"updating the client at {url} failed: {_why(exc)}") from None
+    if response.status_code not in (200, 201, 204):
+        raise ConfigError(f"updating the client at {url} answered {_status(response)}")
+
+
+async def unregister(server: AuthServer, box: SecretBox, client_id: str, client: httpx.AsyncClient) -> str | None:
+    """RFC 7592-style delete of a registered client; None when done, else why it failed."""
+    if server.dcrEndpoint is None:
+        return "the authorization server has no dcrEndpoint"
+    endpoint = server.dcrEndpoint.clientRegistrationEndpoint
+    url = f"{endpoint.endpoint.rstrip('/')}/{client_id}"
     try:
         headers, auth = await _auth(server, box, client)
-        response = await client.delete(f"{endpoint.endpoint.rstrip('/')}/{client_id}",
-                                       headers={**endpoint.headers, **headers}, auth=auth)
-    except (httpx.HTTPError, ConfigError):
-        return False
-    return response.status_code in (200, 204, 404)
+        response = await client.delete(url, headers={**dcr_headers(box, server), **headers}, auth=auth)
+    except ConfigError as exc:
+        return str(exc)
+    except REMOTE_ERRORS as exc:
+        return f"deleting the client at {url} failed: {_why(exc)}"
+    if response.status_code in (200, 204, 404):
+        return None
+    return f"deleting the client at {url} answered {_status(response)}"

@@ -1,5 +1,5 @@
-"""First-start configuration: the ``local`` authorization server, the shipped DCR providers and
-the built-in signing key; and the scheduled removal of expired tokens."""
+"""Start-up configuration: the ``local`` authorization server, the shipped DCR providers and the
+built-in signing key (each made when missing); and the scheduled removal of expired tokens."""
 
 from __future__ import annotations
 
@@ -21,22 +21,27 @@ REMOVAL_INTERVAL_ENV = "PORTICO_OAUTH_TOKEN_REMOVAL_INTERVAL"
 
 
 async def seed_oauth(store: Store, box: SecretBox) -> None:
+    """At every start: the built-in signing key, ``local`` and each shipped provider when missing.
+    Each is seeded on its own, so deleting a preset provider restores its shipped settings at the
+    next start (a provider whose name is taken by another alias is left alone)."""
     await ensure_builtin_key(store, box)
+    local = default_local()
+    wanted = [(local.id, local.name, local.model_dump(exclude_none=True))]
+    wanted += [(p.id, p.name, p.model_dump(exclude_none=True)) for p in PRESETS]
     async with store.read() as tx:
-        if await tx.get("alias", LOCAL_ID) is not None:
-            return
-    try:
-        async with store.transaction() as tx:
-            if await tx.get("alias", LOCAL_ID) is not None:
-                return
-            local = default_local()
-            await tx.insert("alias", local.id, local.model_dump(exclude_none=True), name=local.name)
-            names = {r.body.get("name") for r in await tx.list("alias")}
-            for preset in PRESETS:
-                if preset.name not in names and await tx.get("alias", preset.id) is None:
-                    await tx.insert("alias", preset.id, preset.model_dump(exclude_none=True), name=preset.name)
-    except IntegrityError:
-        pass  # another node seeded at the same time
+        rows = await tx.list("alias")
+    ids = {r.id for r in rows}
+    names = {r.body.get("name") for r in rows}
+    for alias_id, name, body in wanted:
+        if alias_id in ids or (alias_id != LOCAL_ID and name in names):
+            continue
+        try:
+            async with store.transaction() as tx:
+                if await tx.get("alias", alias_id) is None:
+                    await tx.insert("alias", alias_id, body, name=name)
+                    log.info("seeded the %s alias %r", body.get("type"), name)
+        except IntegrityError:
+            pass  # another node seeded it at the same time
 
 
 def removal_interval() -> float:

@@ -31,6 +31,12 @@ KIND = "oauthSigningKey"
 BUILTIN_ID = "builtin"
 RETIRED_ID = "retired"
 _CONTEXT = "oauthSigningKey/builtin/privateKey"
+# How a token says what it is for. Access tokens (getJsonWebToken) carry the RFC 9068 header type
+# ``at+jwt`` and ``token_use: access``; ID tokens ``JWT`` and ``token_use: id`` (as AWS Cognito
+# names it). The gateway accepts only access tokens for API access.
+ACCESS_TOKEN_TYPE = "at+jwt"
+ACCESS_TOKEN_USE = "access"
+ID_TOKEN_USE = "id"
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,37 @@ async def retire(tx: StoreTransaction, old: SigningKey, keep_seconds: int) -> No
         await tx.update(KIND, RETIRED_ID, {"keys": keys}, row.revision)
 
 
+def keep_seconds(server: AuthServer) -> int:
+    """How long a key rotated out stays published: until the last JWT it signed has expired."""
+    return server.tokenGeneratorConfig.expiry * 60 + server.clock_skew
+
+
+async def key_from_keystore(tx: StoreTransaction, box: SecretBox, keystore: str) -> SigningKey | None:
+    """``local``'s signing key when it comes from the keystore ``keystore`` (None otherwise, or when
+    it cannot be used): taken before the keystore is replaced, to retire it if the key changes."""
+    server = await load_local(tx)
+    if server.sslConfig.keyStoreAlias != keystore:
+        return None
+    try:
+        return await signing_key(tx, box, server)
+    except KeystoreUnavailable:
+        return None
+
+
+async def retire_if_replaced(tx: StoreTransaction, box: SecretBox, old: SigningKey | None) -> None:
+    """After a keystore was replaced (same transaction): if ``local``'s key changed, keep the old
+    public key in the JWKS until its JWTs expire, as a change of ``sslConfig`` does."""
+    if old is None:
+        return
+    server = await load_local(tx)
+    try:
+        new = await signing_key(tx, box, server)
+    except KeystoreUnavailable:
+        new = None
+    if new is None or new.kid != old.kid:
+        await retire(tx, old, keep_seconds(server))
+
+
 async def jwks(tx: StoreTransaction, box: SecretBox) -> dict[str, Any]:
     """The JWKS: the current signing key, then keys rotated out whose tokens may still be valid."""
     server = await load_local(tx)
@@ -135,5 +172,5 @@ def now_seconds() -> int:
     return int(time.time())
 
 
-__all__ = ["SigningKey", "at_hash", "ensure_builtin_key", "jwks", "load_local", "retire",
-           "signing_key"]
+__all__ = ["ACCESS_TOKEN_TYPE", "ACCESS_TOKEN_USE", "ID_TOKEN_USE", "SigningKey", "at_hash", "ensure_builtin_key",
+           "jwks", "keep_seconds", "key_from_keystore", "load_local", "retire", "retire_if_replaced", "signing_key"]

@@ -3,7 +3,8 @@
 What the gateway's identification (``evaluatePolicy``: ``jwtClaims``, ``oAuth2Token``, OpenID ID
 tokens) calls; it never touches the management API. Every failure is a :class:`TokenError` with a
 stable ``key`` (``malformed``, ``algorithm``, ``unknown_key``, ``signature``, ``expired``,
-``not_yet_valid``, ``issuer``, ``audience``, ``inactive``, ``unavailable``) and a message.
+``not_yet_valid``, ``issuer``, ``audience``, ``token_type``, ``inactive``, ``unavailable``) and a
+message.
 
 - :class:`JwtVerifier`: one issuer's JWTs. The algorithm comes from an allow-list of asymmetric
   algorithms and must fit the key's type (so ``none`` and HS256-signed-with-the-public-key never
@@ -14,7 +15,10 @@ stable ``key`` (``malformed``, ``algorithm``, ``unknown_key``, ``signature``, ``
   :class:`JwksKeys` (a JWKS URI: keys cached by ``kid``, fetched again on an unknown ``kid`` at
   most once per ``min_refresh`` seconds, and after ``max_age``).
 - :class:`RemoteIntrospector`: RFC 7662 against another server, answers cached (an active one
-  until the token's ``exp`` or ``cache_seconds``, an inactive one briefly).
+  until the token's ``exp`` or ``cache_seconds``, an inactive one ``inactive_seconds``); with an
+  audience configured, the answer's ``aud`` must name it.
+- :func:`is_id_token`: an OpenID Connect ID token is not an access token (RFC 9068 header type
+  ``at+jwt``, ``token_use``, and the claims only ID tokens carry tell them apart).
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ EC_ALGORITHMS = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
 ALLOWED_ALGORITHMS = RSA_ALGORITHMS | frozenset(EC_ALGORITHMS)
 MAX_TOKEN_BYTES = 16 * 1024
 AnyKey = RSAKey | ECKey
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+ID_TOKEN_ONLY_CLAIMS = ("nonce", "at_hash", "c_hash")  # OpenID Connect Core 2, 3.1.3.6, 3.3.2.11
 
 
 class TokenError(Exception):
@@ -61,6 +67,30 @@ class VerifiedToken:
     client_id: str | None
     scopes: frozenset[str]
     expires_at: float | None  # epoch seconds; None: no expiry (introspected tokens may have none)
+    typ: str | None = None  # the JWT header's "typ" (None for introspected tokens)
+
+
+def audiences(claims: dict[str, Any]) -> list[str]:
+    aud = claims.get("aud")
+    if isinstance(aud, str):
+        return [aud]
+    return [a for a in aud if isinstance(a, str)] if isinstance(aud, list) else []
+
+
+def is_access_type(verified: VerifiedToken) -> bool:
+    return (verified.typ or "").lower() in ACCESS_TOKEN_TYPES
+
+
+def is_id_token(verified: VerifiedToken) -> bool:
+    """Whether a verified JWT is an OpenID Connect ID token rather than an access token: the header
+    type ``at+jwt`` says access token (RFC 9068); else ``token_use`` (``id``/``access``) decides;
+    else the claims that only ID tokens carry (``nonce``, ``at_hash``, ``c_hash``)."""
+    if is_access_type(verified):
+        return False
+    use = verified.claims.get("token_use")
+    if use in ("id", "access"):
+        return use == "id"
+    return any(name in verified.claims for name in ID_TOKEN_ONLY_CLAIMS)
 
 
 def scopes_of(claims: dict[str, Any]) -> frozenset[str]:
@@ -80,12 +110,13 @@ def client_of(claims: dict[str, Any]) -> str | None:
     return None
 
 
-def _verified(claims: dict[str, Any], issuer: str) -> VerifiedToken:
+def _verified(claims: dict[str, Any], issuer: str, typ: str | None = None) -> VerifiedToken:
     exp = claims.get("exp")
     sub = claims.get("sub")
     return VerifiedToken(claims=claims, issuer=issuer, subject=sub if isinstance(sub, str) else None,
                          client_id=client_of(claims), scopes=scopes_of(claims),
-                         expires_at=float(exp) if isinstance(exp, int | float) else None)
+                         expires_at=float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None,
+                         typ=typ)
 
 
 class TokenCache:
@@ -167,6 +198,8 @@ class JwksKeys:
     document is also fetched again after ``max_age`` seconds."""
 
     def __init__(self, url: str, fetch: Fetch, min_refresh: float = 30.0, max_age: float = 3600.0) -> None:
+        if max_age < min_refresh:
+            max_age = min_refresh  # the document is not fetched more often than an unknown kid allows
         self.url = url
         self.fetch = fetch
         self.min_refresh = min_refresh
@@ -244,7 +277,8 @@ class JwtVerifier:
             raise TokenError("signature", f"the token's signature is not valid ({exc.error})") from None
         except (ValueError, TypeError):
             raise TokenError("malformed", "the token is not a well-formed JWT") from None
-        verified = self.check_claims(claims, now)
+        typ = header.get("typ")
+        verified = self.check_claims(claims, now, typ if isinstance(typ, str) else None)
         self.cache.put(token, verified)
         return verified
 
@@ -265,14 +299,11 @@ class JwtVerifier:
             raise TokenError("malformed", "the token's payload is not base64url JSON") from None
         return dict(header)
 
-    def check_claims(self, claims: dict[str, Any], now: float) -> VerifiedToken:
+    def check_claims(self, claims: dict[str, Any], now: float, typ: str | None = None) -> VerifiedToken:
         if claims.get("iss") != self.issuer:
             raise TokenError("issuer", f"the token's issuer {claims.get('iss')!r} is not {self.issuer!r}")
-        if self.audience:
-            aud = claims.get("aud")
-            audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-            if self.audience not in audiences:
-                raise TokenError("audience", f"the token is not meant for audience {self.audience!r}")
+        if self.audience and self.audience not in audiences(claims):
+            raise TokenError("audience", f"the token is not meant for audience {self.audience!r}")
         for name in ("exp", "nbf", "iat"):
             value = claims.get(name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
@@ -280,7 +311,7 @@ class JwtVerifier:
         if self.require_exp and claims.get("exp") is None:
             raise TokenError("malformed", "the token has no 'exp' claim")
         self._check_times(claims, now)
-        return _verified(claims, self.issuer)
+        return _verified(claims, self.issuer, typ)
 
     def _check_times(self, claims: dict[str, Any], now: float) -> None:
         exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
@@ -296,12 +327,13 @@ class RemoteIntrospector:
     """RFC 7662 token introspection at another authorization server, answers cached."""
 
     def __init__(self, endpoint: str, client_id: str, client_secret: str, client: httpx.AsyncClient,
-                 cache_seconds: float = 60.0, inactive_seconds: float = 5.0) -> None:
+                 cache_seconds: float = 60.0, inactive_seconds: float = 5.0, audience: str | None = None) -> None:
         self.endpoint = endpoint
         self.auth = (client_id, client_secret)
         self.client = client
         self.cache_seconds = cache_seconds
         self.inactive_seconds = inactive_seconds
+        self.audience = audience or None
         self._cache: OrderedDict[str, tuple[float, VerifiedToken | None]] = OrderedDict()
         self.calls = 0
 
@@ -309,6 +341,7 @@ class RemoteIntrospector:
         now = time.time() if now is None else now
         hit = self._cache.get(token)
         if hit is not None and hit[0] > now:
+            self._cache.move_to_end(token)
             if hit[1] is None:
                 raise TokenError("inactive", "the authorization server says the token is not active")
             return hit[1]
@@ -316,17 +349,20 @@ class RemoteIntrospector:
         try:
             response = await self.client.post(self.endpoint, data={"token": token, "token_type_hint": "access_token"},
                                               auth=self.auth, headers={"Accept": "application/json"})
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise TokenError("unavailable", f"the introspection endpoint cannot be reached: {exc}") from None
         if response.status_code != 200:
             raise TokenError("unavailable", f"the introspection endpoint answered {response.status_code}")
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, UnicodeError):
             raise TokenError("unavailable", "the introspection endpoint did not answer JSON") from None
         if not isinstance(body, dict) or body.get("active") is not True:
             self._remember(token, now + self.inactive_seconds, None)
             raise TokenError("inactive", "the authorization server says the token is not active")
+        if self.audience and self.audience not in audiences(body):
+            self._remember(token, now + self.inactive_seconds, None)
+            raise TokenError("audience", f"the token is not meant for audience {self.audience!r}")
         verified = _verified(body, str(body.get("iss", "")))
         until = now + self.cache_seconds
         if verified.expires_at is not None:
@@ -338,5 +374,6 @@ class RemoteIntrospector:
 
     def _remember(self, token: str, until: float, verified: VerifiedToken | None) -> None:
         self._cache[token] = (until, verified)
+        self._cache.move_to_end(token)
         while len(self._cache) > 50_000:
             self._cache.popitem(last=False)

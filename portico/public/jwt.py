@@ -3,7 +3,8 @@
 ``getJsonWebToken`` authenticates a Portico user with HTTP basic (as the management API does: locks
 and failed logins apply) and answers ``{"jwt": ...}`` signed by the local authorization server:
 ``iss`` its issuer, ``sub`` the login id, ``aud`` its audience, ``exp`` after its expiry minutes;
-with ``app_id`` the application's id as the ``app_id`` claim."""
+with ``app_id`` the application's id as the ``app_id`` claim. It is an access token: header type
+``at+jwt`` (RFC 9068) and ``token_use: access``, so it is never mistaken for an ID token."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.responses import Response
 from portico.admin.auth import authenticate
 from portico.admin.errors import ApiError
 from portico.oauth.grants import jwt_claims
+from portico.oauth.signing import ACCESS_TOKEN_TYPE, ACCESS_TOKEN_USE
 from portico.public.common import NO_STORE, context_of, json_out, local_key, local_server
 from portico.public.oauth2 import certs
 from portico.security.keystore.records import KeystoreUnavailable
@@ -33,8 +35,9 @@ async def get_json_web_token(request: Request) -> Response:
             key = await local_key(ctx, tx, server, revision)
         except KeystoreUnavailable as exc:
             return json_out({"errorDetails": f"the local authorization server cannot sign JWTs: {exc}"}, 500)
-    claims = jwt_claims(server, principal.login_id, extra={"app_id": app_id} if app_id else None)
-    return json_out({"jwt": key.sign(claims)}, headers=NO_STORE)
+    extra = {"token_use": ACCESS_TOKEN_USE, **({"app_id": app_id} if app_id else {})}
+    claims = jwt_claims(server, principal.login_id, extra=extra)
+    return json_out({"jwt": key.sign(claims, typ=ACCESS_TOKEN_TYPE)}, headers=NO_STORE)
 
 
 __all__ = ["certs", "get_json_web_token"]

@@ -5,7 +5,8 @@ are the same endpoint; ``.../authorize`` likewise. The authorize endpoint authen
 owner with HTTP basic against Portico users (a 401 challenge when absent) and approves at once:
 there is no consent page. Clients authenticate with HTTP basic (``client_secret_basic``) or
 ``client_id``/``client_secret`` parameters (``client_secret_post``); public clients send only
-``client_id``.
+``client_id``. Introspection (RFC 7662 4: the caller must be authorized) is for confidential clients
+only; a token whose client was deleted is inactive.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from portico.admin.auth import authenticate
 from portico.admin.errors import ApiError
 from portico.oauth.clients import Client
-from portico.oauth.grants import Grants, OAuthError, find_client, granted_scope, pkce_required
+from portico.oauth.grants import Grants, OAuthError, find_client, granted_scope, pkce_method_error, pkce_required
 from portico.oauth.signing import jwks
 from portico.oauth.tokens import TokenStore
 from portico.public.common import (
@@ -134,7 +135,8 @@ async def authorize(request: Request) -> Response:
         server, _ = await local_server(tx)
     if client is None or not client.enabled:
         return json_out({"error": "invalid_request", "error_description": f"unknown client_id {client_id!r}"}, 400)
-    redirect_uri = params.get("redirect_uri")
+    sent_redirect = params.get("redirect_uri")
+    redirect_uri = sent_redirect
     if redirect_uri is None and len(client.redirect_uris) == 1:
         redirect_uri = client.redirect_uris[0]
     if not redirect_uri or redirect_uri not in client.redirect_uris:
@@ -151,11 +153,9 @@ async def authorize(request: Request) -> Response:
         return back("unauthorized_client", "this client may not use the authorization_code grant")
     challenge = params.get("code_challenge")
     method = params.get("code_challenge_method", "plain" if challenge else None)
-    if challenge is None and pkce_required(client, server):
-        return back("invalid_request", "PKCE is required: send code_challenge (S256)")
-    if challenge is not None and (method not in ("S256", "plain") or not 43 <= len(challenge) <= 128):
-        return back("invalid_request", "code_challenge must be 43-128 characters and code_challenge_method "
-                    "S256 or plain")
+    refused = pkce_method_error(pkce_required(client, server), challenge, method)
+    if refused:
+        return back("invalid_request", refused)
     try:
         principal = await authenticate(request)
     except ApiError as exc:
@@ -165,19 +165,25 @@ async def authorize(request: Request) -> Response:
         scope = granted_scope(params.get("scope"), client, server)
     except OAuthError as exc:
         return back(exc.error, exc.description)
-    code = await TokenStore(ctx.store).save_code(client.client_id, principal.login_id, redirect_uri, scope, challenge,
-                                         method, params.get("nonce"), server.tokenGeneratorConfig.authCodeExpInterval)
+    # the code remembers the redirect_uri only if it was sent: then the token request must repeat it
+    code = await TokenStore(ctx.store).save_code(client.client_id, principal.login_id, sent_redirect or "", scope,
+                                                 challenge, method, params.get("nonce"),
+                                                 server.tokenGeneratorConfig.authCodeExpInterval)
     return _redirect(redirect_uri, {"code": code, **state})
 
 
 async def introspect(request: Request) -> Response:
-    """RFC 7662: any authenticated client of the local server may introspect."""
+    """RFC 7662: a confidential client of the local server (a resource server) that authenticates
+    may introspect; a public client cannot keep a secret, so it may not (401)."""
     ctx = context_of(request)
     basic = False
     try:
         params = await read_params(request)
         basic = request.headers.get("authorization", "").lower().startswith("basic ")
-        await _client(request, {k: v for k, v in params.items() if k in ("client_id", "client_secret")})
+        caller = await _client(request, {k: v for k, v in params.items() if k in ("client_id", "client_secret")})
+        if caller.public or caller.sealed_secret is None:
+            raise OAuthError("invalid_client", "introspection needs a confidential client's credentials; public "
+                             "clients may not introspect", 401)
         value = params.get("token")
         if not value:
             raise OAuthError("invalid_request", "'token' is required")
@@ -190,11 +196,16 @@ async def introspect(request: Request) -> Response:
         return json_out({"active": False}, headers=NO_STORE)
     async with ctx.store.read() as tx:
         server, _ = await local_server(tx)
+        owner = await find_client(tx, record.client_id)
+    if owner is None or not owner.enabled:  # the client was deleted: its tokens died with it
+        return json_out({"active": False}, headers=NO_STORE)
     body: dict[str, Any] = {"active": True, "client_id": record.client_id, "scope": record.scope,
                             "sub": record.owner_id, "username": record.owner_id, "token_type": "Bearer",
                             "iat": record.created_at // 1000, "iss": server.localIntrospectionConfig.issuer}
     if record.expires_at is not None:
         body["exp"] = record.expires_at // 1000
+    if server.tokenGeneratorConfig.audience:
+        body["aud"] = server.tokenGeneratorConfig.audience
     return json_out(body, headers=NO_STORE)
 
 
@@ -246,7 +257,7 @@ async def discovery(request: Request) -> Response:
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "code_challenge_methods_supported": ["S256", "plain"],
+        "code_challenge_methods_supported": ["S256", "plain"],  # plain only where PKCE is optional
         "scopes_supported": ["openid", *[s.name for s in server.scopes if s.name != "openid"]],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash"],
     })

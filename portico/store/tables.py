@@ -158,8 +158,19 @@ oauth_tokens = Table(
     Column("expires_at", BigInteger, nullable=True),  # None: never expires (accessTokenExpInterval -1)
     Column("refresh_remaining", Integer, nullable=False),
     Column("revoked", Boolean, nullable=False),
+    Column("refresh_expires_at", BigInteger, nullable=True),  # None: no limit (migration 0007)
     Index("ix_oauth_tokens_client", "client_id"),
     Index("ix_oauth_tokens_expires", "expires_at"),
+)
+
+# Refresh tokens already rotated out (digests), kept so a replay revokes the grant (migration 0007).
+oauth_refresh_used = Table(
+    "oauth_refresh_used",
+    metadata,
+    Column("refresh_hash", String(64), primary_key=True),
+    Column("token_id", String(64), nullable=False),
+    Column("used_at", BigInteger, nullable=False),
+    Index("ix_oauth_refresh_used_token", "token_id"),
 )
 
 oauth_codes = Table(

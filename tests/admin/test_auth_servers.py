@@ -4,14 +4,19 @@ validate its tokens, providers and what may not be deleted."""
 
 from __future__ import annotations
 
+import datetime
+import ssl
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
@@ -20,6 +25,7 @@ from portico.oauth.validate import TokenError
 from tests.admin.test_keystores import upload
 from tests.support.keystores import P12_PASS, TWO_KEY_PASSES, TWO_STORE_PASS, Fixtures, keystore_fixtures
 from tests.support.node import ADMIN, Node, running_node
+from tests.support.oauth_server import running_oauth_server
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +51,7 @@ async def test_local_defaults_and_listing(sqlite_node: Node) -> None:
     assert body["authServerType"] == "LOCAL_IS" and body["type"] == "authServerAlias"
     assert body["tokenGeneratorConfig"] == {"expiry": 60, "algorithm": "RS256", "audience": "",
                                             "accessTokenExpInterval": 3600, "authCodeExpInterval": 600,
-                                            "enforcePKCE": False}
+                                            "refreshTokenExpInterval": 2592000, "enforcePKCE": False}
     assert body["localIntrospectionConfig"]["issuer"] == "Portico"
     names = {a["name"]: a["type"] for a in (await sqlite_node.admin.get("/alias")).json()["alias"]}
     assert names == {"local": "authServerAlias", "PingFederate": "clientMetadataMapping",
@@ -135,7 +141,7 @@ async def test_external_server_by_discovery_from_a_second_node(sqlite_node: Node
     async with running_node(f"sqlite:///{tmp_path / 'b.db'}", tmp_path / "b") as other, \
             httpx.AsyncClient(base_url=other.base) as b_public:
         b_local = await local(other)
-        b_local["localIntrospectionConfig"]["issuer"] = "node-b"
+        b_local["localIntrospectionConfig"]["issuer"] = other.base  # discovery wants the URL it is served at
         assert (await other.admin.put("/alias/local", json=b_local)).status_code == 200
         # on B: a client for A's introspection, and an application's client
         r = await other.admin.post("/strategies", json={"name": "introspector", "type": "OAUTH2",
@@ -153,7 +159,7 @@ async def test_external_server_by_discovery_from_a_second_node(sqlite_node: Node
                                           "clientSecret": {"secret": introspector["clientSecret"]}}})
         assert r.status_code == 201, r.text
         server = r.json()["alias"]
-        assert server["localIntrospectionConfig"]["issuer"] == "node-b"
+        assert server["localIntrospectionConfig"]["issuer"] == other.base
         assert server["localIntrospectionConfig"]["jwksuri"] == f"{other.base}/oauth2/jwks"
         assert server["remoteIntrospectionConfig"]["introspectionEndpoint"] == f"{other.base}/oauth2/introspect"
         assert server["remoteIntrospectionConfig"]["clientSecret"] == {"secret": "********"}
@@ -178,7 +184,7 @@ async def test_external_server_by_discovery_from_a_second_node(sqlite_node: Node
         # B's JWT: local introspection with B's JWKS
         jwt = (await b_public.get("/rest/pub/apigateway/jwt/getJsonWebToken", auth=ADMIN)).json()["jwt"]
         server_view, verified = await view.verify_jwt(jwt)
-        assert server_view.name == "nodeB" and verified.issuer == "node-b"
+        assert server_view.name == "nodeB" and verified.issuer == other.base
         # revoked at B: inactive on A once the short cache has passed (a new token is not cached yet)
         token2 = (await b_public.post("/oauth2/token", data={"grant_type": "client_credentials"},
                                       auth=(app_client["clientId"], app_client["clientSecret"]))).json()
@@ -266,3 +272,150 @@ async def test_local_introspection_by_a_truststore_certificate(sqlite_node: Node
     # the truststore is in use now
     r = await sqlite_node.admin.delete("/is/truststore/IssuerCerts")
     assert r.status_code == 400 and "certIssuer" in r.json()["errorDetails"]
+
+
+def _p12(alias: str, password: str, key: Any = None) -> bytes:
+    key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, alias)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2)).sign(key, hashes.SHA256()))
+    return pkcs12.serialize_key_and_certificates(alias.encode(), key, cert, None,
+                                                 serialization.BestAvailableEncryption(password.encode()))
+
+
+async def test_a_signing_keystore_in_use_stays_usable_and_rotates(sqlite_node: Node) -> None:
+    node = sqlite_node
+    r = await upload(node, "keystore", "Signing", _p12("signer", "pw"), keyStoreType="PKCS12",
+                     keyStorePassword="pw", pkAliasesList="signer")
+    assert r.status_code == 200, r.text
+    body = await local(node)
+    r = await node.admin.put("/alias/local", json={**body, "sslConfig": {"keyStoreAlias": "Signing",
+                                                                         "keyAlias": "signer"}})
+    assert r.status_code == 200, r.text
+    async with httpx.AsyncClient(base_url=node.base) as public:
+        old_kid = (await public.get("/oauth2/jwks")).json()["keys"][0]["kid"]
+        old_jwt = (await public.get("/rest/pub/apigateway/jwt/getJsonWebToken", auth=ADMIN)).json()["jwt"]
+        # replacements that would break the signing key are refused, naming the user
+        ec_key = ec.generate_private_key(ec.SECP256R1())
+        for file, fields in ((_p12("signer", "pw"), {"keyStorePassword": "wrong"}),
+                             (_p12("signer", "pw", ec_key), {"keyStorePassword": "pw"}),
+                             (_p12("other", "pw"), {"keyStorePassword": "pw", "pkAliasesList": "other"})):
+            r = await upload(node, "keystore", "Signing", file, path="/is/keystore/Signing", keyStoreType="PKCS12",
+                             **fields)
+            assert r.status_code == 400, r.text
+            assert "authorization server 'local'" in r.json()["errorDetails"]
+        assert (await node.admin.get("/is/keystore/Signing")).json()["keystores"][0]["isLoaded"] is True
+        assert (await public.get("/rest/pub/apigateway/jwt/getJsonWebToken", auth=ADMIN)).status_code == 200
+        # a new key under the same alias: the old one stays published until its JWTs expire
+        r = await upload(node, "keystore", "Signing", _p12("signer", "pw"), path="/is/keystore/Signing",
+                         keyStoreType="PKCS12", keyStorePassword="pw", pkAliasesList="signer")
+        assert r.status_code == 200, r.text
+        kids = [k["kid"] for k in (await public.get("/oauth2/jwks")).json()["keys"]]
+        assert kids[0] != old_kid and old_kid in kids
+        await node.reload()
+        view: OAuthView = node.portico.gateway.snapshot.extras[EXTRAS]  # type: ignore[union-attr]
+        await view.verify_jwt(old_jwt)
+
+
+async def test_a_truststore_in_use_keeps_its_certificate(sqlite_node: Node, fx: Fixtures) -> None:
+    node = sqlite_node
+    _, cert, _ = pkcs12.load_key_and_certificates(fx.read("server.p12"), P12_PASS.encode())
+    assert cert is not None
+    issuer_pem = cert.public_bytes(serialization.Encoding.PEM)
+    assert (await upload(node, "truststore", "Issuers", issuer_pem, keyStoreType="PEM")).status_code == 200
+    r = await node.admin.post("/alias", json={
+        "name": "byCert", "type": "authServerAlias", "authServerType": "EXTERNAL",
+        "localIntrospectionConfig": {"issuer": "cert-issuer", "trustStoreAlias": "Issuers",
+                                     "certificateAlias": "localhost"}})
+    assert r.status_code == 201, r.text
+    other_pem = fx.other_ca.public_bytes(serialization.Encoding.PEM)
+    r = await upload(node, "truststore", "Issuers", other_pem, path="/is/truststore/Issuers", keyStoreType="PEM")
+    assert r.status_code == 400 and "byCert" in r.json()["errorDetails"] and "localhost" in r.json()["errorDetails"]
+    r = await upload(node, "truststore", "Issuers", issuer_pem + other_pem, path="/is/truststore/Issuers",
+                     keyStoreType="PEM")
+    assert r.status_code == 200, r.text
+
+
+async def test_outbound_clients_see_a_replaced_truststore(sqlite_node: Node, fx: Fixtures, tmp_path: Path) -> None:
+    """Over HTTPS, JWKS keys come through a client built from the truststore: replacing the
+    truststore (same name) must be seen at once, not when the process restarts."""
+    key, cert, chain = pkcs12.load_key_and_certificates(fx.read("server.p12"), P12_PASS.encode())
+    assert key is not None and cert is not None
+    (tmp_path / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM) + b"".join(
+        c.public_bytes(serialization.Encoding.PEM) for c in chain))
+    (tmp_path / "server.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                            serialization.PrivateFormat.PKCS8,
+                                                            serialization.NoEncryption()))
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(tmp_path / "server.pem", tmp_path / "server.key")
+    node = sqlite_node
+    with running_oauth_server(tls) as ext:
+        other_pem = fx.other_ca.public_bytes(serialization.Encoding.PEM)
+        assert (await upload(node, "truststore", "Outbound", other_pem, keyStoreType="PEM")).status_code == 200
+        r = await node.admin.post("/alias", json={
+            "name": "tlsServer", "type": "authServerAlias", "authServerType": "EXTERNAL",
+            "sslConfig": {"trustStoreAlias": "Outbound"},
+            "localIntrospectionConfig": {"issuer": ext.issuer, "jwksuri": f"{ext.issuer}/jwks"}})
+        assert r.status_code == 201, r.text
+        await node.reload()
+        view: OAuthView = node.portico.gateway.snapshot.extras[EXTRAS]  # type: ignore[union-attr]
+        with pytest.raises(TokenError):  # the server's CA is not trusted yet
+            await view.verify_jwt(ext.sign())
+        r = await upload(node, "truststore", "Outbound", fx.read("ca.pem"), path="/is/truststore/Outbound",
+                         keyStoreType="PEM")
+        assert r.status_code == 200, r.text
+        await node.reload()
+        view = node.portico.gateway.snapshot.extras[EXTRAS]  # type: ignore[assignment]
+        assert (await view.verify_jwt(ext.sign()))[0].name == "tlsServer"
+
+
+async def test_discovery_urls_and_issuers_are_checked(sqlite_node: Node) -> None:
+    node = sqlite_node
+    for url in ("http://[::1", "http://127.0.0.1:99999/x", "ftp://example.com/x"):
+        r = await node.admin.post("/alias", json={"name": "bad", "type": "authServerAlias", "discoveryURL": url})
+        assert r.status_code == 400 and "discoveryURL" in r.json()["errorDetails"], r.text
+    with running_oauth_server() as ext:
+        ext.metadata_issuer = "https://impostor.example"
+        r = await node.admin.post("/alias", json={
+            "name": "liar", "type": "authServerAlias",
+            "discoveryURL": f"{ext.issuer}/.well-known/openid-configuration"})
+        assert r.status_code == 400 and "impostor" in r.json()["errorDetails"]
+        ext.metadata_issuer = None
+        r = await node.admin.post("/alias", json={
+            "name": "honest", "type": "authServerAlias",
+            "discoveryURL": f"{ext.issuer}/.well-known/openid-configuration"})
+        assert r.status_code == 201, r.text
+        # one issuer, one server: the second is refused, naming the first
+        r = await node.admin.post("/alias", json={
+            "name": "twin", "type": "authServerAlias",
+            "localIntrospectionConfig": {"issuer": ext.issuer, "jwksuri": f"{ext.issuer}/jwks"}})
+        assert r.status_code == 400 and "'honest'" in r.json()["errorDetails"]
+        body = await local(node)
+        body["localIntrospectionConfig"]["issuer"] = ext.issuer
+        r = await node.admin.put("/alias/local", json=body)
+        assert r.status_code == 400 and "'honest'" in r.json()["errorDetails"]
+
+
+@pytest.mark.parametrize("config", [{"issuer": "x", "jwksuri": "http://127.0.0.1:9/j", "clockSkew": True},
+                                    {"issuer": "x", "jwksuri": "http://127.0.0.1:9/j", "description": True},
+                                    {"issuer": "x", "jwksuri": "http://127.0.0.1:9/j", "description": "soon"},
+                                    {"issuer": "x", "jwksuri": "http://127.0.0.1:9/j", "clockSkew": -1}])
+async def test_clock_skew_is_a_whole_number(sqlite_node: Node, config: dict[str, Any]) -> None:
+    r = await sqlite_node.admin.post("/alias", json={"name": "skew", "type": "authServerAlias",
+                                                     "localIntrospectionConfig": config})
+    assert r.status_code == 400, r.text
+    assert "clockSkew" in r.json()["errorDetails"] or "description" in r.json()["errorDetails"]
+
+
+async def test_deleted_presets_come_back_and_the_public_url_is_the_issuer(
+        sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORTICO_PUBLIC_URL", "https://gateway.example/")
+    async with running_node(sqlite_url, tmp_path / "data") as node:
+        assert (await local(node))["localIntrospectionConfig"]["issuer"] == "https://gateway.example"
+        assert (await node.admin.delete("/alias/OKTA")).status_code == 204
+        assert (await node.admin.get("/alias/OKTA")).status_code == 404
+    async with running_node(sqlite_url, tmp_path / "data") as node:
+        r = await node.admin.get("/alias/OKTA")
+        assert r.status_code == 200 and r.json()["alias"]["providerName"] == "OKTA"

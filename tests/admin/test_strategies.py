@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from portico.security import privileges as priv
+from tests.admin.teams_support import add_user, client, make_team, set_team_work
 from tests.support.node import Node, running_node
 from tests.support.oauth_server import OAuthServerState, running_oauth_server
 
@@ -183,3 +185,173 @@ async def test_scheduled_expired_token_removal(sqlite_url: str, tmp_path: Path,
                 break
         assert (await node.admin.get("/oauthTokens")).json()["total"] == 0
         assert node.portico.token_removal.runs > 0
+
+
+async def introspect(node: Node, token: str, caller: dict[str, Any]) -> bool:
+    async with httpx.AsyncClient(base_url=node.base) as public:
+        r = await public.post("/oauth2/introspect", data={"token": token},
+                              auth=(caller["clientId"], caller["clientSecret"]))
+    assert r.status_code == 200, r.text
+    return bool(r.json()["active"])
+
+
+async def new_token(node: Node, reg: dict[str, Any]) -> str:
+    async with httpx.AsyncClient(base_url=node.base) as public:
+        r = await public.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                              auth=(reg["clientId"], reg["clientSecret"]))
+    assert r.status_code == 200, r.text
+    token: str = r.json()["access_token"]
+    return token
+
+
+async def test_tokens_do_not_outlive_their_client(sqlite_node: Node) -> None:
+    node = sqlite_node
+    watcher = (await node.admin.post("/strategies", json={**LOCAL_OAUTH, "name": "watcher"})).json()["strategy"][
+        "clientRegistration"]
+    strategy = (await node.admin.post("/strategies", json=LOCAL_OAUTH)).json()["strategy"]
+    reg = strategy["clientRegistration"]
+    before = await new_token(node, reg)
+    # a new secret: the tokens got with the old one stop working
+    r = await node.admin.put(f"/strategies/{strategy['id']}/refreshCredentials")
+    assert r.status_code == 200, r.text
+    assert not await introspect(node, before, watcher)
+    reg = r.json()["strategy"]["clientRegistration"]
+    after = await new_token(node, reg)
+    assert await introspect(node, after, watcher)
+    # the client deleted: its tokens go with it
+    assert (await node.admin.delete(f"/strategies/{strategy['id']}")).status_code == 204
+    assert not await introspect(node, after, watcher)
+    listed = (await node.admin.get("/oauthTokens", params={"clientId": reg["clientId"]})).json()["oauthTokens"]
+    assert listed and all(t["revoked"] for t in listed)
+
+
+async def test_applications_reference_existing_strategies_one_each(sqlite_node: Node) -> None:
+    node = sqlite_node
+    strategy = (await node.admin.post("/strategies", json=LOCAL_OAUTH)).json()["strategy"]
+    r = await node.admin.post("/applications", json={"name": "A", "authStrategyIds": ["no-such-strategy"]})
+    assert r.status_code == 400 and "no-such-strategy" in r.json()["errorDetails"]
+    first = await node.admin.post("/applications", json={"name": "First", "authStrategyIds": [strategy["id"]]})
+    assert first.status_code == 200, first.text
+    r = await node.admin.post("/applications", json={"name": "Second", "authStrategyIds": [strategy["id"]]})
+    assert r.status_code == 409 and "'First'" in r.json()["errorDetails"]
+    other = (await node.admin.post("/applications", json={"name": "Other"})).json()
+    r = await node.admin.put(f"/applications/{other['id']}", json={"authStrategyIds": [strategy["id"]]})
+    assert r.status_code == 409
+    assert (await node.admin.get(f"/applications/{other['id']}")).json()["applications"][0]["authStrategyIds"] == []
+    # the owning application keeps (and may re-send) its strategy
+    r = await node.admin.put(f"/applications/{first.json()['id']}", json={"name": "First",
+                                                                         "authStrategyIds": [strategy["id"]]})
+    assert r.status_code == 200, r.text
+
+
+async def test_strategies_follow_their_applications_teams(sqlite_node: Node) -> None:
+    node = sqlite_node
+    for login in ("alice", "bob"):
+        await add_user(node, login)
+    await make_team(node, "TeamA", [priv.MANAGE_APPLICATIONS], users=["alice"])
+    await make_team(node, "TeamB", [priv.MANAGE_APPLICATIONS], users=["bob"])
+    await set_team_work(node, True)
+    async with client(node, "alice") as alice, client(node, "bob") as bob:
+        r = await alice.post("/strategies", json=LOCAL_OAUTH)
+        assert r.status_code == 200, r.text
+        strategy = r.json()["strategy"]
+        path = f"/strategies/{strategy['id']}"
+        # not yet in an application: its creator's
+        assert [s["id"] for s in (await alice.get("/strategies")).json()["strategies"]] == [strategy["id"]]
+        assert (await bob.get("/strategies")).json()["strategies"] == []
+        r = await bob.post("/applications", json={"name": "BobsApp", "authStrategyIds": [strategy["id"]]})
+        assert r.status_code == 400  # bob cannot see it, so he cannot take it either
+        app = await alice.post("/applications", json={"name": "AlicesApp", "authStrategyIds": [strategy["id"]]})
+        assert app.status_code == 200, app.text
+        # in TeamA's application: hidden from TeamB in every way
+        assert (await bob.get("/strategies")).json()["strategies"] == []
+        for method, url in (("GET", path), ("PUT", path), ("DELETE", path), ("PUT", f"{path}/refreshCredentials")):
+            r = await bob.request(method, url, json=LOCAL_OAUTH if method == "PUT" else None)
+            assert r.status_code == 404, (method, url, r.text)
+        assert (await alice.get(path)).status_code == 200
+        r = await alice.put(path, json={**LOCAL_OAUTH, "description": "mine"})
+        assert r.status_code == 200, r.text
+    assert (await node.admin.get(path)).status_code == 200  # administrators see all
+
+
+@pytest.mark.parametrize(("dcr", "field"), [
+    ({"expirationInterval": "99999999999999999999999"}, "expirationInterval"),
+    ({"expirationInterval": "2147483648"}, "expirationInterval"),
+    ({"refreshCount": "3000000000"}, "refreshCount"),
+    ({"refreshCount": 2**63}, "refreshCount"),
+    ({"redirectUris": ["javascript:alert(1)"]}, "redirectUris"),
+    ({"redirectUris": ["data:text/html,hi"]}, "redirectUris"),
+    ({"redirectUris": ["com.example.app:/cb"]}, "NATIVE"),
+    ({"redirectUris": ["https://ok.example/cb#frag"]}, "fragment"),
+])
+async def test_bad_numbers_and_redirect_uris_are_400(node: Node, dcr: dict[str, Any], field: str) -> None:
+    body = {**LOCAL_OAUTH, "dcrConfig": {"allowedGrantTypes": ["client_credentials", "authorization_code",
+                                                                "refresh_token"],
+                                         "redirectUris": ["https://app.example/cb"], **dcr}}
+    r = await node.admin.post("/strategies", json=body)
+    assert r.status_code == 400, r.text
+    assert field in r.json()["errorDetails"]
+    r = await node.admin.get("/strategies")
+    assert r.status_code == 200 and r.json()["strategies"] == []
+
+
+async def test_native_apps_may_use_private_schemes(sqlite_node: Node) -> None:
+    r = await sqlite_node.admin.post("/strategies", json={**LOCAL_OAUTH, "dcrConfig": {
+        "allowedGrantTypes": ["authorization_code"], "applicationType": "NATIVE", "clientType": "PUBLIC",
+        "redirectUris": ["com.example.app:/oauth2/callback"], "refreshCount": "2147483647"}})
+    assert r.status_code == 200, r.text
+
+
+async def test_dcr_secrets_errors_and_lifecycle(sqlite_node: Node, auth_server: OAuthServerState,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    node = sqlite_node
+    r = await node.admin.post("/alias", json={
+        "name": "okta", "type": "authServerAlias", "authServerType": "EXTERNAL", "providerName": "OKTA",
+        "discoveryURL": f"{auth_server.issuer}/.well-known/openid-configuration",
+        "dcrEndpoint": {"clientRegistrationEndpoint": {"endpoint": "", "headers": {"X-Api-Key": "header-secret"}},
+                        "authInfo": {"type": "CLIENT_CREDENTIALS", "clientId": "registrar",
+                                     "clientSecret": "registrar-secret"}}})
+    assert r.status_code == 201, r.text
+    alias = r.json()["alias"]
+    # header values are secrets: masked in answers, sealed at rest, sent in full
+    assert alias["dcrEndpoint"]["clientRegistrationEndpoint"]["headers"] == {"X-Api-Key": "********"}
+    assert "header-secret" not in (await node.admin.get(f"/alias/{alias['id']}")).text
+    async with node.portico.store.read() as tx:
+        assert "header-secret" not in str((await tx.get("alias", alias["id"])).body)  # type: ignore[union-attr]
+    r = await node.admin.put(f"/alias/{alias['id']}", json=alias)  # sent back masked: kept
+    assert r.status_code == 200, r.text
+    dcr = {"allowedGrantTypes": ["authorization_code"], "redirectUris": ["https://app.example/cb"]}
+    r = await node.admin.post("/strategies", json={"name": "reg", "type": "OAUTH2", "authServerAlias": "okta",
+                                                   "dcrConfig": dcr})
+    assert r.status_code == 200, r.text
+    strategy = r.json()["strategy"]
+    first_id = strategy["clientRegistration"]["clientId"]
+    sent = auth_server.registrations[-1]
+    assert sent["headers"]["X-Api-Key"] == "header-secret" and sent["authorization"] == "Bearer registrar-token"
+    # a change of the registered metadata reaches the server
+    changed = {**dcr, "redirectUris": ["https://app.example/new"]}
+    r = await node.admin.put(f"/strategies/{strategy['id']}", json={**strategy, "dcrConfig": changed})
+    assert r.status_code == 200, r.text
+    assert auth_server.updates[-1][0] == first_id
+    assert auth_server.updates[-1][1]["redirect_uris"] == ["https://app.example/new"]
+    # new credentials are stored even if the old client cannot be deleted there (logged)
+    auth_server.delete_status = 500
+    r = await node.admin.put(f"/strategies/{strategy['id']}/refreshCredentials")
+    assert r.status_code == 200, r.text
+    second_id = r.json()["strategy"]["clientRegistration"]["clientId"]
+    assert second_id != first_id and auth_server.deletions == [first_id]
+    assert (await node.admin.get(f"/strategies/{strategy['id']}")).json()["strategy"]["clientRegistration"][
+        "clientId"] == second_id
+    assert any(first_id in rec.getMessage() for rec in caplog.records)
+    # errors say the status, never the remote body
+    auth_server.registration_error = (400, b"<html>internal-detail-xyz</html>")
+    r = await node.admin.post("/strategies", json={"name": "reg2", "type": "OAUTH2", "authServerAlias": "okta",
+                                                   "dcrConfig": dcr})
+    assert r.status_code == 400 and "400" in r.json()["errorDetails"]
+    assert "internal-detail-xyz" not in r.text
+    auth_server.registration_error = None
+    for answer in (b"<html>not json</html>", b"[1, 2]", b'{"token_type": "Bearer"}'):
+        auth_server.token_answer = answer
+        r = await node.admin.post("/strategies", json={"name": "reg3", "type": "OAUTH2", "authServerAlias": "okta",
+                                                       "dcrConfig": dcr})
+        assert r.status_code == 400 and "access_token" in r.json()["errorDetails"], r.text

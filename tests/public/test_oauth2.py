@@ -3,6 +3,7 @@ against the JWKS, introspection, revocation, discovery, the reference's paths an
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import secrets
@@ -27,7 +28,8 @@ async def public(node: Node) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def make_strategy(node: Node, name: str = "cc", **dcr: Any) -> dict[str, Any]:
-    config = {"allowedGrantTypes": ["client_credentials", "authorization_code"], "redirectUris": [REDIRECT], **dcr}
+    config = {"allowedGrantTypes": ["client_credentials", "authorization_code", "refresh_token"],
+              "redirectUris": [REDIRECT], **dcr}
     r = await node.admin.post("/strategies", json={"name": name, "type": "OAUTH2", "authServerAlias": "local",
                                                    "dcrConfig": config})
     assert r.status_code == 200, r.text
@@ -132,27 +134,46 @@ async def test_authorization_code_with_pkce_refresh_and_id_token(node: Node, pub
     assert r.status_code == 200, r.text
     second = r.json()
     assert second["access_token"] != tokens["access_token"] and second["refresh_token"]
-    reused = await public.post("/oauth2/token", data={"grant_type": "refresh_token",
-                                                      "refresh_token": tokens["refresh_token"]}, auth=auth)
-    assert reused.status_code == 400
     r = await public.post("/oauth2/token", data={"grant_type": "refresh_token",
                                                  "refresh_token": second["refresh_token"]}, auth=auth)
     assert r.status_code == 200 and "refresh_token" not in r.json()  # no refreshes left
+    third = r.json()
     old = await public.post("/oauth2/introspect", data={"token": tokens["access_token"]}, auth=auth)
     assert old.json() == {"active": False}
+    assert (await public.post("/oauth2/introspect", data={"token": third["access_token"]}, auth=auth)).json()[
+        "active"] is True
+    # a rotated-out refresh token presented again: someone else holds the grant, so it is revoked
+    reused = await public.post("/oauth2/token", data={"grant_type": "refresh_token",
+                                                      "refresh_token": tokens["refresh_token"]}, auth=auth)
+    assert reused.status_code == 400 and "already used" in reused.json()["error_description"]
+    assert (await public.post("/oauth2/introspect", data={"token": third["access_token"]}, auth=auth)).json() == {
+        "active": False}
 
 
 async def test_pkce_plain_and_enforcement(node: Node, public: httpx.AsyncClient) -> None:
     client = await make_strategy(node, pkceType="ENFORCED")
+    auth = (client["clientId"], client["clientSecret"])
     query = {"response_type": "code", "client_id": client["clientId"], "redirect_uri": REDIRECT}
     r = await public.get("/oauth2/authorize", params=query, auth=ADMIN)
     assert r.status_code == 302 and "error=invalid_request" in r.headers["location"]
+    # enforced PKCE means S256: the message says so and plain is refused accordingly
     verifier = secrets.token_urlsafe(40)
-    code = (await authorize(public, client["clientId"], code_challenge=verifier,
+    r = await public.get("/oauth2/authorize", params={**query, "code_challenge": verifier,
+                                                      "code_challenge_method": "plain"}, auth=ADMIN)
+    refused = parse_qs(urlsplit(r.headers["location"]).query)
+    assert refused["error"] == ["invalid_request"] and "S256" in refused["error_description"][0]
+    code = (await authorize(public, client["clientId"], code_challenge=_challenge(verifier),
+                            code_challenge_method="S256"))["code"][0]
+    r = await public.post("/oauth2/token", data={"grant_type": "authorization_code", "code": code,
+                                                 "redirect_uri": REDIRECT, "code_verifier": verifier}, auth=auth)
+    assert r.status_code == 200, r.text
+    # where PKCE is optional, plain still works
+    optional = await make_strategy(node, name="optional")
+    code = (await authorize(public, optional["clientId"], code_challenge=verifier,
                             code_challenge_method="plain"))["code"][0]
     r = await public.post("/oauth2/token", data={"grant_type": "authorization_code", "code": code,
-                                                 "code_verifier": verifier},
-                          auth=(client["clientId"], client["clientSecret"]))
+                                                 "redirect_uri": REDIRECT, "code_verifier": verifier},
+                          auth=(optional["clientId"], optional["clientSecret"]))
     assert r.status_code == 200, r.text
 
 
@@ -169,7 +190,8 @@ async def test_public_client_with_global_pkce(node: Node, public: httpx.AsyncCli
     code = (await authorize(public, client["clientId"], code_challenge=_challenge(verifier),
                             code_challenge_method="S256"))["code"][0]
     r = await public.post("/oauth2/token", data={"grant_type": "authorization_code", "code": code,
-                                                 "client_id": client["clientId"], "code_verifier": verifier})
+                                                 "client_id": client["clientId"], "redirect_uri": REDIRECT,
+                                                 "code_verifier": verifier})
     assert r.status_code == 200, r.text
 
 
@@ -250,3 +272,74 @@ async def test_malformed_bodies_are_4xx(node: Node, public: httpx.AsyncClient) -
     assert r.status_code == 413
     assert (await public.get("/oauth2/nothing")).status_code == 404
     assert (await public.get("/oauth2/token")).status_code == 405
+
+
+async def test_public_clients_may_not_introspect(node: Node, public: httpx.AsyncClient) -> None:
+    """RFC 7662 4: the caller must be authorized; a public client has no secret to prove who it is."""
+    confidential = await make_strategy(node)
+    public_client = await make_strategy(node, name="spa", clientType="PUBLIC", allowedGrantTypes=["authorization_code"])
+    token = (await public.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                               auth=(confidential["clientId"], confidential["clientSecret"]))).json()["access_token"]
+    r = await public.post("/oauth2/introspect", data={"token": token, "client_id": public_client["clientId"]})
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client" and "active" not in r.json()
+    r = await public.post("/oauth2/introspect", data={"token": token},
+                          auth=(confidential["clientId"], confidential["clientSecret"]))
+    assert r.status_code == 200 and r.json()["active"] is True
+
+
+async def test_redirect_uri_must_be_repeated(node: Node, public: httpx.AsyncClient) -> None:
+    """RFC 6749 4.1.3: sent at the authorization request, required (and equal) at the token request."""
+    client = await make_strategy(node)
+    auth = (client["clientId"], client["clientSecret"])
+    code = (await authorize(public, client["clientId"]))["code"][0]
+    r = await public.post("/oauth2/token", data={"grant_type": "authorization_code", "code": code}, auth=auth)
+    assert r.status_code == 400 and "redirect_uri" in r.json()["error_description"]
+    code = (await authorize(public, client["clientId"]))["code"][0]
+    r = await public.post("/oauth2/token", data={"grant_type": "authorization_code", "code": code,
+                                                 "redirect_uri": REDIRECT + "/other"}, auth=auth)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    # not sent at the authorization request (the only registered URI was used): may be left out
+    r = await public.get("/oauth2/authorize", params={"response_type": "code", "client_id": client["clientId"]},
+                         auth=ADMIN)
+    code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
+    r = await public.post("/oauth2/token", data={"grant_type": "authorization_code", "code": code}, auth=auth)
+    assert r.status_code == 200, r.text
+
+
+async def test_refresh_tokens_only_with_the_grant_and_they_expire(node: Node, public: httpx.AsyncClient) -> None:
+    no_refresh = await make_strategy(node, name="no-refresh", refreshCount="5",
+                                     allowedGrantTypes=["authorization_code"])
+    code = (await authorize(public, no_refresh["clientId"]))["code"][0]
+    auth = (no_refresh["clientId"], no_refresh["clientSecret"])
+    r = await public.post("/oauth2/token", data={"grant_type": "authorization_code", "code": code,
+                                                 "redirect_uri": REDIRECT}, auth=auth)
+    assert r.status_code == 200 and "refresh_token" not in r.json()
+    r = await public.post("/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": "x"}, auth=auth)
+    assert r.status_code == 400 and r.json()["error"] == "unauthorized_client"
+    # refresh tokens expire (refreshTokenExpInterval), and expired grants are then removed
+    local = (await node.admin.get("/alias/local")).json()["alias"]
+    local["tokenGeneratorConfig"].update(refreshTokenExpInterval=1, accessTokenExpInterval=1)
+    assert (await node.admin.put("/alias/local", json=local)).status_code == 200
+    client = await make_strategy(node, refreshCount="5")
+    auth = (client["clientId"], client["clientSecret"])
+    code = (await authorize(public, client["clientId"]))["code"][0]
+    tokens = (await public.post("/oauth2/token", data={"grant_type": "authorization_code", "code": code,
+                                                       "redirect_uri": REDIRECT}, auth=auth)).json()
+    listed = (await node.admin.get("/oauthTokens", params={"clientId": client["clientId"]})).json()["oauthTokens"]
+    assert listed[0]["refreshExpires"] - listed[0]["created"] == 1000
+    await asyncio.sleep(1.2)
+    r = await public.post("/oauth2/token", data={"grant_type": "refresh_token",
+                                                 "refresh_token": tokens["refresh_token"]}, auth=auth)
+    assert r.status_code == 400 and "expired" in r.json()["error_description"]
+    r = await node.admin.delete("/oauthTokens/expired")
+    assert r.json()["removedTokensCount"] == 1  # refreshes left, but the refresh token has expired
+    assert (await node.admin.get("/oauthTokens", params={"clientId": client["clientId"]})).json()["total"] == 0
+
+
+@pytest.mark.parametrize("bad", [{"refreshTokenExpInterval": 0}, {"refreshTokenExpInterval": True},
+                                 {"accessTokenExpInterval": 2**31}, {"expiry": "soon"}])
+async def test_token_settings_are_bounded(node: Node, bad: dict[str, Any]) -> None:
+    local = (await node.admin.get("/alias/local")).json()["alias"]
+    r = await node.admin.put("/alias/local", json={**local, "tokenGeneratorConfig": {
+        **local["tokenGeneratorConfig"], **bad}})
+    assert r.status_code == 400 and next(iter(bad)) in r.json()["errorDetails"]

@@ -4,13 +4,17 @@ keys or algorithms of the test's choosing, RFC 7662 introspection of opaque toke
 dynamic client registration with vendor field names (recording each request).
 
 Paths: ``/.well-known/openid-configuration``, ``/jwks``, ``/token`` (client_credentials),
-``/introspect``, ``/register`` (POST) and ``/register/{client_id}`` (DELETE)."""
+``/introspect``, ``/register`` (POST) and ``/register/{client_id}`` (PUT, DELETE). Misbehaviour on
+demand: ``token_answer`` (raw body of a 200 token answer), ``registration_error`` (status and
+body of the registration endpoint), ``delete_status``, ``metadata_issuer`` (the issuer the
+discovery document claims)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import secrets
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -35,7 +39,13 @@ class OAuthServerState:
     jwks_fetches: int = 0
     opaque: dict[str, dict[str, Any]] = field(default_factory=dict)
     registrations: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     deletions: list[str] = field(default_factory=list)
+    introspections: list[str] = field(default_factory=list)  # the tokens it was asked about
+    token_answer: bytes | None = None
+    registration_error: tuple[int, bytes] | None = None
+    delete_status: int = 204
+    metadata_issuer: str | None = None
     # response field names of the registration endpoint (a vendor's implementation names)
     client_id_field: str = "client_id"
     client_secret_field: str = "client_secret"
@@ -81,10 +91,10 @@ def _handler(state: OAuthServerState) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:
             pass
 
-        def _send(self, status: int, payload: Any = None) -> None:
-            body = b"" if payload is None else json.dumps(payload).encode()
+        def _send(self, status: int, payload: Any = None, raw: bytes | None = None) -> None:
+            body = raw if raw is not None else b"" if payload is None else json.dumps(payload).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "application/json" if raw is None else "text/html")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -96,7 +106,8 @@ def _handler(state: OAuthServerState) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             base = state.issuer
             if self.path == "/.well-known/openid-configuration":
-                self._send(200, {"issuer": base, "jwks_uri": f"{base}/jwks", "token_endpoint": f"{base}/token",
+                self._send(200, {"issuer": state.metadata_issuer or base, "jwks_uri": f"{base}/jwks",
+                                 "token_endpoint": f"{base}/token",
                                  "authorization_endpoint": f"{base}/authorize",
                                  "introspection_endpoint": f"{base}/introspect",
                                  "registration_endpoint": f"{base}/register",
@@ -116,6 +127,7 @@ def _handler(state: OAuthServerState) -> type[BaseHTTPRequestHandler]:
                     self._send(401, {"error": "invalid_client"})
                     return
                 token = dict(parse_qsl(raw.decode())).get("token", "")
+                state.introspections.append(token)
                 info = state.opaque.get(token)
                 self._send(200, info if info and info["exp"] > time.time() else {"active": False})
             elif self.path == "/token":
@@ -124,8 +136,14 @@ def _handler(state: OAuthServerState) -> type[BaseHTTPRequestHandler]:
                         is None:
                     self._send(400, {"error": "invalid_request"})
                     return
+                if state.token_answer is not None:
+                    self._send(200, raw=state.token_answer)
+                    return
                 self._send(200, {"access_token": REGISTRAR_TOKEN, "token_type": "Bearer", "expires_in": 60})
             elif self.path == "/register":
+                if state.registration_error is not None:
+                    self._send(state.registration_error[0], raw=state.registration_error[1])
+                    return
                 request = json.loads(raw or b"{}")
                 state.registrations.append({"body": request, "authorization": self.headers.get("Authorization"),
                                             "headers": dict(self.headers)})
@@ -135,10 +153,18 @@ def _handler(state: OAuthServerState) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, {"error": "not_found"})
 
+        def do_PUT(self) -> None:
+            raw = self._body()
+            if self.path.startswith("/register/"):
+                state.updates.append((self.path.rsplit("/", 1)[1], json.loads(raw or b"{}")))
+                self._send(200, json.loads(raw or b"{}"))
+            else:
+                self._send(404, {"error": "not_found"})
+
         def do_DELETE(self) -> None:
             if self.path.startswith("/register/"):
                 state.deletions.append(self.path.rsplit("/", 1)[1])
-                self._send(204)
+                self._send(state.delete_status, None if state.delete_status == 204 else {"error": "nope"})
             else:
                 self._send(404, {"error": "not_found"})
 
@@ -146,11 +172,14 @@ def _handler(state: OAuthServerState) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def running_oauth_server() -> Iterator[OAuthServerState]:
+def running_oauth_server(tls: ssl.SSLContext | None = None) -> Iterator[OAuthServerState]:
+    """The server on a loopback port; over HTTPS with ``tls`` (a server context)."""
     state = OAuthServerState()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     server.daemon_threads = True
-    state.issuer = f"http://127.0.0.1:{server.server_address[1]}"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    state.issuer = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     state.rotate()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

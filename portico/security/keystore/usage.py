@@ -1,8 +1,10 @@
 """Who uses a stored keystore or truststore: the one place that answers it.
 
-Deleting a store that something uses is refused (400 naming the user), and replacing a keystore's
-file must keep the key aliases in use. A new kind of user (HTTPS listeners, authorization servers)
-adds its lookup to :func:`store_users` (authorization servers: :func:`_auth_server_uses`)."""
+Deleting a store that something uses is refused (400 naming the user), and replacing a store that
+something uses must leave it usable: loaded, with the key aliases (keystores) or certificate aliases
+(truststores) in use, and a JWT signing key still an RSA key. A new kind of user (HTTPS listeners,
+authorization servers) adds its lookup to :func:`store_users` (authorization servers:
+:func:`_auth_server_uses`)."""
 
 from __future__ import annotations
 
@@ -24,10 +26,15 @@ _DEFAULT_TRUSTSTORES = (
 )
 
 
+JWT_SIGNING = "jwt-signing"  # a key that signs JWTs: RSA, 2048 bits or more
+
+
 @dataclass(frozen=True)
 class StoreUse:
     user: str  # what uses the store, as a person would name it
     key_alias: str | None = None  # the key alias it needs (keystores)
+    certificate_alias: str | None = None  # the trusted certificate it needs (truststores)
+    purpose: str | None = None  # JWT_SIGNING: the key must be able to sign JWTs
 
 
 async def store_users(tx: StoreTransaction, kind: str, name: str) -> list[StoreUse]:
@@ -65,9 +72,16 @@ def _auth_server_uses(body: dict[str, Any], kind: str, name: str) -> list[StoreU
     ssl = body.get("sslConfig") or {}
     local = body.get("localIntrospectionConfig") or {}
     if kind == KEYSTORE:
-        return [StoreUse(label, ssl.get("keyAlias") or None)] if ssl.get("keyStoreAlias") == name else []
-    stores = (ssl.get("trustStoreAlias"), local.get("trustStoreAlias"))
-    return [StoreUse(label)] if name in stores else []
+        if ssl.get("keyStoreAlias") != name:
+            return []
+        purpose = JWT_SIGNING if body.get("authServerType") == "LOCAL_IS" else None
+        return [StoreUse(label, ssl.get("keyAlias") or None, purpose=purpose)]
+    uses = []
+    if ssl.get("trustStoreAlias") == name:
+        uses.append(StoreUse(label))
+    if local.get("trustStoreAlias") == name:
+        uses.append(StoreUse(label, certificate_alias=local.get("certificateAlias") or None))
+    return uses
 
 
 async def _listener_uses(tx: StoreTransaction, kind: str, name: str) -> list[StoreUse]:
@@ -85,4 +99,5 @@ async def _listener_uses(tx: StoreTransaction, kind: str, name: str) -> list[Sto
 
 
 def describe(uses: list[StoreUse]) -> str:
-    return "; ".join(u.user + (f" (key alias {u.key_alias!r})" if u.key_alias else "") for u in uses)
+    return "; ".join(u.user + (f" (key alias {u.key_alias!r})" if u.key_alias else "")
+                     + (f" (certificate {u.certificate_alias!r})" if u.certificate_alias else "") for u in uses)
