@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
 from portico.federation import keys
 from portico.federation.ingest import package_id_for
@@ -184,15 +185,18 @@ async def test_a_federated_api_cannot_be_activated(sqlite_node: Node, fresh: str
 _NO_KEY_LISTING = (("GET", r"^/apikeys$"),)  # the reference's minimum policy has no GET /apikeys
 
 
-async def test_concurrent_subscribes_of_one_application_leave_one_live_key(sqlite_node: Node, fresh: str) -> None:
+@pytest.mark.parametrize("deny", [(), _NO_KEY_LISTING], ids=["with-key-listing", "minimum-permissions"])
+async def test_concurrent_subscribes_of_one_application_leave_one_live_key(sqlite_node: Node, fresh: str,
+                                                                         deny: tuple[tuple[str, str], ...]) -> None:
     """Two POST /subscriptions for the same application, together or a little apart: one wins, the
-    other is refused, and the stored key is the one in AWS (nothing revokes the winner's key)."""
+    other is refused, and the stored key is the one in AWS. (With GET /apikeys the loser used to find
+    the winner's key by name and revoke it when its own store write failed.)"""
     node = sqlite_node
     fast_links(node)
     c = apigw(fresh)
     make_usage_plan(c, "Gold", [(make_api(c, "Orders"), "prod")])
     iid = await create_integration(node)
-    with aws_proxy(fresh, deny=_NO_KEY_LISTING) as proxied:
+    with aws_proxy(fresh, deny=deny) as proxied:
         async with running_agent(agent_env(node, iid, await create_token(node), proxied)):
             await eventually(lambda: connected(node, iid))
             await ingest(node, iid)
@@ -209,6 +213,7 @@ async def test_concurrent_subscribes_of_one_application_leave_one_live_key(sqlit
                 answers = await asyncio.gather(node.admin.post("/subscriptions", json=body), later())
                 statuses = sorted(a.status_code for a in answers)
                 assert statuses[0] == 201 and statuses[1] in (400, 409), [a.text for a in answers]
+                await asyncio.sleep(0.2)  # a loser's clean-up, if any, is done
                 stored = (await node.admin.get(f"/subscriptions/{app_id}")).json()["federatedAccess"]["apiKey"]
                 mine = [k for k in _keys(c) if k["tags"].get("portico-application") == app_id]
                 assert [k["value"] for k in mine] == [stored], delay
