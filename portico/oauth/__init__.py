@@ -8,5 +8,8 @@
 - ``clients``: OAuth clients, i.e. application strategies with credentials.
 - ``grants``: the token endpoint's grant types; ``discovery``, ``dcr``: talking to external servers.
 - ``validate``: the token-validation core the gateway calls (JWT verification with caching,
-  JWKS key sources, local and remote introspection).
+  JWKS key sources, local and remote introspection, access tokens told from ID tokens).
+- ``runtime`` (long-lived validators and outbound clients), ``view`` (one snapshot's answers:
+  ``verify_jwt``, ``identify_oauth2``, ``identify_id_token``), ``local_tokens`` (local opaque tokens
+  looked up with a short cache).
 """

@@ -5,17 +5,8 @@ key caches, introspection caches and outbound HTTP clients across configuration 
 each as long as its configuration is unchanged (a policy edit must not throw away the verified-token
 cache or fetch every JWKS again). Outbound clients are keyed by the revisions of the keystore and
 truststore they were built from, so replacing a store is seen at the next snapshot. Every cache is
-bounded (least recently used go first). :class:`OAuthView` is one snapshot's read-only view:
-issuers, authorization servers, and which application each client id / strategy belongs to.
-
-Which tokens go where (so a token is shown only to the server that issued it):
-
-- a JWT is routed by its ``iss``: the server with that issuer verifies it (or introspects it, when
-  it has no local introspection); an unknown issuer is refused without any outbound call;
-- an opaque token is looked up in the local token table, then introspected by the EXTERNAL servers
-  that can identify an application (one of its strategies names a client of that server), or only
-  by the servers the caller names; in name order, each negative answer cached for
-  ``PORTICO_OAUTH_INACTIVE_CACHE_SECONDS`` (default 30 s).
+bounded (least recently used go first). :meth:`OAuthRuntime.compile` makes one snapshot's
+:class:`~portico.oauth.view.OAuthView` (which tokens go to which server is described there).
 """
 
 from __future__ import annotations
@@ -24,10 +15,7 @@ import logging
 import os
 import ssl
 import time
-from collections import OrderedDict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import httpx
 from cryptography import x509
@@ -36,22 +24,10 @@ from joserfc.jwk import ECKey, RSAKey
 
 from portico.oauth.clients import Strategy
 from portico.oauth.config import AuthServer, open_secret
+from portico.oauth.local_tokens import LOCAL_CACHE_SECONDS, LocalTokens, Lru
 from portico.oauth.tokens import TokenStore
-from portico.oauth.validate import (
-    MAX_TOKEN_BYTES,
-    AnyKey,
-    JwksKeys,
-    JwtVerifier,
-    RemoteIntrospector,
-    StaticKeys,
-    TokenError,
-    VerifiedToken,
-    audiences,
-    b64json,
-    import_jwks,
-    is_access_type,
-    is_id_token,
-)
+from portico.oauth.validate import AnyKey, JwksKeys, JwtVerifier, RemoteIntrospector, StaticKeys, import_jwks
+from portico.oauth.view import Binding, Identified, OAuthView, ServerView
 from portico.security.keystore import KEYSTORE, TRUSTSTORE, client_context_for, open_store
 from portico.security.keystore.records import KeystoreUnavailable, unseal
 from portico.security.secrets import SecretBox
@@ -60,13 +36,9 @@ from portico.store import Store, StoreTransaction
 log = logging.getLogger("portico.oauth")
 SERVICE = "oauth"
 EXTRAS = "oauth"
-LOCAL_CACHE_SECONDS = 5.0  # how long a local token lookup is trusted (revocation shows after this)
 CACHE_CAPACITY = 64  # verifiers, JWKS sources, introspectors, clients kept across snapshots
-LOOKUP_CAPACITY = 50_000  # local token lookups remembered
 RETIRED_CLIENT_GRACE = 120.0  # seconds an outbound client replaced by a new one stays open
 JWT_TYPES = ("JWT_RSA", "OPENID_CONNECT_RSA")
-K = TypeVar("K")
-V = TypeVar("V")
 
 
 def jwks_min_refresh() -> float:
@@ -79,37 +51,6 @@ def jwks_max_age() -> float:
 
 def inactive_cache_seconds() -> float:
     return float(os.environ.get("PORTICO_OAUTH_INACTIVE_CACHE_SECONDS", "30"))
-
-
-class Lru(Generic[K, V]):
-    """A bounded mapping; the least recently used entry goes first (``evicted`` collects them)."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[K, V] = OrderedDict()
-        self.evicted: list[V] = []
-
-    def get(self, key: K) -> V | None:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
-
-    def put(self, key: K, value: V) -> V:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.capacity:
-            self.evicted.append(self._items.popitem(last=False)[1])
-        return value
-
-    def values(self) -> list[V]:
-        return list(self._items.values())
-
-    def clear(self) -> None:
-        self._items.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 async def trusted_certificate(tx: StoreTransaction, box: SecretBox, truststore: str, alias: str) -> x509.Certificate:
@@ -131,210 +72,6 @@ def key_of_certificate(cert: x509.Certificate) -> AnyKey:
         return RSAKey.import_key(public)  # type: ignore[arg-type]
     except Exception:
         return ECKey.import_key(public)  # type: ignore[arg-type]
-
-
-@dataclass
-class ServerView:
-    """One authorization server as the gateway sees it."""
-
-    name: str
-    local: bool
-    verifier: JwtVerifier | None  # local introspection (JWTs)
-    introspector: RemoteIntrospector | None  # remote introspection (opaque tokens)
-    scopes: frozenset[str] = frozenset()
-    issuer: str = ""
-
-
-@dataclass(frozen=True)
-class Binding:
-    """An application's strategy on a server: the application and the audience it requires."""
-
-    app_id: str
-    audience: str = ""
-
-    def accepts(self, verified: VerifiedToken) -> bool:
-        return not self.audience or self.audience in audiences(verified.claims)
-
-
-@dataclass
-class Identified:
-    """A validated token and the applications it identifies."""
-
-    server: str
-    token: VerifiedToken
-    application_ids: tuple[str, ...]
-
-
-@dataclass
-class OAuthView:
-    servers: dict[str, ServerView] = field(default_factory=dict)
-    by_issuer: dict[str, ServerView] = field(default_factory=dict)
-    # (server name, client id) -> the applications whose strategies use that client
-    bindings: dict[tuple[str, str], tuple[Binding, ...]] = field(default_factory=dict)
-    # server name -> the applications with a JWT/OpenID strategy on that server
-    jwt_bindings: dict[str, tuple[Binding, ...]] = field(default_factory=dict)
-    local_clients: frozenset[str] = frozenset()  # client ids of the local server's strategies
-    local_tokens: LocalTokens | None = None
-
-    @property
-    def client_apps(self) -> dict[tuple[str, str], tuple[str, ...]]:
-        return {key: tuple(b.app_id for b in value) for key, value in self.bindings.items()}
-
-    def _server_for(self, token: str) -> ServerView:
-        issuer = _unverified_issuer(token)
-        server = self.by_issuer.get(issuer or "")
-        if server is None:
-            raise TokenError("issuer", f"no authorization server is configured for issuer {issuer!r}")
-        return server
-
-    async def _verify(self, server: ServerView, token: str) -> VerifiedToken:
-        if server.verifier is None:
-            raise TokenError("issuer", f"authorization server {server.name!r} does not verify JWTs locally")
-        return await server.verifier.verify(token)
-
-    async def verify_jwt(self, token: str) -> tuple[ServerView, VerifiedToken]:
-        """A JWT access token from any configured issuer with local introspection (chosen by its
-        ``iss``). ID tokens are refused (``token_type``): they prove a login to a client, they do
-        not grant API access. The local server issues access JWTs with the ``at+jwt`` type only."""
-        server = self._server_for(token)
-        verified = await self._verify(server, token)
-        _require_access_token(server, verified)
-        return server, verified
-
-    async def identify_oauth2(self, token: str, servers: Iterable[str] | None = None) -> Identified:
-        """An OAuth2 access token: a JWT checked by its issuer, a local opaque token looked up, or an
-        external opaque token introspected remotely (see the module docstring for which servers
-        see it); then its client id mapped to applications (whose strategy audience it must carry)."""
-        if _unverified_issuer(token) is not None:
-            server = self._server_for(token)
-            if server.verifier is None and server.introspector is not None:
-                return self._identified(server.name, await server.introspector.introspect(token))
-            _, verified = await self.verify_jwt(token)
-            return self._identified(server.name, verified)
-        if self.local_tokens is not None:
-            local = await self.local_tokens.lookup(token)
-            if local is not None:
-                if local.client_id not in self.local_clients:
-                    raise TokenError("inactive", "the access token's client no longer exists")
-                return self._identified("local", local)
-        names = set(servers) if servers is not None else {server for server, _ in self.bindings}
-        last: TokenError | None = None
-        for name in sorted(names):
-            remote = self.servers.get(name)
-            if remote is None or remote.introspector is None:
-                continue
-            try:
-                return self._identified(remote.name, await remote.introspector.introspect(token))
-            except TokenError as exc:
-                last = exc
-        raise last or TokenError("inactive", "the access token is not known to any authorization server")
-
-    async def identify_id_token(self, token: str) -> Identified:
-        """An OpenID Connect ID token (OpenID identification): verified by its issuer, its ``aud``
-        (or ``azp``) a client of an application's strategy on that server. A local ID token's grant
-        (``sid``) must not be revoked (seen within the local lookup cache's bound)."""
-        server = self._server_for(token)
-        verified = await self._verify(server, token)
-        # an external ID token may carry none of the claims that mark one; a local one always does
-        not_id = is_access_type(verified) or (server.local and not is_id_token(verified))
-        if not_id:
-            raise TokenError("token_type", "the token is not an ID token")
-        clients = [*audiences(verified.claims), verified.claims.get("azp")]
-        for client in dict.fromkeys(c for c in clients if isinstance(c, str) and c):
-            bound = self.bindings.get((server.name, client))
-            if bound:
-                if server.local:
-                    await self._check_local_grant(client, verified)
-                return Identified(server.name, verified, tuple(b.app_id for b in bound))
-        return Identified(server.name, verified, ())
-
-    async def _check_local_grant(self, client: str, verified: VerifiedToken) -> None:
-        if client not in self.local_clients:
-            raise TokenError("inactive", "the ID token's client no longer exists")
-        sid = verified.claims.get("sid")
-        if self.local_tokens is not None and isinstance(sid, str) and not await self.local_tokens.grant_active(sid):
-            raise TokenError("inactive", "the ID token's grant was revoked")
-
-    def _identified(self, server: str, verified: VerifiedToken) -> Identified:
-        bound = self.bindings.get((server, verified.client_id or ""), ())
-        return Identified(server, verified, tuple(b.app_id for b in bound if b.accepts(verified)))
-
-    def jwt_applications(self, server: str, verified: VerifiedToken) -> tuple[str, ...]:
-        """Applications with a JWT/OpenID strategy on ``server`` whose audience ``verified`` carries."""
-        return tuple(b.app_id for b in self.jwt_bindings.get(server, ()) if b.accepts(verified))
-
-
-def _require_access_token(server: ServerView, verified: VerifiedToken) -> None:
-    if is_id_token(verified):
-        raise TokenError("token_type", "an ID token is not an access token; send the access token")
-    if server.local and not is_access_type(verified):
-        raise TokenError("token_type", "the local server's access JWTs have the header type at+jwt; this token "
-                                       "is not one")
-
-
-def _unverified_issuer(token: str) -> str | None:
-    """The ``iss`` claim before any check: only to choose the verifier that then checks everything."""
-    if len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:
-        return None
-    try:
-        claims = b64json(token.split(".")[1])
-    except Exception:
-        return None
-    iss = claims.get("iss") if isinstance(claims, dict) else None
-    return iss if isinstance(iss, str) else None
-
-
-class LocalTokens:
-    """Opaque access tokens of the local server, looked up in the token table (briefly cached)."""
-
-    def __init__(self, tokens: TokenStore, issuer: str, audience: str = "") -> None:
-        self.tokens = tokens
-        self.issuer = issuer
-        self.audience = audience
-        self._cache: Lru[str, tuple[float, VerifiedToken | None]] = Lru(LOOKUP_CAPACITY)
-        self._grants: Lru[str, tuple[float, bool]] = Lru(LOOKUP_CAPACITY)
-
-    async def lookup(self, token: str) -> VerifiedToken | None:
-        now = time.time()
-        hit = self._cache.get(token)
-        if hit is not None and hit[0] > now:
-            return _still_valid(hit[1], now)
-        record = await self.tokens.find_access(token)
-        verified: VerifiedToken | None = None
-        if record is not None:
-            if not record.active(int(now * 1000)):
-                raise TokenError("expired" if not record.revoked else "inactive",
-                                 "the access token was revoked" if record.revoked else "the access token has expired")
-            exp = record.expires_at / 1000 if record.expires_at is not None else None
-            claims: dict[str, Any] = {"active": True, "client_id": record.client_id, "sub": record.owner_id,
-                                      "scope": record.scope, "iss": self.issuer, "exp": int(exp) if exp else None,
-                                      "token_type": "Bearer"}
-            if self.audience:
-                claims["aud"] = self.audience
-            verified = VerifiedToken(claims=claims, issuer=self.issuer, subject=record.owner_id,
-                                     client_id=record.client_id, scopes=frozenset(record.scope.split()),
-                                     expires_at=exp)
-        self._cache.put(token, (now + LOCAL_CACHE_SECONDS, verified))
-        self._cache.evicted.clear()
-        return verified
-
-    async def grant_active(self, grant_id: str) -> bool:
-        """Whether the grant ``grant_id`` exists and is not revoked (cached like lookups)."""
-        now = time.time()
-        hit = self._grants.get(grant_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        record = await self.tokens.get(grant_id)
-        active = record is not None and not record.revoked
-        self._grants.put(grant_id, (now + LOCAL_CACHE_SECONDS, active))
-        self._grants.evicted.clear()
-        return active
-
-
-def _still_valid(verified: VerifiedToken | None, now: float) -> VerifiedToken | None:
-    if verified is not None and verified.expires_at is not None and verified.expires_at <= now:
-        raise TokenError("expired", "the access token has expired")
-    return verified
 
 
 class OAuthRuntime:
@@ -497,5 +234,5 @@ class OAuthRuntime:
         return view
 
 
-__all__ = ["EXTRAS", "SERVICE", "Binding", "Identified", "LocalTokens", "OAuthRuntime", "OAuthView", "ServerView",
-           "key_of_certificate", "trusted_certificate"]
+__all__ = ["EXTRAS", "LOCAL_CACHE_SECONDS", "SERVICE", "Binding", "Identified", "LocalTokens", "OAuthRuntime",
+           "OAuthView", "ServerView", "key_of_certificate", "trusted_certificate"]
