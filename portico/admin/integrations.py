@@ -189,7 +189,7 @@ async def discover(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
         await _load(tx, integration_id)
     try:
-        found = await controller.discover(integration_id)
+        found = await controller.ingestions.discover(integration_id)
     except (LinkUnavailable, p.CommandFailed) as exc:
         raise _command_error(exc, "discovery failed") from None
     return json_response(found)
@@ -218,7 +218,7 @@ async def ingest_apis(request: Request) -> Response:
     async with context_of(request).store.read() as tx:
         await _load(tx, integration_id)
     try:
-        job = await controller.start_ingest(integration_id, api_ids)
+        job = await controller.ingestions.start(integration_id, api_ids)
     except (LinkUnavailable, p.CommandFailed) as exc:
         raise _command_error(exc, "ingestion could not start") from None
     if wait:
@@ -232,7 +232,7 @@ async def ingest_apis(request: Request) -> Response:
 
 async def get_job(request: Request) -> Response:
     controller = _controller(request)
-    job = controller.jobs.get(request.path_params["jobId"])
+    job = controller.ingestions.jobs.get(request.path_params["jobId"])
     if job is None or job.integration_id != request.path_params["integrationId"]:
         raise ApiError(404, f"ingest job {request.path_params['jobId']!r} of integration "
                             f"{request.path_params['integrationId']!r} is not known on this node")

@@ -10,8 +10,9 @@ unhealthy answer or none drops the link) and refreshes the link's row in the sta
 Of several agents linked for one integration (on this node) one is primary: PRIMARY
 ``{primary: true}`` goes to it, ``false`` to the others, and when it goes another takes over.
 Commands for an integration (DISCOVER, START_INGEST, SUBSCRIBE, UNSUBSCRIBE) go to its primary
-link; the agent answers START_INGEST and then sends INGEST batches, written by
-:mod:`portico.federation.ingest`. ``close()`` says GOOD_BYE to every agent.
+link; discovery and ingestion jobs are :mod:`portico.federation.jobs`. Provider keys still to be
+deleted (:mod:`portico.federation.keys`) are retried at the primary link's health checks.
+``close()`` says GOOD_BYE to every agent.
 
 The link's credentials are checked again at every health-check round and before every command:
 a token revoked or expired, a user deactivated or no longer holding "Manage APIs" closes the link
@@ -31,17 +32,15 @@ from typing import Any
 
 from portico.federation import ingest, keys
 from portico.federation import protocol as p
+from portico.federation.jobs import Ingestions
+from portico.federation.protocol import LinkUnavailable
 from portico.federation.status import StatusBoard
 from portico.security.principal import Principal
 from portico.security.privileges import MANAGE_APIS
 from portico.store import Store
 
 log = logging.getLogger("portico.federation.controller")
-INGEST_DEADLINE = 300.0  # a job with no INGEST batch for this long fails
-
-
-class LinkUnavailable(Exception):
-    """No agent link can carry a command for the integration."""
+__all__ = ["Controller", "CredentialsRevoked", "Link", "LinkUnavailable"]
 
 
 class CredentialsRevoked(Exception):
@@ -92,60 +91,6 @@ class Link:
     recheck: Recheck | None = None
 
 
-@dataclass(eq=False)
-class IngestJob:
-    """One ingestion. It is *complete* only when it ingests everything (no ``apiIds``) and the
-    agent's discovery had no error: only then may APIs missing from the listing be marked removed
-    from their provider and plans missing from it be removed. Otherwise what was found is updated
-    and nothing is removed (status ``PARTIAL`` when the discovery was incomplete)."""
-
-    id: str
-    integration_id: str
-    api_ids: list[str]
-    status: str = "RUNNING"  # RUNNING, SUCCEEDED, PARTIAL (discovery incomplete: nothing removed), FAILED
-    total: int = 0
-    received: int = 0
-    started: int = field(default_factory=lambda: int(time.time() * 1000))
-    finished: int | None = None
-    tally: ingest.Tally = field(default_factory=ingest.Tally)
-    removed_from_provider: list[str] = field(default_factory=list)
-    plans_removed: list[str] = field(default_factory=list)
-    error: str | None = None
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    deadline: float = 0.0
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    link_id: str = ""
-    partial: bool = True  # until START_INGEST's answer says the discovery was complete
-    complete: bool = False
-    listed_apis: set[str] = field(default_factory=set)  # ids of every API the discovery listed
-    listed_plans: set[str] = field(default_factory=set)  # ids of every plan the discovery listed
-    answered: asyncio.Event = field(default_factory=asyncio.Event)  # START_INGEST's answer is in
-
-    def view(self) -> dict[str, Any]:
-        return {"id": self.id, "integrationId": self.integration_id, "status": self.status,
-                "apiIds": self.api_ids, "total": self.total, "received": self.received,
-                "created": self.tally.created, "updated": self.tally.updated,
-                "isPartialDiscovery": self.partial, "complete": self.complete,
-                "removedFromProvider": self.removed_from_provider, "plansRemoved": self.plans_removed,
-                "errors": self.tally.errors + ([self.error] if self.error else []),
-                "started": self.started, "finished": self.finished}
-
-    def take_answer(self, answer: p.Payload) -> None:
-        """START_INGEST's answer: the total, whether the discovery was complete, what it listed."""
-        self.total = int(answer.get("total") or 0)
-        errors = [str(e) for e in answer.get("errors") or []]
-        self.tally.errors.extend(f"discovery: {e}" for e in errors)
-        listed = answer.get("listed")
-        # an answer that does not say the discovery was complete, or without its listing, removes nothing
-        self.partial = answer.get("isPartialDiscovery") is not False or bool(errors) or not isinstance(listed, list)
-        for item in listed if isinstance(listed, list) else []:
-            if isinstance(item, dict) and isinstance(item.get("uniqueId"), str):
-                self.listed_apis.add(ingest.api_id_for(self.integration_id, item["uniqueId"]))
-                for plan in item.get("planIds") or []:
-                    self.listed_plans.add(ingest.plan_id_for(self.integration_id, str(plan)))
-        self.answered.set()
-
-
 class _Session:
     """One accepted WebSocket before and after its HELLO."""
 
@@ -170,7 +115,7 @@ class _Session:
             await asyncio.sleep(0.2)  # the ERROR reply goes out first
             await channel.close(1008, "HELLO refused")
 
-        self.controller._spawn(close_soon())
+        self.controller.spawn(close_soon())
         log.warning("agent from %s refused: %s", self.remote, message)
         return p.CommandFailed(message)
 
@@ -201,7 +146,7 @@ class _Session:
     async def on_ingest(self, payload: p.Payload) -> p.Payload:
         if self.link is None:
             raise p.CommandFailed("say HELLO first")
-        return await self.controller._on_ingest(self.link, payload)
+        return await self.controller.ingestions.on_batch(self.link, payload)
 
 
 class Controller:
@@ -217,12 +162,12 @@ class Controller:
         self.board = StatusBoard(store, self.node_id)
         self.on_change = on_change or (lambda: None)
         self.links: dict[str, list[Link]] = {}
-        self.jobs: dict[str, IngestJob] = {}
+        self.ingestions = Ingestions(self)
         self.app_locks = KeyedLocks()  # federated subscription writes, one application at a time
         self._tasks: set[asyncio.Task[Any]] = set()
         self.closing = False
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -276,7 +221,7 @@ class Controller:
             log.exception("could not record the link of integration %s", link.integration_id)
         log.info("integration %s: agent %s %s linked from %s (%s)", link.integration_id, link.agent_id,
                  link.agent_version, link.remote, "primary" if link.primary else "standby")
-        self._spawn(self._tell_primary(link))
+        self.spawn(self._tell_primary(link))
 
     async def _tell_primary(self, link: Link) -> None:
         with contextlib.suppress(p.CommandFailed):
@@ -291,15 +236,11 @@ class Controller:
         elif link.primary and not any(other.primary for other in peers):
             successor = min(peers, key=lambda other: other.since)
             successor.primary = True
-            self._spawn(self._tell_primary(successor))
+            self.spawn(self._tell_primary(successor))
             with contextlib.suppress(Exception):
                 await self.board.heartbeat(successor.id, True)
         link.primary = False
-        for job in self.jobs.values():
-            if job.link_id == link.id and job.status == "RUNNING":
-                job.status, job.error = "FAILED", "the agent link closed during the ingestion"
-                job.finished = int(time.time() * 1000)
-                job.done.set()
+        self.ingestions.link_closed(link.id)
         with contextlib.suppress(Exception):
             await self.board.link_closed(link.id)
         log.info("integration %s: agent %s unlinked", link.integration_id, link.agent_id)
@@ -414,145 +355,11 @@ class Controller:
             await link.channel.close(1001, "the management API is shutting down")
 
         await asyncio.gather(*(bye(link) for link in links), return_exceptions=True)
-        for job in self.jobs.values():
-            if job.status == "RUNNING":
-                job.status, job.error = "FAILED", "the management API shut down"
-                job.done.set()
+        self.ingestions.shutdown()
         for task in list(self._tasks):
             task.cancel()
         with contextlib.suppress(Exception):
             await self.board.node_stopped()
-
-    # -- discovery and ingestion ------------------------------------------------------------------
-
-    async def discover(self, integration_id: str) -> dict[str, Any]:
-        """DISCOVER through the primary link; each API marked NEW or UPDATE against the catalogue."""
-        found = await self.request(integration_id, p.DISCOVER, {})
-        apis = [a for a in found.get("apis") or [] if isinstance(a, dict) and isinstance(a.get("uniqueId"), str)]
-        async with self.store.read() as tx:
-            for api in apis:
-                api_id = ingest.api_id_for(integration_id, api["uniqueId"])
-                api["apiId"] = api_id
-                api["state"] = "UPDATE" if await tx.get("api", api_id) is not None else "NEW"
-        errors = [str(e) for e in found.get("errors") or []]
-        summary = {"total": len(apis), "new": sum(a["state"] == "NEW" for a in apis),
-                   "update": sum(a["state"] == "UPDATE" for a in apis),
-                   "isPartialDiscovery": bool(found.get("isPartialDiscovery")), "errors": errors}
-        with contextlib.suppress(Exception):
-            await self.board.discovered(integration_id, summary)
-            await self.board.provider_error(integration_id, "; ".join(errors) or None)
-        return {**summary, "apis": apis}
-
-    async def start_ingest(self, integration_id: str, api_ids: list[str]) -> IngestJob:
-        job = IngestJob(str(uuid.uuid4()), integration_id, list(api_ids))
-        job.deadline = time.monotonic() + INGEST_DEADLINE
-        self.jobs[job.id] = job
-        self._forget_old_jobs()
-        with contextlib.suppress(LinkUnavailable):
-            job.link_id = self.primary(integration_id).id
-        try:
-            answer = await self.request(integration_id, p.START_INGEST, {"ingestJobId": job.id, "apiIds": api_ids})
-        except (LinkUnavailable, p.CommandFailed) as exc:
-            self.jobs.pop(job.id, None)
-            if type(exc) is p.CommandFailed:  # the agent's answer: its provider's failure
-                with contextlib.suppress(Exception):
-                    await self.board.provider_error(integration_id, str(exc))
-            raise
-        async with job.lock:
-            job.take_answer(answer)
-        with contextlib.suppress(Exception):
-            await self.board.provider_error(integration_id, "; ".join(map(str, answer.get("errors") or [])) or None)
-        self._spawn(self._watch(job))
-        return job
-
-    def _forget_old_jobs(self) -> None:
-        finished = [j for j in self.jobs.values() if j.status != "RUNNING"]
-        for job in sorted(finished, key=lambda j: j.started)[:-100]:
-            self.jobs.pop(job.id, None)
-
-    async def _watch(self, job: IngestJob) -> None:
-        while not job.done.is_set():
-            left = job.deadline - time.monotonic()
-            if left <= 0:
-                job.status, job.error = "FAILED", f"no INGEST batch within {INGEST_DEADLINE:.0f} s"
-                job.finished = int(time.time() * 1000)
-                job.done.set()
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(job.done.wait(), left)
-
-    async def _on_ingest(self, link: Link, payload: p.Payload) -> p.Payload:
-        job = self.jobs.get(str(payload.get("ingestJobId")))
-        if job is None or job.integration_id != link.integration_id:
-            raise p.CommandFailed(f"unknown ingest job {payload.get('ingestJobId')!r}")
-        if job.status != "RUNNING":
-            raise p.CommandFailed(f"ingest job {job.id} is {job.status}")
-        apis = payload.get("apis") or []
-        if not isinstance(apis, list):
-            raise p.CommandFailed("INGEST 'apis' must be a list")
-        items, errors = await ingest.prepare(apis)
-        async with job.lock:
-            job.deadline = time.monotonic() + INGEST_DEADLINE
-            job.tally.errors.extend(str(e) for e in payload.get("errors") or [])  # e.g. an export that failed
-            job.tally.errors.extend(errors)
-            async with self.store.transaction() as tx:
-                integration = await tx.get(ingest.INTEGRATION, job.integration_id)
-                if integration is None:
-                    job.status, job.error = "FAILED", "the integration was deleted"
-                    job.done.set()
-                    raise p.CommandFailed(job.error)
-                await ingest.write_batch(tx, integration.body, items, job.tally)
-            job.received += len(apis)
-            self.on_change()
-            if payload.get("done"):
-                self._spawn(self._finish(job))
-        return {}
-
-    async def _finish(self, job: IngestJob) -> None:
-        """The last batch is in. A complete ingestion marks the APIs the discovery no longer listed
-        as removed from their provider and removes the plans it no longer listed (closing their
-        subscriptions); any other removes nothing."""
-        try:
-            with contextlib.suppress(TimeoutError):  # the last batch may overtake START_INGEST's answer
-                await asyncio.wait_for(job.answered.wait(), self.reply_timeout)
-            job.complete = not job.api_ids and not job.partial and job.answered.is_set()
-            if job.complete:
-                await self._remove_vanished(job)
-            job.status = "PARTIAL" if job.partial else "SUCCEEDED"
-        except Exception as exc:
-            log.exception("ingest job %s failed", job.id)
-            job.status, job.error = "FAILED", f"{type(exc).__name__}: {exc}"
-        finally:
-            job.finished = int(time.time() * 1000)
-            self.on_change()
-            with contextlib.suppress(Exception):
-                await self.board.ingested(job.integration_id, {k: v for k, v in job.view().items()
-                                                               if k not in ("apiIds", "integrationId")})
-            job.done.set()
-
-    async def _remove_vanished(self, job: IngestJob) -> None:
-        async with self.store.transaction() as tx:
-            job.removed_from_provider = await ingest.mark_removed(tx, job.integration_id, job.listed_apis)
-            gone = await ingest.gone_plans(tx, job.integration_id, job.listed_plans)
-            grants = await ingest.grants_on(tx, gone)
-        unrevoked: dict[str, str] = {}  # subscriptionId -> why its key is still in the provider
-        for grant in grants:
-            try:
-                await self.unsubscribe(grant)
-            except (LinkUnavailable, p.CommandFailed) as exc:
-                unrevoked[str(grant.get("subscriptionId"))] = str(exc)
-                job.tally.errors.append(f"subscription of application {grant.get('applicationId')}: the provider "
-                                        f"key could not be revoked now ({exc}); it is retried later")
-        async with self.store.transaction() as tx:
-            busy = await keys.claimed_plans(tx)  # a subscription being written: that plan waits for next time
-            gone = [pid for pid in gone if pid not in busy]
-            for grant in await ingest.grants_on(tx, gone):
-                if str(grant.get("subscriptionId")) in unrevoked:
-                    await keys.schedule(tx, grant, unrevoked[str(grant.get("subscriptionId"))])
-                elif grant not in grants:  # subscribed after the revocations above: revoke it later
-                    await keys.schedule(tx, grant, "subscribed while its plan was being removed")
-            await ingest.remove_plans(tx, job.integration_id, gone)
-        job.plans_removed = gone
 
     # -- subscriptions ----------------------------------------------------------------------------
 

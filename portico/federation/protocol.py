@@ -55,6 +55,10 @@ class ReplyTimeout(CommandFailed):
     """The peer did not answer within the reply timeout."""
 
 
+class LinkUnavailable(Exception):
+    """(Management side) no agent link can carry a command for the integration."""
+
+
 class ProtocolError(Exception):
     """A frame that does not follow the protocol."""
 
