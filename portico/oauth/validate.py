@@ -256,11 +256,15 @@ class JwtVerifier:
     require_exp: bool = True
     cache: TokenCache = field(default_factory=TokenCache)
 
-    async def verify(self, token: str, now: float | None = None) -> VerifiedToken:
+    async def verify(self, token: str, now: float | None = None, check_audience: bool = True) -> VerifiedToken:
+        """The verified token. ``check_audience=False`` for ID tokens, whose ``aud`` is a client id
+        (the caller matches it with clients), not the configured audience of access tokens."""
         now = time.time() if now is None else now
         hit = self.cache.get(token, now - self.leeway)
         if hit is not None:
             self._check_times(hit.claims, now)
+            if check_audience:
+                self._check_audience(hit.claims)
             return hit
         header = self._header(token)
         alg = header.get("alg")
@@ -279,8 +283,14 @@ class JwtVerifier:
             raise TokenError("malformed", "the token is not a well-formed JWT") from None
         typ = header.get("typ")
         verified = self.check_claims(claims, now, typ if isinstance(typ, str) else None)
-        self.cache.put(token, verified)
+        self.cache.put(token, verified)  # the audience is checked per use: a cached ID token has none of ours
+        if check_audience:
+            self._check_audience(claims)
         return verified
+
+    def _check_audience(self, claims: dict[str, Any]) -> None:
+        if self.audience and self.audience not in audiences(claims):
+            raise TokenError("audience", f"the token is not meant for audience {self.audience!r}")
 
     @staticmethod
     def _header(token: str) -> dict[str, Any]:
@@ -302,8 +312,6 @@ class JwtVerifier:
     def check_claims(self, claims: dict[str, Any], now: float, typ: str | None = None) -> VerifiedToken:
         if claims.get("iss") != self.issuer:
             raise TokenError("issuer", f"the token's issuer {claims.get('iss')!r} is not {self.issuer!r}")
-        if self.audience and self.audience not in audiences(claims):
-            raise TokenError("audience", f"the token is not meant for audience {self.audience!r}")
         for name in ("exp", "nbf", "iat"):
             value = claims.get(name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):

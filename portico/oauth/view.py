@@ -88,10 +88,10 @@ class OAuthView:
             raise TokenError("issuer", f"no authorization server is configured for issuer {issuer!r}")
         return server
 
-    async def _verify(self, server: ServerView, token: str) -> VerifiedToken:
+    async def _verify(self, server: ServerView, token: str, check_audience: bool = True) -> VerifiedToken:
         if server.verifier is None:
             raise TokenError("issuer", f"authorization server {server.name!r} does not verify JWTs locally")
-        return await server.verifier.verify(token)
+        return await server.verifier.verify(token, check_audience=check_audience)
 
     async def verify_jwt(self, token: str) -> tuple[ServerView, VerifiedToken]:
         """A JWT access token from any configured issuer with local introspection (chosen by its
@@ -135,7 +135,7 @@ class OAuthView:
         (or ``azp``) a client of an application's strategy on that server. A local ID token's grant
         (``sid``) must not be revoked (seen within the local lookup cache's bound)."""
         server = self._server_for(token)
-        verified = await self._verify(server, token)
+        verified = await self._verify(server, token, check_audience=False)  # its aud is a client id
         # an external ID token may carry none of the claims that mark one; a local one always does
         not_id = is_access_type(verified) or (server.local and not is_id_token(verified))
         if not_id:

@@ -151,8 +151,18 @@ async def test_external_audience(sqlite_node: Node) -> None:
         assert (await view.verify_jwt(ext.sign()))[0].name == "ext"  # aud portico-tests
         assert await _token_error(view.verify_jwt(ext.sign(aud="someone-else"))) == "audience"
         assert await _token_error(view.verify_jwt(ext.sign(aud=None))) == "audience"
-        # an ID token of that server (it carries a nonce) is refused for API access
+        # an ID token of that server (it carries a nonce) is refused for API access...
         assert await _token_error(view.verify_jwt(ext.sign(nonce="n"))) == "token_type"
+        # ...and identifies, by its client audience, the application of an OpenID strategy
+        r = await sqlite_node.admin.post("/strategies", json={"name": "web", "type": "OPENID_CONNECT_RSA",
+                                                              "authServerAlias": "ext", "clientId": "web-client"})
+        assert r.status_code == 200, r.text
+        app = await sqlite_node.admin.post("/applications", json={"name": "Web",
+                                                                  "authStrategyIds": [r.json()["strategy"]["id"]]})
+        await sqlite_node.reload()
+        id_token = ext.sign(aud="web-client", nonce="n")
+        assert (await view_of(sqlite_node).identify_id_token(id_token)).application_ids == (app.json()["id"],)
+        assert await _token_error(view_of(sqlite_node).verify_jwt(id_token)) in ("audience", "token_type")
 
 
 async def test_tokens_go_only_to_the_server_that_can_know_them(sqlite_node: Node) -> None:
