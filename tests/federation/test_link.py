@@ -337,8 +337,7 @@ async def test_commands_check_the_token_before_they_go(sqlite_node: Node, fresh:
                          what="the link closed")
 
 
-async def test_status_keeps_the_last_agent_after_it_disconnects(sqlite_node: Node, fresh: str) -> None:
-    node = sqlite_node
+async def test_status_keeps_the_last_agent_after_it_disconnects(node: Node, fresh: str) -> None:
     fast_links(node, health=0.2)
     iid = await create_integration(node)
     async with running_agent(agent_env(node, iid, await create_token(node), fresh)):

@@ -219,9 +219,8 @@ async def test_concurrent_subscribes_of_one_application_leave_one_live_key(sqlit
                 assert [k["value"] for k in mine] == [stored], delay
 
 
-async def test_a_claim_held_elsewhere_refuses_the_subscription(sqlite_node: Node, fresh: str) -> None:
+async def test_a_claim_held_elsewhere_refuses_the_subscription(node: Node, fresh: str) -> None:
     """Another node creating a subscription for the application holds its claim in the store: 409."""
-    node = sqlite_node
     fast_links(node)
     c = apigw(fresh)
     make_usage_plan(c, "Gold", [(make_api(c, "Orders"), "prod")])
@@ -269,12 +268,10 @@ async def test_a_retry_after_a_late_reply_gets_the_same_key(sqlite_node: Node, f
             assert r.json()["federatedAccess"]["apiKey"] == key["value"]
 
 
-async def test_switch_stores_the_new_key_first_and_retries_the_old_keys_deletion(sqlite_node: Node,
-                                                                                fresh: str) -> None:
+async def test_switch_stores_the_new_key_first_and_retries_the_old_keys_deletion(node: Node, fresh: str) -> None:
     """DeleteApiKey is refused for a while: switching plans still succeeds with the new key stored,
     the old key's deletion is recorded and done at a later health check. Switching back meanwhile
     takes the old key up again, which then stays."""
-    node = sqlite_node
     fast_links(node)
     c = apigw(fresh)
     api = make_api(c, "Orders")
