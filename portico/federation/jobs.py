@@ -191,15 +191,19 @@ class Ingestions:
         finally:
             job.finished = int(time.time() * 1000)
             self.controller.on_change()
+            summary = {k: v for k, v in job.view().items() if k not in ("apiIds", "integrationId")}
             with contextlib.suppress(Exception):
-                await self.controller.board.ingested(job.integration_id, {k: v for k, v in job.view().items()
-                                                               if k not in ("apiIds", "integrationId")})
+                await self.controller.board.ingested(job.integration_id, summary)
             job.done.set()
 
     async def _remove_vanished(self, job: IngestJob) -> None:
+        """Mark the unlisted APIs, revoke the keys of the unlisted plans' subscriptions (those that
+        cannot be revoked now are scheduled), then delete those plans and subscriptions."""
         async with self.controller.store.transaction() as tx:
             job.removed_from_provider = await ingest.mark_removed(tx, job.integration_id, job.listed_apis)
-            gone = await ingest.gone_plans(tx, job.integration_id, job.listed_plans)
+            busy = await keys.claimed_plans(tx)  # a subscription being written: that plan waits for next time
+            gone = [pid for pid in await ingest.gone_plans(tx, job.integration_id, job.listed_plans)
+                    if pid not in busy]
             grants = await ingest.grants_on(tx, gone)
         unrevoked: dict[str, str] = {}  # subscriptionId -> why its key is still in the provider
         for grant in grants:
@@ -210,8 +214,6 @@ class Ingestions:
                 job.tally.errors.append(f"subscription of application {grant.get('applicationId')}: the provider "
                                         f"key could not be revoked now ({exc}); it is retried later")
         async with self.controller.store.transaction() as tx:
-            busy = await keys.claimed_plans(tx)  # a subscription being written: that plan waits for next time
-            gone = [pid for pid in gone if pid not in busy]
             for grant in await ingest.grants_on(tx, gone):
                 if str(grant.get("subscriptionId")) in unrevoked:
                     await keys.schedule(tx, grant, unrevoked[str(grant.get("subscriptionId"))])
