@@ -11,7 +11,7 @@ from typing import Any
 
 from load import WrkResult
 
-MIN_RATIO = {"proxy": 0.5, "apikey": 0.4, "plan": 0.35}  # Portico rps / reference rps
+MIN_RATIO = {"proxy": 0.5, "apikey": 0.4, "plan": 0.35, "jwt": 0.4}  # Portico rps / reference rps
 MAX_ADDED_P99_MS = 2.0  # over upstream direct, at the paced rate
 BUSY_LIMIT = 0.05  # machine CPU share taken by other processes during a run above which it is flagged
 

@@ -32,6 +32,7 @@ from typing import TypeVar
 
 import load
 import portico_config
+import portico_jwt
 import portico_plans
 import services
 from load import Target
@@ -51,7 +52,7 @@ KEYED = ("apikey", "plan")  # scenarios that send API keys
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scenario", choices=("proxy", "apikey", "plan", "all"), default="all")
+    p.add_argument("--scenario", choices=("proxy", "apikey", "plan", "jwt", "all"), default="all")
     p.add_argument("--rounds", type=int, default=3, help="alternating runs per target (default 3)")
     p.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run (default 10)")
     p.add_argument("--paced-duration", type=float, help="seconds per paced run (default: --duration)")
@@ -185,6 +186,9 @@ def start_portico(args: argparse.Namespace, cleanup: Cleanup, setup: Setup) -> l
         api = portico_plans.configure_plan_api(admin, "benchplan", args.keys)
         setup.portico_urls["plan"] = api.url
         keys = api.keys
+    if "jwt" in setup.scenarios:
+        print(f"configuring portico: JWT (RS256) identification by claims, {args.keys} applications", flush=True)
+        setup.portico_urls["jwt"] = portico_jwt.configure(admin, "benchjwt", args.keys, cleanup)
     if portico_config.RETRIED:
         print(f"  !! {len(portico_config.RETRIED)} management call(s) got a 5xx and were retried, first:", flush=True)
         print(f"     {portico_config.RETRIED[0]}", flush=True)
@@ -193,6 +197,8 @@ def start_portico(args: argparse.Namespace, cleanup: Cleanup, setup: Setup) -> l
 
 def targets(scenario: str, setup: Setup) -> dict[str, Target]:
     """upstream direct / reference / Portico targets of one scenario, keyed by role."""
+    if scenario == "jwt":
+        return portico_jwt.targets(setup.portico_urls.get("jwt"))
     ref_url = {"proxy": "http://127.0.0.1:8080/json", "apikey": "http://127.0.0.1:8082/json",
                "plan": "http://127.0.0.1:8082/json"}[scenario]
     keyed = scenario in KEYED
@@ -213,6 +219,8 @@ def targets(scenario: str, setup: Setup) -> dict[str, Target]:
 
 def check_targets(scenario: str, roles: dict[str, Target]) -> None:
     """Each target answers 200 to a keyed request; keyed gateways refuse a missing or wrong key."""
+    if scenario == "jwt":
+        return portico_jwt.check(roles)
     key = KEYS_FILE.read_text().split()[0] if scenario in KEYED else None
     for role, target in roles.items():
         status = load.probe(target.url, target.header, key)
@@ -301,6 +309,9 @@ def run(args: argparse.Namespace, cleanup: Cleanup) -> tuple[list[ScenarioResult
     if set(KEYED) & set(setup.scenarios):
         write_keys(keys or synthetic_keys(args.keys))
     for scenario in setup.scenarios:
+        if scenario == "jwt":  # reference C is HAProxy
+            setup.pids.append(portico_jwt.start_haproxy(services.shared_bench_dir(), cleanup))
+            continue
         # nginx-peer must load the keys written above, so it is never reused
         start_nginx(nginx[scenario], cleanup, setup, args.reuse_running and scenario == "proxy")
     results = [run_scenario(scenario, setup, args) for scenario in setup.scenarios]

@@ -25,14 +25,42 @@ def _claim_matches(expected: Any, actual: Any) -> bool:
     return isinstance(actual, list) and not isinstance(expected, list) and expected in actual
 
 
+def _hashable(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool) or value is None
+
+
 @dataclass
 class ClaimIndex:
+    """Claim sets indexed by their first scalar claim (name, value), so a token is compared only
+    with the sets that can match it (a thousand applications keyed by ``sub`` cost one lookup)."""
+
     by_id: dict[str, AppView] = field(default_factory=dict)
-    claim_sets: list[tuple[dict[str, Any], AppView]] = field(default_factory=list)
+    keyed: dict[tuple[str, Any], list[tuple[dict[str, Any], AppView]]] = field(default_factory=dict)
+    names: set[str] = field(default_factory=set)
+    unkeyed: list[tuple[dict[str, Any], AppView]] = field(default_factory=list)
+
+    def add(self, expected: dict[str, Any], app: AppView) -> None:
+        for name, value in expected.items():
+            if _hashable(value):
+                self.keyed.setdefault((name, value), []).append((expected, app))
+                self.names.add(name)
+                return
+        self.unkeyed.append((expected, app))
+
+    def _candidates(self, claims: dict[str, Any]) -> list[tuple[dict[str, Any], AppView]]:
+        out: list[tuple[dict[str, Any], AppView]] = []
+        for name in self.names:
+            if name not in claims:
+                continue
+            actual = claims[name]
+            for value in (actual if isinstance(actual, list) else [actual]):
+                if _hashable(value):
+                    out += self.keyed.get((name, value), ())
+        return out + self.unkeyed
 
     def matching(self, claims: dict[str, Any]) -> list[AppView]:
         found: dict[str, AppView] = {}
-        for expected, app in self.claim_sets:
+        for expected, app in self._candidates(claims):
             if all(name in claims and _claim_matches(value, claims[name]) for name, value in expected.items()):
                 found.setdefault(app.id, app)
         return list(found.values())
@@ -62,5 +90,5 @@ async def build(tx: StoreTransaction, snap: Snapshot) -> None:
             for value in ident.get("value") or ():
                 claims = parse_claim_set(value) if isinstance(value, str) else None
                 if claims is not None:
-                    index.claim_sets.append((claims, app))
+                    index.add(claims, app)
     snap.extras[JWT_CLAIMS] = index
