@@ -39,6 +39,8 @@ EXTENDED_DEFAULTS: dict[str, str] = {
     # Management sessions (security/sessions.py): idle timeout in minutes, maximum lifetime in hours.
     "sessionIdleTimeoutMinutes": "30",
     "sessionMaxLifetimeHours": "12",
+    # A new API gets a scope of the local authorization server and a scope mapping to it (admin/scopes.py).
+    "pg_oauth2_createDefaultScopes": "false",
 }
 
 WATT_DEFAULTS: dict[str, str] = {
@@ -57,6 +59,7 @@ BOOLEAN_SETTINGS = {
     "xmlToJSONConversion_keepString",
     "rateLimitFailOpen",
     "enableTeamWork",
+    "pg_oauth2_createDefaultScopes",
     "watt.server.enterprisegateway.ignoreXForwardedForHeader",
 }
 POSITIVE_NUMBER_SETTINGS = {"pg.endpoint.connectionTimeout", "pg.endpoint.readTimeout", "defaultSearchResultSize",

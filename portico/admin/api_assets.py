@@ -65,6 +65,10 @@ async def save_api(tx: StoreTransaction, api: Api, revision: int | None) -> None
         check_name_and_version(api.apiName, api.apiVersion)
         await claim_name(tx, api.apiName, api.apiVersion)
         await tx.insert("api", api.id, body, name=api.apiName, version=api.apiVersion)
+        if not api.federation:
+            from portico.admin.scopes import create_default_scope
+
+            await create_default_scope(tx, api.id, api.apiName, api.apiVersion)
     else:
         await tx.update("api", api.id, body, revision, name=api.apiName, version=api.apiVersion)
 

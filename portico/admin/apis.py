@@ -179,6 +179,9 @@ async def _delete_one(request: Request, tx: StoreTransaction, api_id: str, force
     await tx.delete("api_source", api_id)
     await tx.delete("api_name", f"{api.apiName}\n{api.apiVersion}")
     await tx.delete("api", api_id)
+    from portico.admin.scopes import forget_api
+
+    await forget_api(tx, api_id)
 
 
 async def delete_api(request: Request) -> Response:

@@ -10,6 +10,7 @@ every API or API scope; a 400 names the first that does not. The gateway reads t
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -20,11 +21,48 @@ from starlette.routing import Route
 from portico.admin.common import json_response, read_object, require_str, str_list
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError
-from portico.oauth.config import AUTH_SERVER, AuthServer, default_local
+from portico.oauth.config import AUTH_SERVER, LOCAL_ID, AuthServer, Scope, default_local
 from portico.store import StoreTransaction
 
 KIND = "scopeMapping"
 FIELDS = ("id", "scopeName", "scopeDescription", "audience", "apiScopes", "requiredAuthScopes")
+
+
+async def create_default_scope(tx: StoreTransaction, api_id: str, api_name: str, api_version: str) -> None:
+    """``pg_oauth2_createDefaultScopes``: give a new API a scope of the local authorization server and a
+    scope mapping from that scope to the whole API (in the API's own transaction)."""
+    from portico.admin.config_store import extended_setting
+
+    if (await extended_setting(tx, "pg_oauth2_createDefaultScopes")).strip().lower() != "true":
+        return
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{api_name}_{api_version}").strip("_") or api_id
+    row = await tx.get("alias", LOCAL_ID)
+    if row is not None:
+        local = AuthServer.model_validate(row.body)
+        if local.scopes and all(s.name != name for s in local.scopes):
+            local.scopes.append(Scope(name=name, description=f"Default scope of API {api_name} {api_version}"))
+            await tx.update("alias", row.id, {**row.body, "scopes": [s.model_dump() for s in local.scopes]},
+                            row.revision, name=row.body.get("name", LOCAL_ID))
+    mapping_name = name
+    if any(r.body.get("scopeName") == mapping_name for r in await tx.list(KIND)):
+        mapping_name = f"{name}_{api_id[:8]}"
+    scope_id = str(uuid.uuid4())
+    await tx.insert(KIND, scope_id, {
+        "id": scope_id, "scopeName": mapping_name, "scopeDescription": f"Default scope of API {api_name} {api_version}",
+        "audience": "", "apiScopes": [api_id], "requiredAuthScopes": [{"authServerAlias": LOCAL_ID, "scopeName": name}],
+    })
+
+
+async def forget_api(tx: StoreTransaction, api_id: str) -> None:
+    """A deleted API leaves every scope mapping; a mapping left with no API goes too."""
+    for row in await tx.list(KIND):
+        refs = [r for r in row.body.get("apiScopes") or [] if r.partition(":")[0] != api_id]
+        if len(refs) == len(row.body.get("apiScopes") or []):
+            continue
+        if refs:
+            await tx.update(KIND, row.id, {**row.body, "apiScopes": refs}, row.revision)
+        else:
+            await tx.delete(KIND, row.id)
 
 
 def _not_found(scope_id: str) -> ApiError:

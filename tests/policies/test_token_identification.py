@@ -223,3 +223,36 @@ async def test_scope_mapping_bad_input(node: Node, upstream: Upstream) -> None:
     assert (await node.admin.get("/scopes")).json()["scopes"] == []
     assert (await node.admin.post("/scopes", json=good)).status_code == 201
     assert (await node.admin.post("/scopes", json=good)).status_code == 400  # the same name again
+
+
+async def test_default_scopes_created_with_each_api_when_enabled(node: Node, upstream: Upstream) -> None:
+    local = (await node.admin.get("/alias/local")).json()["alias"]
+    local["scopes"] = [{"name": "read", "description": "r"}]
+    assert (await node.admin.put("/alias/local", json=local)).status_code == 200
+    settings = {"extendedKeys": {"pg_oauth2_createDefaultScopes": "true"}}
+    r = await node.admin.put("/configurations/settings", json=settings)
+    assert r.status_code == 200, r.text
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("oAuth2Token"))
+    (mapping,) = (await node.admin.get("/scopes")).json()["scopes"]
+    assert mapping["apiScopes"] == [api["id"]]
+    assert mapping["requiredAuthScopes"] == [{"authServerAlias": "local", "scopeName": "Echo_1.0"}]
+    scopes = [s["name"] for s in (await node.admin.get("/alias/local")).json()["alias"]["scopes"]]
+    assert scopes == ["read", "Echo_1.0"]
+    reg, sid = await local_client(node)
+    await new_app(node, [api["id"]], name="scoped", authStrategyIds=[sid])
+    await node.reload()
+    read = await access_token(node, reg, "read")
+    assert (await node.gw.get("/Echo/1.0/echo", headers=bearer(read))).status_code == 403
+    allowed = await access_token(node, reg, "Echo_1.0")
+    assert (await node.gw.get("/Echo/1.0/echo", headers=bearer(allowed))).status_code == 200
+    # deleting the API takes its mapping along
+    assert (await node.admin.put(f"/apis/{api['id']}/deactivate")).status_code == 200
+    r = await node.admin.delete(f"/apis/{api['id']}", params={"forceDelete": "true"})
+    assert r.status_code in (200, 204), r.text
+    assert (await node.admin.get("/scopes")).json()["scopes"] == []
+
+
+async def test_no_default_scope_by_default(node: Node, upstream: Upstream) -> None:
+    await node.create_api(spec_for(upstream.url))
+    assert (await node.admin.get("/scopes")).json()["scopes"] == []
