@@ -62,6 +62,21 @@ def _rsa_key(private_key: Any, where: str) -> RSAKey:
     return RSAKey.import_key(private_key)
 
 
+_IMPORTED: dict[bytes, RSAKey] = {}  # SHA-256 of a PEM -> its key (a few keys at most per process)
+
+
+def _builtin_key(pem: bytes) -> RSAKey:
+    """The built-in key from its PEM, imported once: importing checks the RSA key (tens of ms),
+    and every snapshot build asks for the JWKS."""
+    digest = hashlib.sha256(pem).digest()
+    key = _IMPORTED.get(digest)
+    if key is None:
+        if len(_IMPORTED) >= 16:
+            _IMPORTED.clear()
+        key = _IMPORTED[digest] = RSAKey.import_key(pem)
+    return key
+
+
 async def ensure_builtin_key(store: Store, box: SecretBox) -> None:
     """Make the built-in signing key on first start (any node; the first writer wins)."""
     async with store.read() as tx:
@@ -96,8 +111,7 @@ async def signing_key(tx: StoreTransaction, box: SecretBox, server: AuthServer) 
         row = await tx.get(KIND, BUILTIN_ID)
         if row is None:
             raise KeystoreUnavailable("the built-in signing key has not been made yet")
-        pem = box.open(str(row.body["sealed"]), _CONTEXT)
-        key = RSAKey.import_key(pem)
+        key = _builtin_key(box.open(str(row.body["sealed"]), _CONTEXT))
         source = BUILTIN_ID
     return SigningKey(kid=key.thumbprint(), algorithm=algorithm, key=key, source=source)
 
