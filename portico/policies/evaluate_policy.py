@@ -4,7 +4,8 @@ Each identification rule names a credential type and a lookup scope:
 ``strict`` (applications registered to the API) or ``global`` (any
 application). With OR the first rule that identifies an application wins; with
 AND every rule must identify the same application. Anonymous calls pass only
-when ``allowAnonymous`` is true."""
+when ``allowAnonymous`` is true, and never with refused credentials (a 401, or
+a token lacking the resource's scope: ``_identify/tokens.py``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pydantic import Field
 
 from portico.gateway.client_certs import by_certificate
 from portico.policies._identify.tokens import RULES as TOKEN_RULES
+from portico.policies._identify.tokens import is_refusal
 from portico.policies.base import PolicyConfig, PolicyHandler, Violation
 from portico.policies.inbound_auth_transport import basic_credentials
 
@@ -104,11 +106,12 @@ _ASYNC_RULES = {"httpBasicAuth": _by_basic_auth, "hostNameAddress": _by_host_nam
 class _Verdict:
     """The rules' combined finding so far (OR: the first application wins; AND: all must agree)."""
 
-    __slots__ = ("failure", "found")
+    __slots__ = ("failure", "found", "refusal")
 
     def __init__(self) -> None:
         self.found: AppView | None = None
         self.failure: Violation | None = None
+        self.refusal: Violation | None = None  # the first failure allowAnonymous cannot forgive
 
     def add(self, outcome: AppView | Violation | None, strict: bool, conjunctive: bool, ex: Exchange) -> bool:
         """Take one rule's outcome; True when no further rule can change the verdict."""
@@ -120,6 +123,8 @@ class _Verdict:
             app, violation = None, UNIDENTIFIED
         if app is None:
             self.failure = self.failure or violation
+            if violation is not None and self.refusal is None and is_refusal(violation):
+                self.refusal = violation
             if conjunctive:
                 self.found = None
                 return True
@@ -172,8 +177,8 @@ class EvaluatePolicy(PolicyHandler):
     def _judge(self, verdict: _Verdict, ex: Exchange) -> Violation | None:
         found, failure = verdict.found, verdict.failure
         if found is None:
-            if self._anonymous and (failure is None or failure.status != 401):
-                return None
+            if self._anonymous:  # only a caller whose credentials were not refused is anonymous
+                return verdict.refusal
             return failure or UNIDENTIFIED
         if found.suspended:
             return Violation(403, "APPLICATION_SUSPENDED", f"The application {found.name} is suspended.")

@@ -1,0 +1,113 @@
+"""Scope mappings (``/scopes``, issue 5) at the gateway for every token type: ``jwtClaims``,
+``oAuth2Token`` and ``openIdConnect`` use the token's scopes (``scope`` or ``scp``) on the server
+that issued it; a valid token lacking the mapped scope is a 403 even when anonymous calls are
+allowed (only a call without credentials is anonymous)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.gateway.test_runtime import add_action, new_app, rules
+from tests.policies.test_token_identification import access_token, bearer, external, local_client
+from tests.support.node import ADMIN, Node
+from tests.support.oauth_server import running_oauth_server
+from tests.support.upstream import Upstream, spec_for
+
+ECHO = "/Echo/1.0/echo"
+
+
+async def set_local_scopes(node: Node, *names: str) -> None:
+    local = (await node.admin.get("/alias/local")).json()["alias"]
+    local["scopes"] = [{"name": n, "description": n} for n in names]
+    r = await node.admin.put("/alias/local", json=local)
+    assert r.status_code == 200, r.text
+
+
+async def map_scope(node: Node, name: str, api_id: str, server: str, scope: str) -> str:
+    r = await node.admin.post("/scopes", json={
+        "scopeName": name, "apiScopes": [api_id],
+        "requiredAuthScopes": [{"authServerAlias": server, "scopeName": scope}]})
+    assert r.status_code == 201, r.text
+    await node.reload()
+    scope_id: str = r.json()["scope"]["id"]
+    return scope_id
+
+
+def refused_for_scope(r: httpx.Response) -> bool:
+    return r.status_code == 403 and "scope" in r.json()["Exception"] and \
+        r.headers.get("www-authenticate") == 'Bearer error="insufficient_scope"'
+
+
+async def test_jwt_claims_tokens_need_a_mapped_scope_of_their_issuer(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("jwtClaims", anonymous=True))
+    with running_oauth_server() as ext:
+        await external(node, ext)
+        await new_app(node, [api["id"]], name="ext", identifiers=[
+            {"key": "jwtClaims", "name": "c", "value": ['{"client_id": "ext-client"}']}])
+        read, write = ext.sign(scope="read"), ext.sign(scope="read write")
+        scp = ext.sign(scope=None, scp=["write"])
+        assert (await node.gw.get(ECHO, headers=bearer(read))).status_code == 200  # no mapping yet
+        # the same scope name on another server does not count: the token's issuer decides
+        await set_local_scopes(node, "write")
+        local_id = await map_scope(node, "local-writers", api["id"], "local", "write")
+        assert refused_for_scope(await node.gw.get(ECHO, headers=bearer(write)))
+        assert (await node.admin.delete(f"/scopes/{local_id}")).status_code == 204
+        await map_scope(node, "ext-writers", api["id"], "ext", "write")
+        refused = await node.gw.get(ECHO, headers=bearer(read))
+        assert refused_for_scope(refused), refused.text  # allowAnonymous does not let it through
+        assert (await node.gw.get(ECHO, headers=bearer(write))).status_code == 200
+        assert (await node.gw.get(ECHO, headers=bearer(scp))).status_code == 200  # scp: a list
+        assert (await node.gw.get(ECHO)).status_code == 200  # no credentials at all: anonymous
+
+
+async def test_oauth2_token_lacking_scope_is_not_anonymous(node: Node, upstream: Upstream) -> None:
+    await set_local_scopes(node, "read", "write")
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("oAuth2Token", anonymous=True))
+    reg, sid = await local_client(node)
+    await new_app(node, [api["id"]], name="scoped", authStrategyIds=[sid])
+    await map_scope(node, "writers", api["id"], "local", "write")
+    assert refused_for_scope(await node.gw.get(ECHO, headers=bearer(await access_token(node, reg, "read"))))
+    assert (await node.gw.get(ECHO, headers=bearer(await access_token(node, reg, "write")))).status_code == 200
+    assert (await node.gw.get(ECHO)).status_code == 200
+    # a refused token stays refused whatever rule comes first (OR with an API key that is wrong)
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("apiKey", "oAuth2Token", anonymous=True))
+    headers = {**bearer(await access_token(node, reg, "read")), "x-gateway-apikey": "wrong"}
+    assert refused_for_scope(await node.gw.get(ECHO, headers=headers))
+    headers = {**bearer("not-a-token"), "x-gateway-apikey": "wrong"}
+    assert (await node.gw.get(ECHO, headers=headers)).status_code == 401
+
+
+async def openid_tokens(node: Node, reg: dict[str, Any], scope: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=node.base, follow_redirects=False) as public:
+        r = await public.get("/oauth2/authorize", params={
+            "response_type": "code", "client_id": reg["clientId"], "redirect_uri": "https://app.example/cb",
+            "scope": scope}, auth=ADMIN)
+        assert r.status_code in (302, 303), r.text
+        code = httpx.URL(r.headers["location"]).params["code"]
+        r = await public.post("/oauth2/token", data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": "https://app.example/cb"},
+            auth=(reg["clientId"], reg["clientSecret"]))
+    assert r.status_code == 200, r.text
+    tokens: dict[str, Any] = r.json()
+    return tokens
+
+
+async def test_openid_id_tokens_need_a_mapped_scope(node: Node, upstream: Upstream) -> None:
+    await set_local_scopes(node, "read", "write")
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("openIdConnect", anonymous=True))
+    r = await node.admin.post("/strategies", json={
+        "name": "oidc", "type": "OPENID_CONNECT_RSA", "authServerAlias": "local",
+        "dcrConfig": {"allowedGrantTypes": ["authorization_code"], "redirectUris": ["https://app.example/cb"]}})
+    assert r.status_code == 200, r.text
+    strategy = r.json()["strategy"]
+    await new_app(node, [api["id"]], name="oidc-app", authStrategyIds=[strategy["id"]])
+    await map_scope(node, "writers", api["id"], "local", "write")
+    reader = await openid_tokens(node, strategy["clientRegistration"], "openid read")
+    writer = await openid_tokens(node, strategy["clientRegistration"], "openid write")
+    assert refused_for_scope(await node.gw.get(ECHO, headers=bearer(reader["id_token"])))
+    assert (await node.gw.get(ECHO, headers=bearer(writer["id_token"]))).status_code == 200
