@@ -39,7 +39,8 @@ async def create_default_scope(tx: StoreTransaction, api_id: str, api_name: str,
     row = await tx.get("alias", LOCAL_ID)
     if row is not None:
         local = AuthServer.model_validate(row.body)
-        if local.scopes and all(s.name != name for s in local.scopes):
+        # even when local lists no scopes yet: a client can be granted only a scope it lists
+        if all(s.name != name for s in local.scopes):
             local.scopes.append(Scope(name=name, description=f"Default scope of API {api_name} {api_version}"))
             await tx.update("alias", row.id, {**row.body, "scopes": [s.model_dump() for s in local.scopes]},
                             row.revision, name=row.body.get("name", LOCAL_ID))

@@ -111,3 +111,18 @@ async def test_openid_id_tokens_need_a_mapped_scope(node: Node, upstream: Upstre
     writer = await openid_tokens(node, strategy["clientRegistration"], "openid write")
     assert refused_for_scope(await node.gw.get(ECHO, headers=bearer(reader["id_token"])))
     assert (await node.gw.get(ECHO, headers=bearer(writer["id_token"]))).status_code == 200
+
+
+async def test_default_scope_is_usable_when_local_lists_no_scopes(node: Node, upstream: Upstream) -> None:
+    """pg_oauth2_createDefaultScopes with the shipped local server (no scopes listed): the API's
+    scope is added to the local server, so a client can be granted it and call the API."""
+    r = await node.admin.put("/configurations/settings",
+                             json={"extendedKeys": {"pg_oauth2_createDefaultScopes": "true"}})
+    assert r.status_code == 200, r.text
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("oAuth2Token"))
+    assert [s["name"] for s in (await node.admin.get("/alias/local")).json()["alias"]["scopes"]] == ["Echo_1.0"]
+    reg, sid = await local_client(node)
+    await new_app(node, [api["id"]], name="scoped", authStrategyIds=[sid])
+    assert (await node.gw.get(ECHO, headers=bearer(await access_token(node, reg, "Echo_1.0")))).status_code == 200
+    assert refused_for_scope(await node.gw.get(ECHO, headers=bearer(await access_token(node, reg, "openid"))))
