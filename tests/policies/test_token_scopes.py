@@ -126,3 +126,23 @@ async def test_default_scope_is_usable_when_local_lists_no_scopes(node: Node, up
     await new_app(node, [api["id"]], name="scoped", authStrategyIds=[sid])
     assert (await node.gw.get(ECHO, headers=bearer(await access_token(node, reg, "Echo_1.0")))).status_code == 200
     assert refused_for_scope(await node.gw.get(ECHO, headers=bearer(await access_token(node, reg, "openid"))))
+
+
+async def test_jwt_strategy_of_another_client_does_not_identify(node: Node, upstream: Upstream) -> None:
+    """jwtClaims falling back to the applications' JWT strategies: a strategy naming a client
+    identifies only that client's tokens (before, any token of the issuer took the first one)."""
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("jwtClaims"))
+    with running_oauth_server() as ext:
+        await external(node, ext)
+        strategies = {}
+        for client_id in ("other-client", "ext-client"):
+            r = await node.admin.post("/strategies", json={"name": client_id, "type": "JWT_RSA",
+                                                           "authServerAlias": "ext", "clientId": client_id})
+            assert r.status_code == 200, r.text
+            strategies[client_id] = r.json()["strategy"]["id"]
+        await new_app(node, [api["id"]], name="other", authStrategyIds=[strategies["other-client"]])
+        await new_app(node, [], name="mine", authStrategyIds=[strategies["ext-client"]])
+        assert (await node.gw.get(ECHO, headers=bearer(ext.sign(client_id="other-client")))).status_code == 200
+        refused = await node.gw.get(ECHO, headers=bearer(ext.sign(client_id="ext-client")))
+        assert refused.status_code == 403 and "Unable to identify" in refused.json()["Exception"], refused.text
