@@ -66,6 +66,20 @@ async def forget_api(tx: StoreTransaction, api_id: str) -> None:
             await tx.delete(KIND, row.id)
 
 
+async def mapping_using(tx: StoreTransaction, server_name: str, scopes: set[str] | None = None) -> str | None:
+    """A scope mapping that requires a scope of ``server_name`` (one of ``scopes``, when given), as
+    ``'<mapping>' (scope '<scope>')``; None when no mapping does. An authorization server keeps its
+    name and the scopes mappings require while they do."""
+    for row in await tx.list(KIND):
+        for required in row.body.get("requiredAuthScopes") or ():
+            if not isinstance(required, dict) or required.get("authServerAlias") != server_name:
+                continue
+            scope = str(required.get("scopeName", ""))
+            if scopes is None or scope in scopes:
+                return f"{row.body.get('scopeName', row.id)!r} (scope {scope!r})"
+    return None
+
+
 def _not_found(scope_id: str) -> ApiError:
     return ApiError(404, f"scope mapping {scope_id!r} does not exist")
 
