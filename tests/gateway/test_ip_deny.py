@@ -156,3 +156,31 @@ async def test_block_shared_by_two_nodes_through_redis_then_expiry(tmp_path: Pat
         if stale:
             await store.delete(*stale)
         await store.aclose()
+
+
+async def test_denied_addresses_are_canonical_and_junk_is_never_stored(node: Node, upstream: Upstream) -> None:
+    """The client IP from X-Forwarded-For is the client's text: the same address written another
+    way is the same client, and what is not an address never reaches the stored deny list (which
+    must stay valid input for PUT)."""
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("apiKey"))
+    app = await new_app(node, [api["id"]])
+    await node.admin.put("/configurations/settings", json={"preferredSettings": {
+        "wattKeys": {"watt.server.enterprisegateway.ignoreXForwardedForHeader": "false"}}})
+    await configure(node, isEnabled=True, maximumFailedAuthRequests=2, maximumFailedAuthRequestsDuration=60,
+                    whenLimitExceeds="DENY")
+    for forwarded in ("2001:DB8:0:0:0:0:0:1", "2001:db8::1", "not-an-ip", "not-an-ip"):
+        r = await node.gw.get("/Echo/1.0/echo", headers={"x-gateway-apikey": "bad", "x-forwarded-for": forwarded})
+        assert r.status_code == 403
+    denied = await node.gw.get("/Echo/1.0/echo", headers={"x-gateway-apikey": key_of(app),
+                                                          "x-forwarded-for": "2001:db8:0::1"})
+    assert denied.status_code == 403 and "denied" in denied.json()["Exception"]
+    for _ in range(50):  # written to the settings document in the background
+        stored = (await node.admin.get(PATH)).json()
+        if stored["deniedIPList"]:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
+    stored = (await node.admin.get(PATH)).json()
+    assert stored["deniedIPList"] == ["2001:db8::1"]
+    assert (await node.admin.put(PATH, json=stored)).status_code == 200  # what GET gives, PUT takes

@@ -16,8 +16,10 @@ next one (the end always falls in one of the two), so a check is one counter rea
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
+from functools import lru_cache
 from typing import Any
 
 from portico.counters import Counters, CounterUnavailable, Window, counters_of, window_for
@@ -55,6 +57,17 @@ async def add_denied(store: Store, ip: str) -> None:
             await tx.upsert(KIND, CONFIG_ID, config)
 
 
+@lru_cache(maxsize=4096)
+def canonical(ip: str) -> str | None:
+    """The address in its one written form (``2001:DB8:0::1`` -> ``2001:db8::1``), or None when the
+    client's text (``X-Forwarded-For``) is no address: such a value is counted and refused on this
+    node but never written to the stored deny list."""
+    try:
+        return str(ipaddress.ip_address(ip.strip()))
+    except ValueError:
+        return None
+
+
 def _block_key(ip: str, window: Window) -> str:
     # one key per window: the memory backend keeps one window per key
     return f"ipdeny:block:{ip}@{window.start_ms}"
@@ -75,6 +88,7 @@ class IpGuard:
 
     async def refusal(self, ip: str) -> str | None:
         """Why ``ip`` is refused (a message), or None."""
+        ip = canonical(ip) or ip
         if ip in self.denied:
             return DENIED_MESSAGE
         if self.deny:
@@ -89,6 +103,8 @@ class IpGuard:
 
     async def failed(self, ip: str) -> None:
         """Count one failed authentication from ``ip``; past the limit, deny or block it."""
+        address = canonical(ip)
+        ip = address or ip
         now = int(time.time() * 1000)
         try:
             count = await self.counters.add(f"ipdeny:fail:{ip}", window_for(now, self.window_s, "seconds"))
@@ -96,7 +112,7 @@ class IpGuard:
                 return
             if self.deny:
                 self.denied.add(ip)
-                if self.store is not None:
+                if self.store is not None and address is not None:
                     task = asyncio.create_task(self._persist(ip))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
