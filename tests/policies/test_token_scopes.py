@@ -146,3 +146,18 @@ async def test_jwt_strategy_of_another_client_does_not_identify(node: Node, upst
         assert (await node.gw.get(ECHO, headers=bearer(ext.sign(client_id="other-client")))).status_code == 200
         refused = await node.gw.get(ECHO, headers=bearer(ext.sign(client_id="ext-client")))
         assert refused.status_code == 403 and "Unable to identify" in refused.json()["Exception"], refused.text
+
+
+async def test_jwt_claim_values_match_by_json_type(node: Node, upstream: Upstream) -> None:
+    """A claim set's ``true`` is not the number 1 (nor 1.0), in a scalar or in a list claim."""
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("jwtClaims"))
+    with running_oauth_server() as ext:
+        await external(node, ext)
+        await new_app(node, [api["id"]], name="admins", identifiers=[
+            {"key": "jwtClaims", "name": "c", "value": ['{"client_id": "ext-client", "admin": true}']}])
+        assert (await node.gw.get(ECHO, headers=bearer(ext.sign(admin=True)))).status_code == 200
+        assert (await node.gw.get(ECHO, headers=bearer(ext.sign(admin=[False, True])))).status_code == 200
+        for value in (1, 1.0, [1]):
+            r = await node.gw.get(ECHO, headers=bearer(ext.sign(admin=value)))
+            assert r.status_code == 403, (value, r.text)
