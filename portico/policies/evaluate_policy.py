@@ -47,7 +47,8 @@ class EvaluatePolicyConfig(PolicyConfig):
     logicalConnector: Literal["OR", "AND"] = Field(default="OR", description="How the rules combine.")
     allowAnonymous: bool = Field(default=False, description="Let calls no rule identifies through.")
     triggerPolicyViolationOnMissingAuthorizationHeader: bool = Field(
-        default=False, description="Fail with 401 when an Authorization header is required but absent."
+        default=False, description="Fail with 401 when no rule identified the application and the request has "
+                                   "no Authorization header, even with allowAnonymous."
     )
     IdentificationRule: list[IdentificationRuleConfig] = Field(min_length=1, description="The identification rules.")
 
@@ -136,6 +137,20 @@ class _Verdict:
         return not conjunctive
 
 
+def _missing_header_violation(config: EvaluatePolicyConfig) -> Violation | None:
+    """``triggerPolicyViolationOnMissingAuthorizationHeader``: the 401 for a call that no rule
+    identified and that sent no ``Authorization`` header (whatever ``allowAnonymous`` says), with a
+    challenge for the schemes the rules read (Bearer for tokens, Basic for HTTP basic)."""
+    if not config.triggerPolicyViolationOnMissingAuthorizationHeader:
+        return None
+    kinds = {r.identificationType for r in config.IdentificationRule}
+    schemes = [name for name, wanted in (("Bearer", TOKEN_RULES), ("Basic", ("httpBasicAuth",)))
+               if kinds & set(wanted)] or ["Bearer"]
+    challenge = ", ".join(schemes).encode("latin-1")
+    return Violation(401, "MISSING_AUTHORIZATION", "The request cannot be authenticated: the Authorization header "
+                     "is missing.", headers=((b"www-authenticate", challenge),))
+
+
 class EvaluatePolicy(PolicyHandler):
     template_key = "evaluatePolicy"
     stage = "IAM"
@@ -147,6 +162,7 @@ class EvaluatePolicy(PolicyHandler):
         self._rules = [(r.identificationType, r.applicationLookup == "strict") for r in config.IdentificationRule]
         self._and = config.logicalConnector == "AND"
         self._anonymous = config.allowAnonymous
+        self._missing_header = _missing_header_violation(config)
         # API keys and IP ranges are looked up without waiting: then the phase answers at once,
         # with no coroutine (the common case, on every call of an API-key protected API).
         self._sync_rules = (
@@ -177,6 +193,8 @@ class EvaluatePolicy(PolicyHandler):
     def _judge(self, verdict: _Verdict, ex: Exchange) -> Violation | None:
         found, failure = verdict.found, verdict.failure
         if found is None:
+            if self._missing_header is not None and ex.request.header(b"authorization") is None:
+                return self._missing_header
             if self._anonymous:  # only a caller whose credentials were not refused is anonymous
                 return verdict.refusal
             return failure or UNIDENTIFIED

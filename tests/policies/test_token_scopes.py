@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.gateway.test_runtime import add_action, new_app, rules
+from tests.gateway.test_runtime import add_action, key_of, new_app, rules
 from tests.policies.test_token_identification import access_token, bearer, external, local_client
 from tests.support.node import ADMIN, Node
 from tests.support.oauth_server import running_oauth_server
@@ -161,3 +161,18 @@ async def test_jwt_claim_values_match_by_json_type(node: Node, upstream: Upstrea
         for value in (1, 1.0, [1]):
             r = await node.gw.get(ECHO, headers=bearer(ext.sign(admin=value)))
             assert r.status_code == 403, (value, r.text)
+
+
+async def test_missing_authorization_header_can_be_a_violation(node: Node, upstream: Upstream) -> None:
+    """triggerPolicyViolationOnMissingAuthorizationHeader: a call that no rule identified and that
+    sent no Authorization header is a 401, even with anonymous calls allowed."""
+    await set_local_scopes(node, "read")
+    api = await node.create_api(spec_for(upstream.url))
+    flag = {"templateKey": "triggerPolicyViolationOnMissingAuthorizationHeader", "values": ["true"]}
+    await add_action(node, api, "evaluatePolicy", "IAM", [*rules("oAuth2Token", "apiKey", anonymous=True), flag])
+    reg, sid = await local_client(node)
+    app = await new_app(node, [api["id"]], name="app", authStrategyIds=[sid])
+    missing = await node.gw.get(ECHO)
+    assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer"), missing.text
+    assert (await node.gw.get(ECHO, headers=bearer(await access_token(node, reg, "read")))).status_code == 200
+    assert (await node.gw.get(ECHO, headers={"x-gateway-apikey": key_of(app)})).status_code == 200
