@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 
 from portico.app import Portico, ServeOptions
 from portico.counters.redis import RedisCounters
+from portico.gateway.parts.ip_deny import add_denied
 from tests.gateway.test_runtime import add_action, key_of, new_app, rules
 from tests.support.node import Node
 from tests.support.upstream import Upstream, spec_for
@@ -184,3 +185,15 @@ async def test_denied_addresses_are_canonical_and_junk_is_never_stored(node: Nod
     stored = (await node.admin.get(PATH)).json()
     assert stored["deniedIPList"] == ["2001:db8::1"]
     assert (await node.admin.put(PATH, json=stored)).status_code == 200  # what GET gives, PUT takes
+
+
+async def test_concurrent_denials_are_all_kept(node: Node) -> None:
+    """Nodes (or one node's tasks) adding addresses at once, and an administrator's edit of other
+    fields meanwhile, lose none."""
+    addresses = [f"10.0.0.{i}" for i in range(1, 9)]
+    edits = [node.admin.put(PATH, json={"maximumFailedAuthRequests": str(n)}) for n in (4, 5, 6)]
+    results = await asyncio.gather(*(add_denied(node.portico.store, ip) for ip in addresses), *edits)
+    assert all(r.status_code == 200 for r in results if r is not None)
+    stored = (await node.admin.get(PATH)).json()
+    assert sorted(stored["deniedIPList"]) == sorted(addresses)
+    assert stored["maximumFailedAuthRequests"] in ("4", "5", "6")

@@ -24,7 +24,7 @@ from typing import Any
 
 from portico.counters import Counters, CounterUnavailable, Window, counters_of, window_for
 from portico.gateway.snapshot import Snapshot, snapshot_part
-from portico.store import Store, StoreTransaction
+from portico.store import ConflictError, Store, StoreTransaction
 
 log = logging.getLogger("portico.gateway")
 
@@ -48,13 +48,26 @@ async def read_config(tx: StoreTransaction) -> dict[str, Any]:
     return {**DEFAULTS, **(row.body if row is not None else {})}
 
 
-async def add_denied(store: Store, ip: str) -> None:
-    """Put ``ip`` on the stored deny list (moves the configuration revision: every node reloads)."""
-    async with store.transaction() as tx:
-        config = await read_config(tx)
-        if ip not in config["deniedIPList"]:
-            config["deniedIPList"] = [*config["deniedIPList"], ip]
-            await tx.upsert(KIND, CONFIG_ID, config)
+async def add_denied(store: Store, ip: str, attempts: int = 20) -> None:
+    """Put ``ip`` on the stored deny list (moves the configuration revision: every node reloads).
+    The write is checked against the revision read, and tried again when another node (or an
+    administrator's PUT) wrote the list meanwhile: no denial is lost."""
+    for attempt in range(attempts):
+        try:
+            async with store.transaction() as tx:
+                row = await tx.get(KIND, CONFIG_ID)
+                config = {**DEFAULTS, **(row.body if row is not None else {})}
+                if ip in config["deniedIPList"]:
+                    return
+                config["deniedIPList"] = [*config["deniedIPList"], ip]
+                if row is None:
+                    await tx.insert(KIND, CONFIG_ID, config)
+                else:
+                    await tx.update(KIND, CONFIG_ID, config, row.revision)
+            return
+        except ConflictError:
+            await asyncio.sleep(0.01 * (attempt + 1))
+    raise ConflictError(f"the deny list kept changing; {ip} was not added")
 
 
 @lru_cache(maxsize=4096)
