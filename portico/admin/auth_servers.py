@@ -19,6 +19,7 @@ from starlette.requests import Request
 
 from portico.admin.context import AdminContext
 from portico.admin.errors import ApiError
+from portico.admin.scopes import mapping_using
 from portico.oauth import signing
 from portico.oauth.clients import KIND as STRATEGY
 from portico.oauth.config import (
@@ -109,6 +110,16 @@ async def parse(ctx: AdminContext, tx: StoreTransaction, data: dict[str, Any], a
         if user:
             raise ApiError(400, f"field 'name': authorization server {old.name!r} is used by strategy {user!r}; "
                                 "it cannot be renamed")
+        mapping = await mapping_using(tx, old.name)
+        if mapping:
+            raise ApiError(400, f"field 'name': authorization server {old.name!r} is used by scope mapping "
+                                f"{mapping}; it cannot be renamed")
+    if old is not None and old.name == server.name and server.scopes:
+        dropped = {s.name for s in old.scopes} - {s.name for s in server.scopes}
+        mapping = await mapping_using(tx, old.name, dropped) if dropped else None
+        if mapping:
+            raise ApiError(400, f"field 'scopes': scope mapping {mapping} requires a scope removed from "
+                                f"{old.name!r}; change the mapping first")
     if server.is_local:
         await _rotate(ctx, tx, old or None, server)
     return server.model_dump(exclude_none=True), server.name
@@ -204,6 +215,9 @@ async def deletion_blocker(tx: StoreTransaction, body: dict[str, Any]) -> str | 
         user = await _strategy_using(tx, str(body.get("name")))
         if user:
             return f"authorization server {body.get('name')!r} is used by strategy {user!r}; delete that first"
+        mapping = await mapping_using(tx, str(body.get("name")))
+        if mapping:
+            return f"authorization server {body.get('name')!r} is used by scope mapping {mapping}; change that first"
         return None
     user = await _server_using_provider(tx, body)
     if user:

@@ -6,6 +6,7 @@ edited by PUT (remove an address to let it in again). PUT changes the fields it 
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from typing import Any
 
@@ -17,6 +18,9 @@ from portico.admin.common import json_response, read_object
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError
 from portico.gateway.parts.ip_deny import CONFIG_ID, DEFAULTS, KIND, read_config
+from portico.store import ConflictError
+
+ATTEMPTS = 20
 
 _COUNTS = {"maximumFailedAuthRequests": (1, 1_000_000), "maximumFailedAuthRequestsDuration": (1, 31_536_000),
            "blockIntervalInSeconds": (1, 31_536_000)}
@@ -81,9 +85,20 @@ async def get_config(request: Request) -> Response:
 async def put_config(request: Request) -> Response:
     ctx = context_of(request)
     data = await read_object(request)
-    async with ctx.store.transaction() as tx:
-        config = merged(await read_config(tx), data)
-        await tx.upsert(KIND, CONFIG_ID, config)
+    for attempt in range(ATTEMPTS):
+        try:
+            async with ctx.store.transaction() as tx:
+                row = await tx.get(KIND, CONFIG_ID)
+                config = merged(await read_config(tx), data)
+                if row is None:
+                    await tx.insert(KIND, CONFIG_ID, config)
+                else:  # checked against the revision read: a denial a node adds meanwhile is not lost
+                    await tx.update(KIND, CONFIG_ID, config, row.revision)
+            break
+        except ConflictError:
+            if attempt == ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.01 * (attempt + 1))
     ctx.notify_change()
     return json_response(config)
 

@@ -39,7 +39,8 @@ async def create_default_scope(tx: StoreTransaction, api_id: str, api_name: str,
     row = await tx.get("alias", LOCAL_ID)
     if row is not None:
         local = AuthServer.model_validate(row.body)
-        if local.scopes and all(s.name != name for s in local.scopes):
+        # even when local lists no scopes yet: a client can be granted only a scope it lists
+        if all(s.name != name for s in local.scopes):
             local.scopes.append(Scope(name=name, description=f"Default scope of API {api_name} {api_version}"))
             await tx.update("alias", row.id, {**row.body, "scopes": [s.model_dump() for s in local.scopes]},
                             row.revision, name=row.body.get("name", LOCAL_ID))
@@ -63,6 +64,20 @@ async def forget_api(tx: StoreTransaction, api_id: str) -> None:
             await tx.update(KIND, row.id, {**row.body, "apiScopes": refs}, row.revision)
         else:
             await tx.delete(KIND, row.id)
+
+
+async def mapping_using(tx: StoreTransaction, server_name: str, scopes: set[str] | None = None) -> str | None:
+    """A scope mapping that requires a scope of ``server_name`` (one of ``scopes``, when given), as
+    ``'<mapping>' (scope '<scope>')``; None when no mapping does. An authorization server keeps its
+    name and the scopes mappings require while they do."""
+    for row in await tx.list(KIND):
+        for required in row.body.get("requiredAuthScopes") or ():
+            if not isinstance(required, dict) or required.get("authServerAlias") != server_name:
+                continue
+            scope = str(required.get("scopeName", ""))
+            if scopes is None or scope in scopes:
+                return f"{row.body.get('scopeName', row.id)!r} (scope {scope!r})"
+    return None
 
 
 def _not_found(scope_id: str) -> ApiError:

@@ -170,12 +170,15 @@ class Grants:
     def id_token(self, client: Client, subject: str, nonce: str | None, issued: Issued) -> str:
         """An OpenID Connect ID token. ``token_use: id`` and the ``JWT`` header type tell it apart
         from an access token (the gateway refuses it as one); ``sid`` is its grant, so revoking the
-        grant also ends the ID token's use for identification."""
+        grant also ends the ID token's use for identification; ``scope`` is the grant's, for the
+        gateway's scope mappings."""
         if self.key is None:
             raise OAuthError("server_error", "the authorization server's signing key cannot be used", 500)
         extra: dict[str, Any] = {"auth_time": now_seconds(), "azp": client.client_id,
                                  "at_hash": at_hash(issued.access_token, self.key.algorithm),
-                                 "token_use": ID_TOKEN_USE, "sid": issued.id}
+                                 "token_use": ID_TOKEN_USE, "sid": issued.id,
+                                 # the grant's scope: scope mappings apply to OpenID identification too
+                                 "scope": issued.scope}
         if nonce:
             extra["nonce"] = nonce
         return self.key.sign(jwt_claims(self.server, subject, client.client_id, extra))

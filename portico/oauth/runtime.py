@@ -228,7 +228,8 @@ class OAuthRuntime:
                 if strategy.client_id:
                     clients.setdefault((strategy.authServerAlias, strategy.client_id), []).append(binding)
                 if strategy.type in JWT_TYPES:
-                    jwt_apps.setdefault(strategy.authServerAlias, []).append(binding)
+                    jwt_apps.setdefault(strategy.authServerAlias, []).append(
+                        Binding(app_id, strategy.audience, strategy.client_id or ""))
         view.bindings = {k: tuple(dict.fromkeys(v)) for k, v in clients.items()}
         view.jwt_bindings = {k: tuple(dict.fromkeys(v)) for k, v in jwt_apps.items()}
         return view

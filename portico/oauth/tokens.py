@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,10 +220,13 @@ class TokenStore:
         return int(result.rowcount or 0)
 
     async def list(self, client_id: str | None = None, owner_id: str | None = None, offset: int = 0,
-                   limit: int = 100) -> tuple[list[TokenRecord], int]:
+                   limit: int = 100, client_ids: Collection[str] | None = None) -> tuple[list[TokenRecord], int]:
+        """Grants, newest first; ``client_ids`` (when not None) narrows them to those clients."""
         t = oauth_tokens.c
         conditions = [c for c in (t.client_id == client_id if client_id else None,
-                                  t.owner_id == owner_id if owner_id else None) if c is not None]
+                                  t.owner_id == owner_id if owner_id else None,
+                                  t.client_id.in_(sorted(client_ids)) if client_ids is not None else None)
+                      if c is not None]
         where = and_(*conditions) if conditions else None
         query = select(oauth_tokens).order_by(t.created_at.desc(), t.id).offset(offset).limit(limit)
         count = select(func.count()).select_from(oauth_tokens)

@@ -52,8 +52,11 @@ class Binding:
 
     app_id: str
     audience: str = ""
+    client_id: str = ""  # the strategy's client, when it names one: only that client's tokens
 
     def accepts(self, verified: VerifiedToken) -> bool:
+        if self.client_id and self.client_id != verified.client_id:
+            return False
         return not self.audience or self.audience in audiences(verified.claims)
 
 
@@ -161,7 +164,8 @@ class OAuthView:
         return Identified(server, verified, tuple(b.app_id for b in bound if b.accepts(verified)))
 
     def jwt_applications(self, server: str, verified: VerifiedToken) -> tuple[str, ...]:
-        """Applications with a JWT/OpenID strategy on ``server`` whose audience ``verified`` carries."""
+        """Applications with a JWT/OpenID strategy on ``server`` whose audience ``verified`` carries
+        (and whose client it is, when the strategy names a client)."""
         return tuple(b.app_id for b in self.jwt_bindings.get(server, ()) if b.accepts(verified))
 
 

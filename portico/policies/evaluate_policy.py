@@ -4,7 +4,8 @@ Each identification rule names a credential type and a lookup scope:
 ``strict`` (applications registered to the API) or ``global`` (any
 application). With OR the first rule that identifies an application wins; with
 AND every rule must identify the same application. Anonymous calls pass only
-when ``allowAnonymous`` is true."""
+when ``allowAnonymous`` is true, and never with refused credentials (a 401, or
+a token lacking the resource's scope: ``_identify/tokens.py``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pydantic import Field
 
 from portico.gateway.client_certs import by_certificate
 from portico.policies._identify.tokens import RULES as TOKEN_RULES
+from portico.policies._identify.tokens import is_refusal
 from portico.policies.base import PolicyConfig, PolicyHandler, Violation
 from portico.policies.inbound_auth_transport import basic_credentials
 
@@ -45,7 +47,8 @@ class EvaluatePolicyConfig(PolicyConfig):
     logicalConnector: Literal["OR", "AND"] = Field(default="OR", description="How the rules combine.")
     allowAnonymous: bool = Field(default=False, description="Let calls no rule identifies through.")
     triggerPolicyViolationOnMissingAuthorizationHeader: bool = Field(
-        default=False, description="Fail with 401 when an Authorization header is required but absent."
+        default=False, description="Fail with 401 when no rule identified the application and the request has "
+                                   "no Authorization header, even with allowAnonymous."
     )
     IdentificationRule: list[IdentificationRuleConfig] = Field(min_length=1, description="The identification rules.")
 
@@ -104,11 +107,12 @@ _ASYNC_RULES = {"httpBasicAuth": _by_basic_auth, "hostNameAddress": _by_host_nam
 class _Verdict:
     """The rules' combined finding so far (OR: the first application wins; AND: all must agree)."""
 
-    __slots__ = ("failure", "found")
+    __slots__ = ("failure", "found", "refusal")
 
     def __init__(self) -> None:
         self.found: AppView | None = None
         self.failure: Violation | None = None
+        self.refusal: Violation | None = None  # the first failure allowAnonymous cannot forgive
 
     def add(self, outcome: AppView | Violation | None, strict: bool, conjunctive: bool, ex: Exchange) -> bool:
         """Take one rule's outcome; True when no further rule can change the verdict."""
@@ -120,6 +124,8 @@ class _Verdict:
             app, violation = None, UNIDENTIFIED
         if app is None:
             self.failure = self.failure or violation
+            if violation is not None and self.refusal is None and is_refusal(violation):
+                self.refusal = violation
             if conjunctive:
                 self.found = None
                 return True
@@ -129,6 +135,20 @@ class _Verdict:
             return True
         self.found = app
         return not conjunctive
+
+
+def _missing_header_violation(config: EvaluatePolicyConfig) -> Violation | None:
+    """``triggerPolicyViolationOnMissingAuthorizationHeader``: the 401 for a call that no rule
+    identified and that sent no ``Authorization`` header (whatever ``allowAnonymous`` says), with a
+    challenge for the schemes the rules read (Bearer for tokens, Basic for HTTP basic)."""
+    if not config.triggerPolicyViolationOnMissingAuthorizationHeader:
+        return None
+    kinds = {r.identificationType for r in config.IdentificationRule}
+    schemes = [name for name, wanted in (("Bearer", TOKEN_RULES), ("Basic", ("httpBasicAuth",)))
+               if kinds & set(wanted)] or ["Bearer"]
+    challenge = ", ".join(schemes).encode("latin-1")
+    return Violation(401, "MISSING_AUTHORIZATION", "The request cannot be authenticated: the Authorization header "
+                     "is missing.", headers=((b"www-authenticate", challenge),))
 
 
 class EvaluatePolicy(PolicyHandler):
@@ -142,6 +162,7 @@ class EvaluatePolicy(PolicyHandler):
         self._rules = [(r.identificationType, r.applicationLookup == "strict") for r in config.IdentificationRule]
         self._and = config.logicalConnector == "AND"
         self._anonymous = config.allowAnonymous
+        self._missing_header = _missing_header_violation(config)
         # API keys and IP ranges are looked up without waiting: then the phase answers at once,
         # with no coroutine (the common case, on every call of an API-key protected API).
         self._sync_rules = (
@@ -172,8 +193,10 @@ class EvaluatePolicy(PolicyHandler):
     def _judge(self, verdict: _Verdict, ex: Exchange) -> Violation | None:
         found, failure = verdict.found, verdict.failure
         if found is None:
-            if self._anonymous and (failure is None or failure.status != 401):
-                return None
+            if self._missing_header is not None and ex.request.header(b"authorization") is None:
+                return self._missing_header
+            if self._anonymous:  # only a caller whose credentials were not refused is anonymous
+                return verdict.refusal
             return failure or UNIDENTIFIED
         if found.suspended:
             return Violation(403, "APPLICATION_SUSPENDED", f"The application {found.name} is suspended.")

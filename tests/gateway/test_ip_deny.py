@@ -1,12 +1,23 @@
 """Global IP access on failed authentication (issue 5): N failures in T seconds from one client IP
 block it for a while or put it on the deny list; X-Forwarded-For honoured per setting; the denied
-list read and edited through /configurations/denyByIPForFailedAuthConfig; bad input refused."""
+list read and edited through /configurations/denyByIPForFailedAuthConfig; bad input refused; with
+the Redis counters (``--redis``) the failures and the block are shared by two nodes."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import redis.asyncio as aioredis
+
+from portico.app import Portico, ServeOptions
+from portico.counters.redis import RedisCounters
+from portico.gateway.parts.ip_deny import add_denied
 from tests.gateway.test_runtime import add_action, key_of, new_app, rules
 from tests.support.node import Node
 from tests.support.upstream import Upstream, spec_for
@@ -92,3 +103,97 @@ async def test_bad_input_leaves_the_setting_untouched(node: Node) -> None:
         r = await node.admin.put(PATH, json={"isEnabled": "true", **body})
         assert r.status_code == 400 and words in r.json()["errorDetails"], (body, r.text)
     assert (await node.admin.get(PATH)).json() == before
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@asynccontextmanager
+async def redis_node(data_dir: Path, prefix: str) -> AsyncIterator[Node]:
+    """A node counting in the shared Redis under the test's own key prefix."""
+    portico = Portico(ServeOptions(port=0, data_dir=data_dir, shutdown_timeout=2.0, redis_url=REDIS_URL))
+    counters = portico.services.get_or_create("counters", lambda s: RedisCounters(REDIS_URL, prefix=prefix))
+    portico.services.closers.append(counters.close)
+    await portico.start()
+    node = Node(portico)
+    try:
+        yield node
+    finally:
+        await node.close()
+        await portico.stop()
+
+
+async def guarded_api(node: Node, upstream: Upstream) -> str:
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("apiKey"))
+    await configure(node, isEnabled="true", maximumFailedAuthRequests="3", maximumFailedAuthRequestsDuration="60",
+                    whenLimitExceeds="BLOCK", blockIntervalInSeconds="2")
+    return key_of(await new_app(node, [api["id"]]))
+
+
+async def test_block_shared_by_two_nodes_through_redis_then_expiry(tmp_path: Path, upstream: Upstream) -> None:
+    prefix = f"portico-test:{uuid.uuid4().hex}:"
+    store = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        async with redis_node(tmp_path / "a", prefix) as a, redis_node(tmp_path / "b", prefix) as b:
+            keys = {a: await guarded_api(a, upstream), b: await guarded_api(b, upstream)}
+            if time.time() % 60 > 55:  # the three failures must fall in one 60 s counting window
+                await asyncio.sleep(60 - time.time() % 60 + 0.05)
+            # two failures on one node and one on the other: three from this client IP in all
+            for node in (a, a, b):
+                assert (await node.gw.get("/Echo/1.0/echo", headers={"x-gateway-apikey": "bad"})).status_code == 403
+            for node in (a, b):
+                blocked = await node.gw.get("/Echo/1.0/echo", headers={"x-gateway-apikey": keys[node]})
+                assert blocked.status_code == 403 and "blocked" in blocked.json()["Exception"], blocked.text
+            stored = [k.decode() async for k in store.scan_iter(match=f"{prefix}*")]
+            assert any(k.startswith(f"{prefix}ipdeny:block:127.0.0.1@") for k in stored), stored
+            assert any(k.startswith(f"{prefix}ipdeny:fail:127.0.0.1@") for k in stored), stored
+            await asyncio.sleep(2.2)  # blockIntervalInSeconds: the block ends on every node
+            for node in (a, b):
+                assert (await node.gw.get("/Echo/1.0/echo", headers={"x-gateway-apikey": keys[node]})).status_code \
+                    == 200
+    finally:
+        stale = [k async for k in store.scan_iter(match=f"{prefix}*")]
+        if stale:
+            await store.delete(*stale)
+        await store.aclose()
+
+
+async def test_denied_addresses_are_canonical_and_junk_is_never_stored(node: Node, upstream: Upstream) -> None:
+    """The client IP from X-Forwarded-For is the client's text: the same address written another
+    way is the same client, and what is not an address never reaches the stored deny list (which
+    must stay valid input for PUT)."""
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("apiKey"))
+    app = await new_app(node, [api["id"]])
+    await node.admin.put("/configurations/settings", json={"preferredSettings": {
+        "wattKeys": {"watt.server.enterprisegateway.ignoreXForwardedForHeader": "false"}}})
+    await configure(node, isEnabled=True, maximumFailedAuthRequests=2, maximumFailedAuthRequestsDuration=60,
+                    whenLimitExceeds="DENY")
+    for forwarded in ("2001:DB8:0:0:0:0:0:1", "2001:db8::1", "not-an-ip", "not-an-ip"):
+        r = await node.gw.get("/Echo/1.0/echo", headers={"x-gateway-apikey": "bad", "x-forwarded-for": forwarded})
+        assert r.status_code == 403
+    denied = await node.gw.get("/Echo/1.0/echo", headers={"x-gateway-apikey": key_of(app),
+                                                          "x-forwarded-for": "2001:db8:0::1"})
+    assert denied.status_code == 403 and "denied" in denied.json()["Exception"]
+    for _ in range(50):  # written to the settings document in the background
+        stored = (await node.admin.get(PATH)).json()
+        if stored["deniedIPList"]:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
+    stored = (await node.admin.get(PATH)).json()
+    assert stored["deniedIPList"] == ["2001:db8::1"]
+    assert (await node.admin.put(PATH, json=stored)).status_code == 200  # what GET gives, PUT takes
+
+
+async def test_concurrent_denials_are_all_kept(node: Node) -> None:
+    """Nodes (or one node's tasks) adding addresses at once, and an administrator's edit of other
+    fields meanwhile, lose none."""
+    addresses = [f"10.0.0.{i}" for i in range(1, 9)]
+    edits = [node.admin.put(PATH, json={"maximumFailedAuthRequests": str(n)}) for n in (4, 5, 6)]
+    results = await asyncio.gather(*(add_denied(node.portico.store, ip) for ip in addresses), *edits)
+    assert all(r.status_code == 200 for r in results if r is not None)
+    stored = (await node.admin.get(PATH)).json()
+    assert sorted(stored["deniedIPList"]) == sorted(addresses)
+    assert stored["maximumFailedAuthRequests"] in ("4", "5", "6")

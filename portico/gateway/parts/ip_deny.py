@@ -16,13 +16,15 @@ next one (the end always falls in one of the two), so a check is one counter rea
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
+from functools import lru_cache
 from typing import Any
 
 from portico.counters import Counters, CounterUnavailable, Window, counters_of, window_for
 from portico.gateway.snapshot import Snapshot, snapshot_part
-from portico.store import Store, StoreTransaction
+from portico.store import ConflictError, Store, StoreTransaction
 
 log = logging.getLogger("portico.gateway")
 
@@ -46,13 +48,37 @@ async def read_config(tx: StoreTransaction) -> dict[str, Any]:
     return {**DEFAULTS, **(row.body if row is not None else {})}
 
 
-async def add_denied(store: Store, ip: str) -> None:
-    """Put ``ip`` on the stored deny list (moves the configuration revision: every node reloads)."""
-    async with store.transaction() as tx:
-        config = await read_config(tx)
-        if ip not in config["deniedIPList"]:
-            config["deniedIPList"] = [*config["deniedIPList"], ip]
-            await tx.upsert(KIND, CONFIG_ID, config)
+async def add_denied(store: Store, ip: str, attempts: int = 20) -> None:
+    """Put ``ip`` on the stored deny list (moves the configuration revision: every node reloads).
+    The write is checked against the revision read, and tried again when another node (or an
+    administrator's PUT) wrote the list meanwhile: no denial is lost."""
+    for attempt in range(attempts):
+        try:
+            async with store.transaction() as tx:
+                row = await tx.get(KIND, CONFIG_ID)
+                config = {**DEFAULTS, **(row.body if row is not None else {})}
+                if ip in config["deniedIPList"]:
+                    return
+                config["deniedIPList"] = [*config["deniedIPList"], ip]
+                if row is None:
+                    await tx.insert(KIND, CONFIG_ID, config)
+                else:
+                    await tx.update(KIND, CONFIG_ID, config, row.revision)
+            return
+        except ConflictError:
+            await asyncio.sleep(0.01 * (attempt + 1))
+    raise ConflictError(f"the deny list kept changing; {ip} was not added")
+
+
+@lru_cache(maxsize=4096)
+def canonical(ip: str) -> str | None:
+    """The address in its one written form (``2001:DB8:0::1`` -> ``2001:db8::1``), or None when the
+    client's text (``X-Forwarded-For``) is no address: such a value is counted and refused on this
+    node but never written to the stored deny list."""
+    try:
+        return str(ipaddress.ip_address(ip.strip()))
+    except ValueError:
+        return None
 
 
 def _block_key(ip: str, window: Window) -> str:
@@ -75,6 +101,7 @@ class IpGuard:
 
     async def refusal(self, ip: str) -> str | None:
         """Why ``ip`` is refused (a message), or None."""
+        ip = canonical(ip) or ip
         if ip in self.denied:
             return DENIED_MESSAGE
         if self.deny:
@@ -89,6 +116,8 @@ class IpGuard:
 
     async def failed(self, ip: str) -> None:
         """Count one failed authentication from ``ip``; past the limit, deny or block it."""
+        address = canonical(ip)
+        ip = address or ip
         now = int(time.time() * 1000)
         try:
             count = await self.counters.add(f"ipdeny:fail:{ip}", window_for(now, self.window_s, "seconds"))
@@ -96,7 +125,7 @@ class IpGuard:
                 return
             if self.deny:
                 self.denied.add(ip)
-                if self.store is not None:
+                if self.store is not None and address is not None:
                     task = asyncio.create_task(self._persist(ip))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)

@@ -19,10 +19,15 @@ from portico.policies._identify.tokens import JWT_CLAIMS
 from portico.store import StoreTransaction
 
 
+def _same(expected: Any, actual: Any) -> bool:
+    # JSON's true is not the number 1 (Python's == says it is)
+    return expected == actual and isinstance(expected, bool) == isinstance(actual, bool)
+
+
 def _claim_matches(expected: Any, actual: Any) -> bool:
-    if actual == expected:
+    if _same(expected, actual):
         return True
-    return isinstance(actual, list) and not isinstance(expected, list) and expected in actual
+    return isinstance(actual, list) and not isinstance(expected, list) and any(_same(expected, a) for a in actual)
 
 
 def _hashable(value: Any) -> bool:

@@ -8,9 +8,13 @@ an application, nothing (no bearer token: the rule does not apply), or a :class:
   against the applications' ``jwtClaims`` identifiers (every claim of one claim set must be in the
   token); failing that, the applications with a JWT strategy on that server.
 - ``oAuth2Token``: an access token (JWT or opaque) -> its client id -> the applications whose
-  strategy uses that client (``OAuthView.identify_oauth2``); then the scope mappings of the API are
-  enforced (403 ``INSUFFICIENT_SCOPE``, see ``gateway/parts/scopes.py``).
+  strategy uses that client (``OAuthView.identify_oauth2``).
 - ``openIdConnect``: an OpenID Connect ID token is the credential (``OAuthView.identify_id_token``).
+
+Whatever the type, once the token is valid the API's scope mappings are enforced with the token's
+scopes (``scope``, space-separated, or an ``scp`` list) on the server that issued it: a token without
+a mapped scope is a 403 ``INSUFFICIENT_SCOPE`` (``gateway/parts/scopes.py``), which ``allowAnonymous``
+does not forgive (:func:`is_refusal`).
 
 A token that fails validation is a 401 (``The request cannot be authenticated.``, the reference's
 wording, plus the reason and a ``WWW-Authenticate: Bearer error="invalid_token"`` header, RFC 6750);
@@ -56,6 +60,13 @@ INSUFFICIENT_SCOPE = Violation(
     headers=((b"www-authenticate", b'Bearer error="insufficient_scope"'),))
 
 
+def is_refusal(violation: Violation) -> bool:
+    """A failure ``allowAnonymous`` does not forgive: credentials that failed authentication (401),
+    or a valid token without the scope this resource requires (403). A caller that sent such
+    credentials is not anonymous."""
+    return violation.status == 401 or violation.key == INSUFFICIENT_SCOPE.key
+
+
 def bearer_token(ex: Exchange) -> str | None:
     raw = ex.request.header(b"authorization")
     if raw is None:
@@ -95,6 +106,8 @@ async def by_jwt_claims(ex: Exchange, snap: Snapshot) -> AppView | Violation | N
         server, verified = await view.verify_jwt(token)
     except TokenError as exc:
         return token_failure(exc)
+    if not allowed_by_scopes(ex, snap, server.name, verified):
+        return INSUFFICIENT_SCOPE
     index: ClaimIndex | None = snap.extras.get(JWT_CLAIMS)
     matched = index.matching(verified.claims) if index is not None else []
     app = _pick(ex, snap, [a.id for a in matched] or view.jwt_applications(server.name, verified))
@@ -135,6 +148,8 @@ async def by_openid(ex: Exchange, snap: Snapshot) -> AppView | Violation | None:
         identified = await view.identify_id_token(token)
     except TokenError as exc:
         return token_failure(exc)
+    if not allowed_by_scopes(ex, snap, identified.server, identified.token):
+        return INSUFFICIENT_SCOPE
     app = _pick(ex, snap, identified.application_ids)
     if app is None:
         return NOT_IDENTIFIED

@@ -1,0 +1,45 @@
+"""``/oauthTokens`` with team work (issue 5): a user sees and revokes only the tokens of clients
+whose application is visible to them; administrators see all; another team's token is a 404 and
+stays active."""
+
+from __future__ import annotations
+
+from portico.security import privileges as priv
+from tests.admin.teams_support import add_user, client, make_team, set_team_work
+from tests.policies.test_token_identification import access_token, local_client
+from tests.support.node import Node
+
+
+async def test_tokens_are_narrowed_to_the_callers_applications(node: Node) -> None:
+    await set_team_work(node, True)
+    privileges = [priv.VIEW_ADMIN_CONFIG, priv.MANAGE_SECURITY_CONFIG, priv.MANAGE_APPLICATIONS]
+    for login in ("alice", "bob"):
+        await add_user(node, login)
+    team_a = (await make_team(node, "TeamA", privileges, users=["alice"]))["id"]
+    team_b = (await make_team(node, "TeamB", privileges, users=["bob"]))["id"]
+    reg_a, sid_a = await local_client(node, "client-a")
+    reg_b, sid_b = await local_client(node, "client-b")
+    for name, team, sid in (("app-a", team_a, sid_a), ("app-b", team_b, sid_b)):
+        r = await node.admin.post("/applications", json={"name": name, "teams": [team], "authStrategyIds": [sid]})
+        assert r.status_code == 200, r.text
+    for reg in (reg_a, reg_a, reg_b):
+        await access_token(node, reg)
+    everything = (await node.admin.get("/oauthTokens")).json()
+    assert everything["total"] == 3
+    b_token = next(t for t in everything["oauthTokens"] if t["clientId"] == reg_b["clientId"])
+    async with client(node, "alice") as alice, client(node, "bob") as bob:
+        mine = (await alice.get("/oauthTokens")).json()
+        assert mine["total"] == 2 and {t["clientId"] for t in mine["oauthTokens"]} == {reg_a["clientId"]}
+        assert (await bob.get("/oauthTokens")).json()["total"] == 1
+        other = (await alice.get("/oauthTokens", params={"clientId": reg_b["clientId"]})).json()
+        assert other == {"oauthTokens": [], "total": 0}
+        # another team's token: unknown to alice, and left active
+        assert (await alice.delete(f"/oauthTokens/{b_token['id']}")).status_code == 404
+        listed = (await node.admin.get("/oauthTokens", params={"clientId": reg_b["clientId"]})).json()
+        assert listed["oauthTokens"][0]["revoked"] is False
+        r = await bob.delete(f"/oauthTokens/{b_token['id']}")
+        assert r.status_code == 200 and r.json()["oauthToken"]["revoked"] is True
+    # team work off again: functional privileges alone decide
+    await set_team_work(node, False)
+    async with client(node, "alice") as alice:
+        assert (await alice.get("/oauthTokens")).json()["total"] == 3

@@ -1,0 +1,178 @@
+"""Scope mappings (``/scopes``, issue 5) at the gateway for every token type: ``jwtClaims``,
+``oAuth2Token`` and ``openIdConnect`` use the token's scopes (``scope`` or ``scp``) on the server
+that issued it; a valid token lacking the mapped scope is a 403 even when anonymous calls are
+allowed (only a call without credentials is anonymous)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.gateway.test_runtime import add_action, key_of, new_app, rules
+from tests.policies.test_token_identification import access_token, bearer, external, local_client
+from tests.support.node import ADMIN, Node
+from tests.support.oauth_server import running_oauth_server
+from tests.support.upstream import Upstream, spec_for
+
+ECHO = "/Echo/1.0/echo"
+
+
+async def set_local_scopes(node: Node, *names: str) -> None:
+    local = (await node.admin.get("/alias/local")).json()["alias"]
+    local["scopes"] = [{"name": n, "description": n} for n in names]
+    r = await node.admin.put("/alias/local", json=local)
+    assert r.status_code == 200, r.text
+
+
+async def map_scope(node: Node, name: str, api_id: str, server: str, scope: str) -> str:
+    r = await node.admin.post("/scopes", json={
+        "scopeName": name, "apiScopes": [api_id],
+        "requiredAuthScopes": [{"authServerAlias": server, "scopeName": scope}]})
+    assert r.status_code == 201, r.text
+    await node.reload()
+    scope_id: str = r.json()["scope"]["id"]
+    return scope_id
+
+
+def refused_for_scope(r: httpx.Response) -> bool:
+    return r.status_code == 403 and "scope" in r.json()["Exception"] and \
+        r.headers.get("www-authenticate") == 'Bearer error="insufficient_scope"'
+
+
+async def test_jwt_claims_tokens_need_a_mapped_scope_of_their_issuer(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("jwtClaims", anonymous=True))
+    with running_oauth_server() as ext:
+        await external(node, ext)
+        await new_app(node, [api["id"]], name="ext", identifiers=[
+            {"key": "jwtClaims", "name": "c", "value": ['{"client_id": "ext-client"}']}])
+        read, write = ext.sign(scope="read"), ext.sign(scope="read write")
+        scp = ext.sign(scope=None, scp=["write"])
+        assert (await node.gw.get(ECHO, headers=bearer(read))).status_code == 200  # no mapping yet
+        # the same scope name on another server does not count: the token's issuer decides
+        await set_local_scopes(node, "write")
+        local_id = await map_scope(node, "local-writers", api["id"], "local", "write")
+        assert refused_for_scope(await node.gw.get(ECHO, headers=bearer(write)))
+        assert (await node.admin.delete(f"/scopes/{local_id}")).status_code == 204
+        await map_scope(node, "ext-writers", api["id"], "ext", "write")
+        refused = await node.gw.get(ECHO, headers=bearer(read))
+        assert refused_for_scope(refused), refused.text  # allowAnonymous does not let it through
+        assert (await node.gw.get(ECHO, headers=bearer(write))).status_code == 200
+        assert (await node.gw.get(ECHO, headers=bearer(scp))).status_code == 200  # scp: a list
+        assert (await node.gw.get(ECHO)).status_code == 200  # no credentials at all: anonymous
+
+
+async def test_oauth2_token_lacking_scope_is_not_anonymous(node: Node, upstream: Upstream) -> None:
+    await set_local_scopes(node, "read", "write")
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("oAuth2Token", anonymous=True))
+    reg, sid = await local_client(node)
+    await new_app(node, [api["id"]], name="scoped", authStrategyIds=[sid])
+    await map_scope(node, "writers", api["id"], "local", "write")
+    assert refused_for_scope(await node.gw.get(ECHO, headers=bearer(await access_token(node, reg, "read"))))
+    assert (await node.gw.get(ECHO, headers=bearer(await access_token(node, reg, "write")))).status_code == 200
+    assert (await node.gw.get(ECHO)).status_code == 200
+    # a refused token stays refused whatever rule comes first (OR with an API key that is wrong)
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("apiKey", "oAuth2Token", anonymous=True))
+    headers = {**bearer(await access_token(node, reg, "read")), "x-gateway-apikey": "wrong"}
+    assert refused_for_scope(await node.gw.get(ECHO, headers=headers))
+    headers = {**bearer("not-a-token"), "x-gateway-apikey": "wrong"}
+    assert (await node.gw.get(ECHO, headers=headers)).status_code == 401
+
+
+async def openid_tokens(node: Node, reg: dict[str, Any], scope: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=node.base, follow_redirects=False) as public:
+        r = await public.get("/oauth2/authorize", params={
+            "response_type": "code", "client_id": reg["clientId"], "redirect_uri": "https://app.example/cb",
+            "scope": scope}, auth=ADMIN)
+        assert r.status_code in (302, 303), r.text
+        code = httpx.URL(r.headers["location"]).params["code"]
+        r = await public.post("/oauth2/token", data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": "https://app.example/cb"},
+            auth=(reg["clientId"], reg["clientSecret"]))
+    assert r.status_code == 200, r.text
+    tokens: dict[str, Any] = r.json()
+    return tokens
+
+
+async def test_openid_id_tokens_need_a_mapped_scope(node: Node, upstream: Upstream) -> None:
+    await set_local_scopes(node, "read", "write")
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("openIdConnect", anonymous=True))
+    r = await node.admin.post("/strategies", json={
+        "name": "oidc", "type": "OPENID_CONNECT_RSA", "authServerAlias": "local",
+        "dcrConfig": {"allowedGrantTypes": ["authorization_code"], "redirectUris": ["https://app.example/cb"]}})
+    assert r.status_code == 200, r.text
+    strategy = r.json()["strategy"]
+    await new_app(node, [api["id"]], name="oidc-app", authStrategyIds=[strategy["id"]])
+    await map_scope(node, "writers", api["id"], "local", "write")
+    reader = await openid_tokens(node, strategy["clientRegistration"], "openid read")
+    writer = await openid_tokens(node, strategy["clientRegistration"], "openid write")
+    assert refused_for_scope(await node.gw.get(ECHO, headers=bearer(reader["id_token"])))
+    assert (await node.gw.get(ECHO, headers=bearer(writer["id_token"]))).status_code == 200
+
+
+async def test_default_scope_is_usable_when_local_lists_no_scopes(node: Node, upstream: Upstream) -> None:
+    """pg_oauth2_createDefaultScopes with the shipped local server (no scopes listed): the API's
+    scope is added to the local server, so a client can be granted it and call the API."""
+    r = await node.admin.put("/configurations/settings",
+                             json={"extendedKeys": {"pg_oauth2_createDefaultScopes": "true"}})
+    assert r.status_code == 200, r.text
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("oAuth2Token"))
+    assert [s["name"] for s in (await node.admin.get("/alias/local")).json()["alias"]["scopes"]] == ["Echo_1.0"]
+    reg, sid = await local_client(node)
+    await new_app(node, [api["id"]], name="scoped", authStrategyIds=[sid])
+    assert (await node.gw.get(ECHO, headers=bearer(await access_token(node, reg, "Echo_1.0")))).status_code == 200
+    assert refused_for_scope(await node.gw.get(ECHO, headers=bearer(await access_token(node, reg, "openid"))))
+
+
+async def test_jwt_strategy_of_another_client_does_not_identify(node: Node, upstream: Upstream) -> None:
+    """jwtClaims falling back to the applications' JWT strategies: a strategy naming a client
+    identifies only that client's tokens (before, any token of the issuer took the first one)."""
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("jwtClaims"))
+    with running_oauth_server() as ext:
+        await external(node, ext)
+        strategies = {}
+        for client_id in ("other-client", "ext-client"):
+            r = await node.admin.post("/strategies", json={"name": client_id, "type": "JWT_RSA",
+                                                           "authServerAlias": "ext", "clientId": client_id})
+            assert r.status_code == 200, r.text
+            strategies[client_id] = r.json()["strategy"]["id"]
+        await new_app(node, [api["id"]], name="other", authStrategyIds=[strategies["other-client"]])
+        await new_app(node, [], name="mine", authStrategyIds=[strategies["ext-client"]])
+        assert (await node.gw.get(ECHO, headers=bearer(ext.sign(client_id="other-client")))).status_code == 200
+        refused = await node.gw.get(ECHO, headers=bearer(ext.sign(client_id="ext-client")))
+        assert refused.status_code == 403 and "Unable to identify" in refused.json()["Exception"], refused.text
+
+
+async def test_jwt_claim_values_match_by_json_type(node: Node, upstream: Upstream) -> None:
+    """A claim set's ``true`` is not the number 1 (nor 1.0), in a scalar or in a list claim."""
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("jwtClaims"))
+    with running_oauth_server() as ext:
+        await external(node, ext)
+        await new_app(node, [api["id"]], name="admins", identifiers=[
+            {"key": "jwtClaims", "name": "c", "value": ['{"client_id": "ext-client", "admin": true}']}])
+        assert (await node.gw.get(ECHO, headers=bearer(ext.sign(admin=True)))).status_code == 200
+        assert (await node.gw.get(ECHO, headers=bearer(ext.sign(admin=[False, True])))).status_code == 200
+        for value in (1, 1.0, [1]):
+            r = await node.gw.get(ECHO, headers=bearer(ext.sign(admin=value)))
+            assert r.status_code == 403, (value, r.text)
+
+
+async def test_missing_authorization_header_can_be_a_violation(node: Node, upstream: Upstream) -> None:
+    """triggerPolicyViolationOnMissingAuthorizationHeader: a call that no rule identified and that
+    sent no Authorization header is a 401, even with anonymous calls allowed."""
+    await set_local_scopes(node, "read")
+    api = await node.create_api(spec_for(upstream.url))
+    flag = {"templateKey": "triggerPolicyViolationOnMissingAuthorizationHeader", "values": ["true"]}
+    await add_action(node, api, "evaluatePolicy", "IAM", [*rules("oAuth2Token", "apiKey", anonymous=True), flag])
+    reg, sid = await local_client(node)
+    app = await new_app(node, [api["id"]], name="app", authStrategyIds=[sid])
+    missing = await node.gw.get(ECHO)
+    assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer"), missing.text
+    assert (await node.gw.get(ECHO, headers=bearer(await access_token(node, reg, "read")))).status_code == 200
+    assert (await node.gw.get(ECHO, headers={"x-gateway-apikey": key_of(app)})).status_code == 200
