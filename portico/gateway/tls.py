@@ -14,7 +14,11 @@ reason, and routes to it fail with a 502 naming it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import secrets
+import socket
 import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,6 +35,7 @@ from portico.security.keystore.records import (
 from portico.security.keystore.tls import ClientAuth, client_context, server_context
 from portico.security.secrets import SecretBox
 from portico.store import Store, StoreTransaction
+from portico.store.db import now_ms
 
 if TYPE_CHECKING:
     from portico.events.model import TransactionEvent
@@ -40,7 +45,7 @@ log = logging.getLogger("portico.tls")
 OUTBOUND = "outbound_tls"  # snap.extras key: an OutboundTls
 LISTENER = "https_listener"  # Services.options key: the ListenerTls of this node, if any
 CACHE = "tls_contexts"  # Services item: the ContextCache
-LISTENER_KIND = "listener"  # stored rows naming the stores a running HTTPS listener uses (store_users)
+LISTENER_KIND = "listener"  # stored rows naming the stores a running HTTPS listener uses (ListenerRecord)
 
 
 @dataclass(frozen=True)
@@ -168,21 +173,80 @@ class OutboundTls:
         return self.default
 
 
-async def record_listener(store: Store, port: int, options: HttpsOptions) -> None:
-    """Note the stores a running HTTPS listener names, so they cannot be deleted under it
-    (``security.keystore.usage.store_users``); the row goes when the listener stops."""
-    body = {"port": port, "keystore": options.keystore, "keyAlias": options.key_alias,
-            "truststore": options.truststore, "clientAuth": options.client_auth}
-    async with store.transaction() as tx:
-        await tx.upsert(LISTENER_KIND, f"https:{port}", body)
+HEARTBEAT_ENV = "PORTICO_LISTENER_HEARTBEAT_SECONDS"
+HEARTBEAT_SECONDS = 10.0
+STALE_AFTER_BEATS = 3  # a record not refreshed for this many intervals belongs to a node that is gone
 
 
-async def forget_listener(store: Store, port: int) -> None:
+def heartbeat_interval() -> float:
+    """Seconds between refreshes of a listener record (``PORTICO_LISTENER_HEARTBEAT_SECONDS``)."""
+    raw = os.environ.get(HEARTBEAT_ENV)
     try:
-        async with store.transaction() as tx:
-            await tx.delete(LISTENER_KIND, f"https:{port}")
-    except Exception:  # stopping must go on; a stale row only keeps refusing deletions
-        log.exception("could not remove the record of the HTTPS listener on port %s", port)
+        value = float(raw) if raw else HEARTBEAT_SECONDS
+    except ValueError:
+        log.warning("%s=%r is not a number; using %s", HEARTBEAT_ENV, raw, HEARTBEAT_SECONDS)
+        value = HEARTBEAT_SECONDS
+    return max(value, 0.1)
+
+
+class ListenerRecord:
+    """The stored note of a running HTTPS listener started with stores of its own, so they cannot
+    be deleted under it (``security.keystore.usage.store_users``).
+
+    The row (kind ``listener``, one per process and port) carries ``expiresAt``: the running node
+    pushes it forward every ``interval`` seconds and deletes the row when it stops. A node that is
+    killed or cut off stops refreshing, and once ``expiresAt`` is past every node reads the record
+    as gone (nodes' clocks must agree to within about one interval). The writes leave the
+    configuration revision alone: the gateway never reads these rows."""
+
+    def __init__(self, store: Store, port: int, options: HttpsOptions, interval: float | None = None) -> None:
+        self.store = store
+        self.port = port
+        self.options = options
+        self.interval = interval or heartbeat_interval()
+        self.id = f"https:{socket.gethostname()}:{port}:{secrets.token_hex(6)}"
+        self._task: asyncio.Task[None] | None = None
+
+    def _body(self) -> dict[str, Any]:
+        o, now = self.options, now_ms()
+        return {"port": self.port, "host": socket.gethostname(), "pid": os.getpid(), "keystore": o.keystore,
+                "keyAlias": o.key_alias, "truststore": o.truststore, "clientAuth": o.client_auth,
+                "heartbeatAt": now, "expiresAt": now + int(self.interval * STALE_AFTER_BEATS * 1000)}
+
+    async def _write(self, drop_stale: bool = False) -> None:
+        async with self.store.transaction() as tx:
+            if drop_stale:  # records of nodes that are gone: ignored already, removed to keep things tidy
+                now = now_ms()
+                for row in await tx.list(LISTENER_KIND):
+                    if row.id != self.id and int(row.body.get("expiresAt") or 0) < now:
+                        await tx.delete(LISTENER_KIND, row.id)
+            await tx.upsert(LISTENER_KIND, self.id, self._body())
+            tx.changed = False  # no configuration change: the revision stays
+
+    async def start(self) -> None:
+        await self._write(drop_stale=True)
+        self._task = asyncio.create_task(self._beat(), name=f"https-listener-record-{self.port}")
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self._write()
+            except Exception:  # the store may be back at the next beat; until then the record may expire
+                log.exception("could not refresh the record of the HTTPS listener on port %s", self.port)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        try:
+            async with self.store.transaction() as tx:
+                await tx.delete(LISTENER_KIND, self.id)
+                tx.changed = False
+        except Exception:  # stopping must go on; the record expires by itself
+            log.exception("could not remove the record of the HTTPS listener on port %s", self.port)
 
 
 TLS_FAILURE = "NATIVE_TLS_ERROR"  # the stable key of a failed handshake with a native service

@@ -5,7 +5,9 @@ https trusted or not (502 and an event saying why), and two-way TLS to a native 
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import signal
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -17,11 +19,12 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
 
-from portico.gateway.tls import HttpsOptions
+from portico.gateway.tls import HEARTBEAT_ENV, STALE_AFTER_BEATS, HttpsOptions
 from tests.admin.test_keystores import pem_trust, server_jks, upload
 from tests.gateway.test_runtime import add_action, new_app, rules
 from tests.support.keystores import P12_PASS, Fixtures, keystore_fixtures
 from tests.support.node import ADMIN, Node, running_node
+from tests.support.process import free_port, spawn, wait_healthy
 from tests.support.upstream import running_upstream, spec_for
 
 
@@ -177,6 +180,37 @@ async def test_keystore_of_the_listener_cannot_be_deleted(keyed: str, tmp_path: 
         assert r.status_code == 400 and "HTTPS listener" in r.json()["errorDetails"], r.text
     async with running_node(keyed, tmp_path / "data") as node:  # stopped: the store is free again
         assert (await node.admin.delete("/is/keystore/ListenerKeys")).status_code == 200
+
+
+async def test_listener_of_a_killed_node_stops_holding_its_keystore(keyed: str, tmp_path: Path,
+                                                                    fx: Fixtures) -> None:
+    """A node killed without stopping leaves its listener record behind; the record expires after a
+    few missed heartbeats, and the keystore can then be deleted."""
+    async with running_node(keyed, tmp_path / "data") as node:
+        await server_jks(node, fx, "ListenerKeys")
+    https_port = free_port()
+    proc = spawn(["serve", "--port", str(port := free_port()), "--data-dir", str(tmp_path / "data"), "--db", keyed,
+                  "--https-port", str(https_port), "--https-keystore", "ListenerKeys", "--https-key-alias", "server"],
+                 {"PORTICO_ADMIN_PASSWORD": "test-secret", HEARTBEAT_ENV: "0.5"})
+    try:
+        wait_healthy(port, proc)
+        async with httpx.AsyncClient(base_url=f"https://localhost:{https_port}", verify=client_ssl(fx)) as client:
+            assert (await client.get("/rest/apigateway/health")).status_code in (200, 401)
+        async with running_node(keyed, tmp_path / "data") as node:
+            await asyncio.sleep(2.0)  # several heartbeats: a live listener keeps its record
+            r = await node.admin.delete("/is/keystore/ListenerKeys")
+            assert r.status_code == 400 and f"HTTPS listener on port {https_port}" in r.text, r.text
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+            killed = time.monotonic()
+            while (r := await node.admin.delete("/is/keystore/ListenerKeys")).status_code == 400:
+                assert time.monotonic() - killed < 1.5 * STALE_AFTER_BEATS, r.text
+                await asyncio.sleep(0.1)
+            assert r.status_code == 200, r.text
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def upstream_tls(fx: Fixtures, tmp_path: Path, require_client: bool = False) -> ssl.SSLContext:

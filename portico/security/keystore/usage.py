@@ -13,6 +13,7 @@ from typing import Any
 
 from portico.security.keystore.records import KEYSTORE, TRUSTSTORE, read_defaults
 from portico.store import StoreTransaction
+from portico.store.db import now_ms
 
 # (store name field, key alias field, description) in the /configurations/keystore document
 _DEFAULT_KEYSTORES = (
@@ -87,10 +88,14 @@ def _auth_server_uses(body: dict[str, Any], kind: str, name: str) -> list[StoreU
 
 async def _listener_uses(tx: StoreTransaction, kind: str, name: str) -> list[StoreUse]:
     """Running HTTPS listeners started with stores of their own (``portico serve --https-keystore``;
-    rows written by ``gateway.tls.record_listener``); listeners on the defaults are covered above."""
+    rows written by ``gateway.tls.ListenerRecord``); listeners on the defaults are covered above.
+    A record past its ``expiresAt`` belongs to a node that is gone (killed, crashed): ignored."""
     uses = []
+    now = now_ms()
     for row in await tx.list("listener"):
         body = row.body
+        if not isinstance(body.get("expiresAt"), int) or body["expiresAt"] < now:
+            continue
         label = f"the HTTPS listener on port {body.get('port')}"
         if kind == KEYSTORE and body.get("keystore") == name:
             uses.append(StoreUse(label, body.get("keyAlias") or None))
