@@ -89,12 +89,14 @@ class ListenerTls:
         return None
 
     async def names(self, tx: StoreTransaction) -> tuple[str | None, str | None, str | None]:
-        """(keystore, key alias, truststore) in force: the options, else the inbound defaults."""
+        """(keystore, key alias, truststore) in force: the options, else the inbound defaults (each
+        of the keystore with its key alias, and the truststore, on its own)."""
         o = self.options
-        if o.keystore:
-            return o.keystore, o.key_alias, o.truststore
         defaults = await read_defaults(tx)
-        return defaults["keystoreName"], defaults["signingAlias"], o.truststore or defaults["truststoreName"]
+        truststore = o.truststore or defaults["truststoreName"]
+        if o.keystore:
+            return o.keystore, o.key_alias, truststore
+        return defaults["keystoreName"], defaults["signingAlias"], truststore
 
     async def refresh(self, tx: StoreTransaction, box: SecretBox) -> None:
         keystore, alias, truststore = await self.names(tx)

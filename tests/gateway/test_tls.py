@@ -100,6 +100,18 @@ async def test_client_certificate_required(keyed: str, tmp_path: Path, fx: Fixtu
             assert (await client.get("/rest/apigateway/apis", auth=ADMIN)).status_code == 200
 
 
+async def test_own_keystore_with_the_default_truststore(keyed: str, tmp_path: Path, fx: Fixtures) -> None:
+    """--https-keystore without --https-truststore: client certificates are checked against the
+    default truststore (truststoreName of /configurations/keystore), as the option's help says."""
+    cert, key, _ = client_files(fx, tmp_path)
+    async with running_node(keyed, tmp_path / "data") as node:
+        await server_jks(node, fx, "ListenerKeys")
+    async with _node(keyed, tmp_path, "required", keystore="ListenerKeys", key_alias="server") as node:
+        assert node.portico.listener_tls is not None and node.portico.listener_tls.problem is None
+        async with await https_client(node, client_ssl(fx, (cert, key))) as client:
+            assert (await client.get("/rest/apigateway/apis", auth=ADMIN)).status_code == 200
+
+
 async def test_client_certificate_optional_identifies_the_application(keyed: str, tmp_path: Path,
                                                                       fx: Fixtures) -> None:
     cert, key, cert_pem = client_files(fx, tmp_path)
