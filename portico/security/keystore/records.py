@@ -155,6 +155,8 @@ async def store_problem(tx: StoreTransaction, kind: str, name: str, key_alias: s
     body = row.body
     if not body.get("isLoaded"):
         return f"{kind} {name!r} is not loaded: {body.get('message')}"
+    if kind == TRUSTSTORE and not body.get("certificateAliases"):
+        return f"truststore {name!r} holds no trusted certificates"
     if key_alias is None:
         return None
     by_lower = {str(a).lower(): str(a) for a in body.get("keyAliases", [])}
