@@ -162,6 +162,17 @@ async def test_custom_certificate_header_behind_a_load_balancer(sqlite_node: Nod
         assert (await node.gw.get("/Echo/1.0/echo", headers={"X-SSL-Client-Cert": "garbage"})).status_code == 403
 
 
+async def test_https_certificate_identifier_must_be_a_certificate(sqlite_node: Node) -> None:
+    """A value that is no certificate would never identify anyone; it is refused when written."""
+    for value in ("not a certificate", base64.b64encode(b"-----BEGIN CERTIFICATE-----\nAAAA\n").decode()):
+        r = await sqlite_node.admin.post("/applications", json={"name": "bad-cert", "identifiers": [
+            {"key": "httpsCertificate", "name": "client", "value": [value]}]})
+        assert r.status_code == 400, r.text
+        assert "identifiers[0]" in r.json()["errorDetails"] and "certificate" in r.json()["errorDetails"]
+    assert not [a for a in (await sqlite_node.admin.get("/applications")).json()["applications"]
+                if a["name"] == "bad-cert"]
+
+
 async def test_keystore_change_takes_effect_without_restart(keyed: str, tmp_path: Path, fx: Fixtures) -> None:
     async with _node(keyed, tmp_path) as node:
         async with await https_client(node, client_ssl(fx)) as client:
