@@ -310,3 +310,27 @@ async def test_endpoint_alias_brings_its_own_truststore(sqlite_node: Node, fx: F
         ok = await node.gw.get("/Echo/1.0/echo")
         assert ok.status_code == 200, ok.text  # the default (system CAs) would refuse it
         assert (await node.admin.delete("/is/truststore/AliasCAs")).status_code == 400  # in use by the alias
+
+
+async def test_endpoint_alias_stores_are_checked(sqlite_node: Node, fx: Fixtures) -> None:
+    """An endpoint alias naming a store that does not exist or cannot be used would fail every https
+    call through it: 400 naming the field, and nothing stored."""
+    node = sqlite_node
+    await upload(node, "truststore", "Unloaded", fx.read("trust.jks"), keyStorePassword="wrong-one")
+    await upload(node, "keystore", "ClientKeys", fx.read("client.p12"), keyStoreType="PKCS12",
+                 keyStorePassword=P12_PASS, pkAliasesList="client", pkPasswordsList=P12_PASS)
+    base = {"name": "secureBackend", "type": "endpoint", "endPointURI": "https://127.0.0.1:1"}
+    cases = [({"truststoreAlias": "NoSuchCAs"}, "truststoreAlias", "does not exist"),
+             ({"truststoreAlias": "Unloaded"}, "truststoreAlias", "not loaded"),
+             ({"keystoreAlias": "NoSuchKeys", "keyAlias": "client"}, "keystoreAlias", "does not exist"),
+             ({"keystoreAlias": "ClientKeys", "keyAlias": "nobody"}, "keyAlias", "nobody"),
+             ({"keyAlias": "client"}, "keyAlias", "keystoreAlias")]
+    for fields, field, reason in cases:
+        r = await node.admin.post("/alias", json={**base, **fields})
+        assert r.status_code == 400, (fields, r.text)
+        assert field in r.json()["errorDetails"] and reason in r.json()["errorDetails"], r.text
+    assert not [a for a in (await node.admin.get("/alias")).json()["alias"] if a["name"] == "secureBackend"]
+    r = await node.admin.post("/alias", json={**base, "keystoreAlias": "ClientKeys", "keyAlias": "client"})
+    assert r.status_code in (200, 201), r.text
+    r = await node.admin.put(f"/alias/{r.json()['alias']['id']}", json={**base, "truststoreAlias": "Unloaded"})
+    assert r.status_code == 400 and "not loaded" in r.json()["errorDetails"], r.text
