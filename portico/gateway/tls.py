@@ -58,11 +58,13 @@ class HttpsOptions:
     client_auth: ClientAuth = "none"
 
 
-async def _revision(tx: StoreTransaction, kind: str, name: str | None) -> int:
+async def _revision(tx: StoreTransaction, kind: str, name: str | None) -> tuple[int, int]:
+    """Which version of a stored store: its revision, and when the row was made (a store deleted
+    and uploaded again under the same name starts again at revision 1)."""
     if not name:
-        return 0
+        return 0, 0
     row = await tx.get(kind, name)
-    return row.revision if row is not None else -1
+    return (row.revision, row.created_at) if row is not None else (-1, 0)
 
 
 class ListenerTls:
@@ -138,7 +140,7 @@ class ContextCache:
                      key_alias: str | None, used: dict[tuple[Any, ...], Any]) -> ssl.SSLContext | str:
         """A client context, or why it cannot be built; ``used`` collects what this snapshot uses."""
         signature = (truststore, await _revision(tx, TRUSTSTORE, truststore), keystore, key_alias,
-                     await _revision(tx, KEYSTORE, keystore) if key_alias else 0)
+                     await _revision(tx, KEYSTORE, keystore) if key_alias else (0, 0))
         found = used.get(signature) or self._contexts.get(signature)
         if found is None:
             found = await self._build(tx, box, truststore, keystore, key_alias)

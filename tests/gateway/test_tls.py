@@ -334,3 +334,30 @@ async def test_endpoint_alias_stores_are_checked(sqlite_node: Node, fx: Fixtures
     assert r.status_code in (200, 201), r.text
     r = await node.admin.put(f"/alias/{r.json()['alias']['id']}", json={**base, "truststoreAlias": "Unloaded"})
     assert r.status_code == 400 and "not loaded" in r.json()["errorDetails"], r.text
+
+
+async def test_store_deleted_and_made_again_is_not_served_from_cache(sqlite_url: str, tmp_path: Path,
+                                                                    fx: Fixtures) -> None:
+    """A truststore deleted and uploaded again under the same name starts again at revision 1; a
+    node that did not rebuild in between must still use the new certificates, not the cached
+    context of the old store."""
+    with running_upstream(upstream_tls(fx, tmp_path)) as up:
+        async with running_node(sqlite_url, tmp_path / "data") as a, \
+                running_node(sqlite_url, tmp_path / "data") as b:
+            assert b.portico.reloader is not None
+            await b.portico.reloader.stop()  # b rebuilds only when told: it misses the steps in between
+            await pem_trust(a, fx)  # knows the test CA
+            r = await a.admin.put("/configurations/keystore", json={"outboundTruststoreName": "TestCAs"})
+            assert r.status_code == 200, r.text
+            await a.create_api(spec_for(up.url))
+            await b.reload()
+            assert (await b.gw.get("/Echo/1.0/echo")).status_code == 200
+            assert (await a.admin.put("/configurations/keystore", json={"outboundTruststoreName": None})).is_success
+            assert (await a.admin.delete("/is/truststore/TestCAs")).status_code == 200
+            r = await upload(a, "truststore", "TestCAs", fx.other_ca.public_bytes(Encoding.PEM), keyStoreType="PEM")
+            assert r.status_code == 200, r.text
+            r = await a.admin.put("/configurations/keystore", json={"outboundTruststoreName": "TestCAs"})
+            assert r.status_code == 200, r.text
+            await b.reload()
+            r = await b.gw.get("/Echo/1.0/echo")  # the new TestCAs does not know the test CA
+            assert r.status_code == 502 and "certificate verify failed" in r.text.lower(), r.text
