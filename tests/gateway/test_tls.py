@@ -361,3 +361,16 @@ async def test_store_deleted_and_made_again_is_not_served_from_cache(sqlite_url:
             await b.reload()
             r = await b.gw.get("/Echo/1.0/echo")  # the new TestCAs does not know the test CA
             assert r.status_code == 502 and "certificate verify failed" in r.text.lower(), r.text
+
+
+async def test_custom_certificate_header_must_be_a_header_name(sqlite_node: Node) -> None:
+    """A customCertificateHeader that is no header name is refused; it used to be stored and then
+    broke every configuration rebuild (hot deploy stopped)."""
+    node = sqlite_node
+    for bad in ("X-Čert", "X Cert", "X-Cert:"):
+        r = await node.admin.put("/configurations/settings", json={"preferredSettings": {
+            "extendedKeys": {"customCertificateHeader": bad}}})
+        assert r.status_code == 400 and "customCertificateHeader" in r.json()["errorDetails"], (bad, r.text)
+    with running_upstream() as up:
+        await node.create_api(spec_for(up.url))  # deploys: the configuration still rebuilds
+        assert (await node.gw.get("/Echo/1.0/echo")).status_code == 200

@@ -98,5 +98,6 @@ async def _certificates(tx: StoreTransaction, snap: Snapshot) -> None:
     snap.extras[APPS_BY_CERT] = index
     settings = await tx.get("settings", "settings")
     header = ((settings.body.get("extendedKeys") or {}).get("customCertificateHeader") or "") if settings else ""
-    if header.strip():
-        snap.extras[CERT_HEADER] = header.strip().lower().encode("latin-1")
+    name = header.strip().lower()
+    if name and name.isascii():  # checked on write; a stored value from before that check is ignored
+        snap.extras[CERT_HEADER] = name.encode("ascii")
