@@ -119,13 +119,14 @@ async def check_ssl_stores(template_key: str, config: BaseModel, tx: StoreTransa
     """Each store an ``sslConfig`` names exists and is loaded, and its key alias has a working
     password; ConfigError names the parameter."""
     for path, ssl_config in ssl_configs(config):
-        checks = ((f"{path}.keyStoreAlias", KEYSTORE, ssl_config.keyStoreAlias, ssl_config.keyAlias),
+        checks = ((f"{path}.keyStoreAlias", KEYSTORE, ssl_config.keyStoreAlias, None),
+                  (f"{path}.keyAlias", KEYSTORE, ssl_config.keyStoreAlias, ssl_config.keyAlias),
                   (f"{path}.trustStoreAlias", TRUSTSTORE, ssl_config.trustStoreAlias, None))
         for where, kind, name, key_alias in checks:
-            problem = await store_problem(tx, kind, name, key_alias) if name else None
+            if not name or (where.endswith(".keyAlias") and not key_alias):
+                continue
+            problem = await store_problem(tx, kind, name, key_alias)
             if problem:
-                if key_alias and "key alias" in problem:
-                    where = f"{path}.keyAlias"
                 raise ConfigError(f"{template_key}: parameter '{where}': {problem}")
 
 

@@ -122,10 +122,14 @@ async def test_stores_are_checked_when_the_action_is_written(node: Node, fx: Fix
     await client_keys(node, fx)
     r = await upload(node, "truststore", "Unloaded", fx.read("trust.jks"), keyStorePassword="wrong-one")
     assert r.status_code == 200 and r.json()["isLoaded"] is False
+    r = await upload(node, "keystore", "BadKeyPw", fx.read("client.p12"), keyStoreType="PKCS12",
+                     keyStorePassword=P12_PASS, pkAliasesList="client", pkPasswordsList="not-the-password")
+    assert r.status_code == 200 and r.json()["isLoaded"] is False
     before = await node.admin.get("/policyActions")
     cases = [
         ({"keyStoreAlias": "NoSuchKeys", "keyAlias": "client"}, "sslConfig.keyStoreAlias", "does not exist"),
         ({"keyStoreAlias": "ClientKeys", "keyAlias": "nobody"}, "sslConfig.keyAlias", "no key alias 'nobody'"),
+        ({"keyStoreAlias": "BadKeyPw", "keyAlias": "client"}, "sslConfig.keyStoreAlias", "not loaded"),
         ({"trustStoreAlias": "NoSuchCAs"}, "sslConfig.trustStoreAlias", "does not exist"),
         ({"trustStoreAlias": "Unloaded"}, "sslConfig.trustStoreAlias", "not loaded"),
         ({"keyAlias": "client"}, "sslConfig", "keyAlias needs keyStoreAlias"),
