@@ -80,10 +80,18 @@ async def test_truststore_of_the_action_validates_the_native_service(sqlite_node
         aliased = await routed_api(node, "Aliased", "${backend}",
                                    parameters=straight("${backend}", trustStoreAlias="TestCAs"))
         plain = await routed_api(node, "Plain", up.url)
+        await routed_api(node, "Dynamic", up.url, "dynamicRouting", [
+            {"templateKey": "routeTo", "parameters": [{"templateKey": "endpointUri", "values": ["http://127.0.0.1:9"]}]},
+            {"templateKey": "dynamicRule", "parameters": [
+                {"templateKey": "routingConditionKey", "values": ["header"]},
+                {"templateKey": "headerName", "values": ["X-Backend"]},
+                {"templateKey": "dynRouteTo", "parameters": [ssl_config(trustStoreAlias="TestCAs")]}]}])
         await node.reload()
         for api in (trusted, aliased):
             ok = await node.gw.get(f"/{api['apiName']}/1.0/echo")
             assert ok.status_code == 200, ok.text
+        ok = await node.gw.get("/Dynamic/1.0/echo", headers={"X-Backend": up.url + "/echo"})
+        assert ok.status_code == 200, ok.text
         refused = await node.gw.get("/Plain/1.0/echo")  # the default truststore does not know the test CA
         assert refused.status_code == 502 and "certificate verify failed" in refused.text.lower(), refused.text
         events = await tls_events(node, plain["id"])
