@@ -25,7 +25,7 @@ from portico.gateway.reloader import Reloader
 from portico.gateway.runtime import Gateway
 from portico.gateway.server import HttpServer
 from portico.gateway.snapshot import Services, build_snapshot
-from portico.gateway.tls import LISTENER, HttpsOptions, ListenerTls, forget_listener, record_listener
+from portico.gateway.tls import LISTENER, HttpsOptions, ListenerRecord, ListenerTls
 from portico.gateway.upstream import UpstreamPool
 from portico.oauth.seed import ExpiredTokenRemoval, removal_interval, seed_oauth
 from portico.public.app import build_public_app, with_public
@@ -110,6 +110,7 @@ class Portico:
         if self.listener_tls is not None:
             self.services.options[LISTENER] = self.listener_tls
         self.https_server: HttpServer | None = None
+        self.listener_record: ListenerRecord | None = None  # keeps the HTTPS listener's stores "in use"
         self.gateway: Gateway | None = None
         self.reloader: Reloader | None = None
         self.server: HttpServer | None = None
@@ -165,7 +166,8 @@ class Portico:
         self.https_server = HttpServer(self.gateway.handle, asgi_app,
                                        upgrades={FEDERATION_PATH: upgrade_handler(self.federation, admin_app)})
         await self.https_server.start(self.options.host, self.options.https_port or 0, self.listener_tls.context)
-        await record_listener(self.store, self.https_server.port, self.options.https)
+        self.listener_record = ListenerRecord(self.store, self.https_server.port, self.options.https)
+        await self.listener_record.start()
         if self.listener_tls.problem:
             log.warning("HTTPS port %s refuses handshakes until its keystore is usable: %s",
                         self.https_server.port, self.listener_tls.problem)
@@ -176,7 +178,8 @@ class Portico:
             await self.federation.close()  # GOOD_BYE to the agents
         if self.https_server is not None:
             await self.https_server.shutdown(self.options.shutdown_timeout)
-            await forget_listener(self.store, self.https_server.port)
+            if self.listener_record is not None:
+                await self.listener_record.stop()
         if self.server is not None:
             await self.server.shutdown(self.options.shutdown_timeout)
         if self.reloader is not None:

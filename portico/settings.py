@@ -127,6 +127,8 @@ def validate_setting(key: str, value: Any) -> str:
         parse_period(value)
     if key == "apiKeyHeader" and not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", value):
         raise ValueError(f"setting 'apiKeyHeader' must be a valid header name, got {value!r}")
+    if key == "customCertificateHeader" and not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]*", value.strip()):
+        raise ValueError(f"setting 'customCertificateHeader' must be a valid header name (or empty), got {value!r}")
     return value
 
 

@@ -19,6 +19,7 @@ from portico.admin.common import json_response, read_object
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError, not_found
 from portico.domain.alias import Alias, AliasError, parse_alias
+from portico.security.keystore.records import KEYSTORE, TRUSTSTORE, store_problem
 from portico.store import StoreTransaction
 from portico.wire.aliases import alias_body
 
@@ -42,6 +43,21 @@ def _parse(data: dict[str, Any], alias_id: str) -> Alias:
 
 async def _check_unique(tx: StoreTransaction, alias: Alias) -> None:
     await _check_unique_name(tx, alias.id, alias.name)
+    await _check_stores(tx, alias)
+
+
+async def _check_stores(tx: StoreTransaction, alias: Alias) -> None:
+    """An endpoint alias's keystore (with its key alias) and truststore must be usable (issue 5)."""
+    if alias.keyAlias and not alias.keystoreAlias:
+        raise ApiError(400, "field 'keyAlias' needs 'keystoreAlias': name the keystore holding the key")
+    checks = (("keystoreAlias", KEYSTORE, alias.keystoreAlias, None),
+              ("keyAlias", KEYSTORE, alias.keystoreAlias, alias.keyAlias),
+              ("truststoreAlias", TRUSTSTORE, alias.truststoreAlias, None))
+    for field, kind, store, key_alias in checks:
+        if store and (key_alias or field != "keyAlias"):
+            problem = await store_problem(tx, kind, store, key_alias)
+            if problem:
+                raise ApiError(400, f"field {field!r}: {problem}")
 
 
 async def _check_unique_name(tx: StoreTransaction, alias_id: str, name: str) -> None:

@@ -29,6 +29,7 @@ from portico.admin.strategies import check_strategy_ids
 from portico.domain import teams as dt
 from portico.domain.application import IDENTIFIER_KEYS, Application, Identifier, parse_ip_range
 from portico.federation import grants
+from portico.gateway.client_certs import certificate_der
 from portico.security.principal import TEAM
 from portico.settings import parse_period
 from portico.store import StoreTransaction
@@ -87,6 +88,9 @@ def _identifiers(data: dict[str, Any]) -> list[Identifier]:
                 raise ApiError(400, f"identifiers[{i}].value must not contain empty strings")
             if ident.key == "ipAddressRange" and parse_ip_range(value) is None:
                 raise ApiError(400, f"identifiers[{i}].value {value!r} is not an IP address, range (a-b) or CIDR block")
+            if ident.key == "httpsCertificate" and certificate_der(value) is None:
+                raise ApiError(400, f"identifiers[{i}].value holds something that is not an X.509 certificate "
+                                    "(expected PEM, base64 of the PEM, or base64 DER)")
         out.append(ident.model_copy(update={"id": ident.id or str(uuid.uuid4())}))
     return out
 

@@ -3,7 +3,8 @@ connections (``keystoreName``, ``signingAlias``, ``truststoreName``) and for out
 (``outboundKeystoreName``, ``outboundKeyAlias``, ``outboundTruststoreName``).
 
 PUT changes the fields it names (``null`` or ``""`` clears one) and checks that every store and key
-alias it ends up naming exists; a 400 names the one that does not."""
+alias it names can be used (exists, loaded, a working key password, certificates in a truststore);
+a 400 names the field."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from portico.security.keystore.records import (
     KEYSTORE,
     TRUSTSTORE,
     read_defaults,
+    store_problem,
 )
 from portico.store import StoreTransaction
 
@@ -57,25 +59,27 @@ def _merged(current: dict[str, str | None], data: dict[str, Any]) -> dict[str, s
     return out
 
 
-async def _check(tx: StoreTransaction, values: dict[str, str | None]) -> None:
+async def _check(tx: StoreTransaction, values: dict[str, str | None], sent: set[str]) -> None:
+    """Each store (and key alias) the request names must be usable: it exists, is loaded, its key
+    alias has a working password, a truststore holds certificates. Defaults the request leaves
+    alone are not judged again."""
     for store_field, alias_field in _PAIRS:
         store, alias = values[store_field], values[alias_field]
         if alias and not store:
             raise ApiError(400, f"field {alias_field!r} needs {store_field!r}: name the keystore holding the key")
-        if not store:
+        if not store or not {store_field, alias_field} & sent:
             continue
-        row = await tx.get(KEYSTORE, store)
-        if row is None:
-            raise ApiError(400, f"field {store_field!r}: keystore {store!r} does not exist")
-        if alias:
-            held: list[str] = row.body.get("keyAliases", [])
-            if alias.lower() not in {a.lower() for a in held}:
-                raise ApiError(400, f"field {alias_field!r}: keystore {store!r} has no key alias {alias!r} "
-                                    f"(it has: {', '.join(held) or 'none'})")
+        problem = await store_problem(tx, KEYSTORE, store)
+        if problem:
+            raise ApiError(400, f"field {store_field!r}: {problem}")
+        problem = await store_problem(tx, KEYSTORE, store, alias) if alias else None
+        if problem:
+            raise ApiError(400, f"field {alias_field!r}: {problem}")
     for store_field in _TRUSTSTORES:
         store = values[store_field]
-        if store and await tx.get(TRUSTSTORE, store) is None:
-            raise ApiError(400, f"field {store_field!r}: truststore {store!r} does not exist")
+        problem = await store_problem(tx, TRUSTSTORE, store) if store and store_field in sent else None
+        if problem:
+            raise ApiError(400, f"field {store_field!r}: {problem}")
 
 
 async def put_keystore_config(request: Request) -> Response:
@@ -84,7 +88,7 @@ async def put_keystore_config(request: Request) -> Response:
     data = await read_object(request)
     async with ctx.store.transaction() as tx:
         values = _merged(await read_defaults(tx), data)
-        await _check(tx, values)
+        await _check(tx, values, set(data))
         await tx.upsert(DEFAULTS_KIND, DEFAULTS_ID, {k: v for k, v in values.items() if v})
     ctx.notify_change()
     return json_response(_wire(values))

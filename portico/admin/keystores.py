@@ -279,6 +279,8 @@ def _breaks(kind: _Kind, use: StoreUse, body: dict[str, Any]) -> str | None:
     """Why the new body no longer serves ``use``, or None."""
     if not body["isLoaded"]:
         return "it would not be loaded"
+    if kind is TRUSTSTORES and not body["certificateAliases"]:
+        return "it would hold no trusted certificates"
     if use.key_alias:
         loaded = {a.lower(): bit for a, bit in zip(body["pkAliases"], body["bits"], strict=False)}
         if use.key_alias.lower() not in {a.lower() for a in body["keyAliases"]}:

@@ -132,11 +132,21 @@ def _action_from(data: dict[str, Any], action_id: str) -> PolicyAction:
         raise ApiError(400, f"policyAction.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
 
 
+async def _check_stored(tx: StoreTransaction, action: PolicyAction) -> None:
+    """The action's checks against stored assets (keystores named by a routing sslConfig, ...)."""
+    handler = HANDLERS[action.templateKey]
+    try:
+        await handler.check_stored(validate_parameters(handler, action.parameters), tx)
+    except ConfigError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
 async def create_action(request: Request) -> Response:
     ctx = context_of(request)
     data = await read_object(request, envelope="policyAction")
     action = _action_from(data, str(uuid.uuid4()))
     async with ctx.store.transaction() as tx:
+        await _check_stored(tx, action)
         await tx.insert("policyAction", action.id, action.model_dump(mode="json"), name=action.templateKey)
     return json_response({"policyAction": action_body(action)}, status=201)
 
@@ -173,6 +183,7 @@ async def update_action(request: Request) -> Response:
         if data.get("templateKey", row.body["templateKey"]) != row.body["templateKey"]:
             raise ApiError(400, "the templateKey of a policy action cannot change")
         action = _action_from({**row.body, **data}, action_id)
+        await _check_stored(tx, action)
         await tx.update("policyAction", action_id, action.model_dump(mode="json"), row.revision,
                         name=action.templateKey)
     ctx.notify_change()

@@ -14,7 +14,11 @@ reason, and routes to it fail with a 502 naming it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import secrets
+import socket
 import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,6 +35,7 @@ from portico.security.keystore.records import (
 from portico.security.keystore.tls import ClientAuth, client_context, server_context
 from portico.security.secrets import SecretBox
 from portico.store import Store, StoreTransaction
+from portico.store.db import now_ms
 
 if TYPE_CHECKING:
     from portico.events.model import TransactionEvent
@@ -40,7 +45,7 @@ log = logging.getLogger("portico.tls")
 OUTBOUND = "outbound_tls"  # snap.extras key: an OutboundTls
 LISTENER = "https_listener"  # Services.options key: the ListenerTls of this node, if any
 CACHE = "tls_contexts"  # Services item: the ContextCache
-LISTENER_KIND = "listener"  # stored rows naming the stores a running HTTPS listener uses (store_users)
+LISTENER_KIND = "listener"  # stored rows naming the stores a running HTTPS listener uses (ListenerRecord)
 
 
 @dataclass(frozen=True)
@@ -53,11 +58,13 @@ class HttpsOptions:
     client_auth: ClientAuth = "none"
 
 
-async def _revision(tx: StoreTransaction, kind: str, name: str | None) -> int:
+async def _revision(tx: StoreTransaction, kind: str, name: str | None) -> tuple[int, int]:
+    """Which version of a stored store: its revision, and when the row was made (a store deleted
+    and uploaded again under the same name starts again at revision 1)."""
     if not name:
-        return 0
+        return 0, 0
     row = await tx.get(kind, name)
-    return row.revision if row is not None else -1
+    return (row.revision, row.created_at) if row is not None else (-1, 0)
 
 
 class ListenerTls:
@@ -84,12 +91,14 @@ class ListenerTls:
         return None
 
     async def names(self, tx: StoreTransaction) -> tuple[str | None, str | None, str | None]:
-        """(keystore, key alias, truststore) in force: the options, else the inbound defaults."""
+        """(keystore, key alias, truststore) in force: the options, else the inbound defaults (each
+        of the keystore with its key alias, and the truststore, on its own)."""
         o = self.options
-        if o.keystore:
-            return o.keystore, o.key_alias, o.truststore
         defaults = await read_defaults(tx)
-        return defaults["keystoreName"], defaults["signingAlias"], o.truststore or defaults["truststoreName"]
+        truststore = o.truststore or defaults["truststoreName"]
+        if o.keystore:
+            return o.keystore, o.key_alias, truststore
+        return defaults["keystoreName"], defaults["signingAlias"], truststore
 
     async def refresh(self, tx: StoreTransaction, box: SecretBox) -> None:
         keystore, alias, truststore = await self.names(tx)
@@ -131,7 +140,7 @@ class ContextCache:
                      key_alias: str | None, used: dict[tuple[Any, ...], Any]) -> ssl.SSLContext | str:
         """A client context, or why it cannot be built; ``used`` collects what this snapshot uses."""
         signature = (truststore, await _revision(tx, TRUSTSTORE, truststore), keystore, key_alias,
-                     await _revision(tx, KEYSTORE, keystore) if key_alias else 0)
+                     await _revision(tx, KEYSTORE, keystore) if key_alias else (0, 0))
         found = used.get(signature) or self._contexts.get(signature)
         if found is None:
             found = await self._build(tx, box, truststore, keystore, key_alias)
@@ -168,21 +177,80 @@ class OutboundTls:
         return self.default
 
 
-async def record_listener(store: Store, port: int, options: HttpsOptions) -> None:
-    """Note the stores a running HTTPS listener names, so they cannot be deleted under it
-    (``security.keystore.usage.store_users``); the row goes when the listener stops."""
-    body = {"port": port, "keystore": options.keystore, "keyAlias": options.key_alias,
-            "truststore": options.truststore, "clientAuth": options.client_auth}
-    async with store.transaction() as tx:
-        await tx.upsert(LISTENER_KIND, f"https:{port}", body)
+HEARTBEAT_ENV = "PORTICO_LISTENER_HEARTBEAT_SECONDS"
+HEARTBEAT_SECONDS = 10.0
+STALE_AFTER_BEATS = 3  # a record not refreshed for this many intervals belongs to a node that is gone
 
 
-async def forget_listener(store: Store, port: int) -> None:
+def heartbeat_interval() -> float:
+    """Seconds between refreshes of a listener record (``PORTICO_LISTENER_HEARTBEAT_SECONDS``)."""
+    raw = os.environ.get(HEARTBEAT_ENV)
     try:
-        async with store.transaction() as tx:
-            await tx.delete(LISTENER_KIND, f"https:{port}")
-    except Exception:  # stopping must go on; a stale row only keeps refusing deletions
-        log.exception("could not remove the record of the HTTPS listener on port %s", port)
+        value = float(raw) if raw else HEARTBEAT_SECONDS
+    except ValueError:
+        log.warning("%s=%r is not a number; using %s", HEARTBEAT_ENV, raw, HEARTBEAT_SECONDS)
+        value = HEARTBEAT_SECONDS
+    return max(value, 0.1)
+
+
+class ListenerRecord:
+    """The stored note of a running HTTPS listener started with stores of its own, so they cannot
+    be deleted under it (``security.keystore.usage.store_users``).
+
+    The row (kind ``listener``, one per process and port) carries ``expiresAt``: the running node
+    pushes it forward every ``interval`` seconds and deletes the row when it stops. A node that is
+    killed or cut off stops refreshing, and once ``expiresAt`` is past every node reads the record
+    as gone (nodes' clocks must agree to within about one interval). The writes leave the
+    configuration revision alone: the gateway never reads these rows."""
+
+    def __init__(self, store: Store, port: int, options: HttpsOptions, interval: float | None = None) -> None:
+        self.store = store
+        self.port = port
+        self.options = options
+        self.interval = interval or heartbeat_interval()
+        self.id = f"https:{socket.gethostname()}:{port}:{secrets.token_hex(6)}"
+        self._task: asyncio.Task[None] | None = None
+
+    def _body(self) -> dict[str, Any]:
+        o, now = self.options, now_ms()
+        return {"port": self.port, "host": socket.gethostname(), "pid": os.getpid(), "keystore": o.keystore,
+                "keyAlias": o.key_alias, "truststore": o.truststore, "clientAuth": o.client_auth,
+                "heartbeatAt": now, "expiresAt": now + int(self.interval * STALE_AFTER_BEATS * 1000)}
+
+    async def _write(self, drop_stale: bool = False) -> None:
+        async with self.store.transaction() as tx:
+            if drop_stale:  # records of nodes that are gone: ignored already, removed to keep things tidy
+                now = now_ms()
+                for row in await tx.list(LISTENER_KIND):
+                    if row.id != self.id and int(row.body.get("expiresAt") or 0) < now:
+                        await tx.delete(LISTENER_KIND, row.id)
+            await tx.upsert(LISTENER_KIND, self.id, self._body())
+            tx.changed = False  # no configuration change: the revision stays
+
+    async def start(self) -> None:
+        await self._write(drop_stale=True)
+        self._task = asyncio.create_task(self._beat(), name=f"https-listener-record-{self.port}")
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self._write()
+            except Exception:  # the store may be back at the next beat; until then the record may expire
+                log.exception("could not refresh the record of the HTTPS listener on port %s", self.port)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        try:
+            async with self.store.transaction() as tx:
+                await tx.delete(LISTENER_KIND, self.id)
+                tx.changed = False
+        except Exception:  # stopping must go on; the record expires by itself
+            log.exception("could not remove the record of the HTTPS listener on port %s", self.port)
 
 
 TLS_FAILURE = "NATIVE_TLS_ERROR"  # the stable key of a failed handshake with a native service

@@ -6,20 +6,33 @@ aliases: ``${MyAlias}`` is replaced by a simple alias's value or an endpoint ali
 variables other than ``${sys:resource_path}`` take the fast path: split once, joined per request.
 
 Timeout precedence (guide, ``pg.endpoint.connectionTimeout``/``readTimeout``): an endpoint
-alias's non-zero timeout, else the routing action's non-zero timeout, else the global setting."""
+alias's non-zero timeout, else the routing action's non-zero timeout, else the global setting.
+
+TLS to an https endpoint (issue 5): the endpoint's own ``sslConfig`` (keystore + key alias for
+two-way TLS, truststore to validate the native service) comes first, field by field; what it leaves
+out comes from the endpoint alias's stores, else the outbound defaults of ``/configurations/keystore``.
+The stores are checked when the action is written (:meth:`RoutingHandler.check_stored`) and the
+context is built once per snapshot by ``gateway/parts/tls.py`` into the endpoint's :class:`TlsChoice`;
+an endpoint without ``sslConfig`` pays nothing for it."""
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+import ssl
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 
 from portico.gateway.exchange import Exchange, RouteTarget
 from portico.gateway.tls import OUTBOUND, TLS_FAILURE
 from portico.gateway.variables import SYSTEM_NAMES, Template
-from portico.policies.base import PolicyConfig, Violation
+from portico.policies.base import ConfigError, PolicyConfig, PolicyHandler, Violation
+from portico.security.keystore.records import KEYSTORE, TRUSTSTORE, store_problem
+
+if TYPE_CHECKING:
+    from portico.store import StoreTransaction
 
 RESOURCE_PATH = "${sys:resource_path}"
 ENDPOINT_ALIASES = "endpoint_aliases"  # snap.extras key: alias name -> parts.aliases.EndpointAliasView
@@ -52,6 +65,89 @@ def alias_names(uri: str) -> tuple[str, ...]:
     return tuple(n for n in names if n not in SYSTEM_NAMES and "." not in n and ":" not in n)
 
 
+class SslConfig(PolicyConfig):
+    """A routing endpoint's own TLS stores (the reference's ``sslConfig``)."""
+
+    keyStoreAlias: str | None = Field(
+        default=None, description="Keystore holding the key presented to the native service (two-way TLS).")
+    keyAlias: str | None = Field(default=None, description="Key alias in keyStoreAlias (two-way TLS).")
+    trustStoreAlias: str | None = Field(
+        default=None, validation_alias=AliasChoices("trustStoreAlias", "truststoreAlias"),
+        description="Truststore the native service's certificate is validated against.")
+
+    @field_validator("keyStoreAlias", "keyAlias", "trustStoreAlias", mode="after")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _key_pair(self) -> SslConfig:
+        if self.keyAlias and not self.keyStoreAlias:
+            raise ValueError("keyAlias needs keyStoreAlias")
+        if self.keyStoreAlias and not self.keyAlias:
+            raise ValueError("keyStoreAlias needs keyAlias (the key to present)")
+        return self
+
+
+class TlsChoice:
+    """What an endpoint's ``sslConfig`` became in this snapshot: ``context`` is set by the snapshot
+    part ``gateway/parts/tls.py`` (a context, or why none can be built); None until then, and then
+    the endpoint alias or the outbound defaults apply."""
+
+    __slots__ = ("aliases", "config", "context")
+
+    def __init__(self, config: SslConfig, aliases: tuple[str, ...]) -> None:
+        self.config = config
+        self.aliases = aliases
+        self.context: ssl.SSLContext | str | None = None
+
+
+def ssl_configs(model: BaseModel, path: str = "") -> Iterator[tuple[str, SslConfig]]:
+    """Every ``sslConfig`` in a validated routing config, with its parameter path."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        here = f"{path}.{name}" if path else name
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, SslConfig):
+                yield here, item
+            elif isinstance(item, BaseModel):
+                yield from ssl_configs(item, here)
+
+
+async def check_ssl_stores(template_key: str, config: BaseModel, tx: StoreTransaction) -> None:
+    """Each store an ``sslConfig`` names exists and is loaded, and its key alias has a working
+    password; ConfigError names the parameter."""
+    for path, ssl_config in ssl_configs(config):
+        checks = ((f"{path}.keyStoreAlias", KEYSTORE, ssl_config.keyStoreAlias, None),
+                  (f"{path}.keyAlias", KEYSTORE, ssl_config.keyStoreAlias, ssl_config.keyAlias),
+                  (f"{path}.trustStoreAlias", TRUSTSTORE, ssl_config.trustStoreAlias, None))
+        for where, kind, name, key_alias in checks:
+            if not name or (where.endswith(".keyAlias") and not key_alias):
+                continue
+            problem = await store_problem(tx, kind, name, key_alias)
+            if problem:
+                raise ConfigError(f"{template_key}: parameter '{where}': {problem}")
+
+
+class RoutingHandler(PolicyHandler):
+    """Base of the routing policies: their endpoints' TLS choices, and the store checks on write."""
+
+    stage = "routing"
+
+    def tls_choices(self) -> Iterable[TlsChoice]:
+        """The :class:`TlsChoice` of every endpoint with an ``sslConfig`` (bound once per snapshot)."""
+        return ()
+
+    @classmethod
+    async def check_stored(cls, config: PolicyConfig, tx: StoreTransaction) -> None:
+        await check_ssl_stores(cls.template_key, config, tx)
+
+
+def endpoint_choices(endpoints: Iterable[Endpoint | None]) -> Iterator[TlsChoice]:
+    return (e.tls_choice for e in endpoints if e is not None and e.tls_choice is not None)
+
+
 class RouteTo(PolicyConfig):
     """One routing endpoint (the reference's ``routeTo`` group and the top-level routing fields)."""
 
@@ -63,8 +159,9 @@ class RouteTo(PolicyConfig):
     readTimeout: float | None = Field(
         default=None, ge=0, description="Seconds; 0 or absent falls back to pg.endpoint.readTimeout."
     )
-    sslConfig: dict[str, Any] | list[dict[str, Any]] | None = Field(
-        default=None, description="Keystore and truststore aliases for HTTPS endpoints."
+    sslConfig: SslConfig | None = Field(
+        default=None, description="Keystore, key alias and truststore for an https endpoint; they take precedence "
+                                  "over the endpoint alias's and the outbound defaults."
     )
 
     @field_validator("endpointUri")
@@ -78,17 +175,19 @@ class Endpoint:
 
     __slots__ = (
         "_aliases", "_fast", "_fixed_query", "_host", "_method", "_netloc", "_port", "_prefix", "_scheme",
-        "_suffix", "_template", "_uses_resource_path", "connect_timeout", "read_timeout", "uri",
+        "_suffix", "_template", "_uses_resource_path", "connect_timeout", "read_timeout", "tls_choice", "uri",
     )
 
     def __init__(self, uri: str, method: str = "CUSTOM", connect_timeout: float | None = None,
-                 read_timeout: float | None = None) -> None:
+                 read_timeout: float | None = None, ssl_config: SslConfig | None = None,
+                 tls_choice: TlsChoice | None = None) -> None:
         self.uri = uri
         self._method = method
         self.connect_timeout = connect_timeout or 0.0
         self.read_timeout = read_timeout or 0.0
         self._uses_resource_path = RESOURCE_PATH in uri
         self._aliases = alias_names(uri)
+        self.tls_choice = tls_choice or (TlsChoice(ssl_config, self._aliases) if ssl_config is not None else None)
         self._fast = "${" not in uri.replace(RESOURCE_PATH, "")
         self._template = None if self._fast else Template(uri, self._escape)
         self._suffix = ""
@@ -113,7 +212,7 @@ class Endpoint:
 
     @classmethod
     def of(cls, cfg: RouteTo) -> Endpoint:
-        return cls(cfg.endpointUri, cfg.method, cfg.connectTimeout, cfg.readTimeout)
+        return cls(cfg.endpointUri, cfg.method, cfg.connectTimeout, cfg.readTimeout, cfg.sslConfig)
 
     def route(self, ex: Exchange) -> RouteTarget | Violation:
         if self._fast:
@@ -165,12 +264,16 @@ class Endpoint:
     def _target(self, ex: Exchange, scheme: str, host: str, port: int, netloc: str, path: str, fixed_query: str,
                 with_query: bool, timeouts: tuple[float, float]) -> RouteTarget | Violation:
         settings = ex.snapshot.settings
-        tls = None
-        if scheme == "https":  # the outbound truststore and key: the alias's own, else the defaults
-            outbound = ex.snapshot.extras.get(OUTBOUND)
-            tls = outbound.context_for(self._aliases) if outbound is not None else None
+        context: ssl.SSLContext | None = None
+        if scheme == "https":  # the sslConfig's stores, else the alias's own, else the outbound defaults
+            choice = self.tls_choice
+            tls: ssl.SSLContext | str | None = choice.context if choice is not None else None
+            if tls is None:
+                outbound = ex.snapshot.extras.get(OUTBOUND)
+                tls = outbound.context_for(self._aliases) if outbound is not None else None
             if isinstance(tls, str):
                 return Violation(502, TLS_FAILURE, f"The native service {netloc} cannot be called over TLS: {tls}")
+            context = tls
         query = ex.query if with_query or settings.forward_query_params else ""
         if fixed_query:
             query = f"{fixed_query}&{query}" if query else fixed_query
@@ -184,7 +287,7 @@ class Endpoint:
             connect_timeout=timeouts[0] or settings.connect_timeout,
             read_timeout=timeouts[1] or settings.read_timeout,
             url=f"{scheme}://{netloc}{target}",
-            tls=tls,
+            tls=context,
         )
 
 

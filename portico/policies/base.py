@@ -28,6 +28,7 @@ from portico.policies.params import ParameterError, parameters_to_mapping
 
 if TYPE_CHECKING:
     from portico.gateway.exchange import Exchange, Fault
+    from portico.store import StoreTransaction
 
 
 
@@ -92,6 +93,13 @@ class PolicyHandler:
         return None
 
     def on_complete(self, ex: Exchange, status: int) -> None:
+        return None
+
+    @classmethod
+    async def check_stored(cls, config: PolicyConfig, tx: StoreTransaction) -> None:
+        """Checks against stored assets, run by the management API when the action is written (in
+        its transaction): e.g. a keystore the config names exists and is loaded. Raise
+        :class:`ConfigError` naming the parameter. Never run on the request path."""
         return None
 
     @classmethod

@@ -8,7 +8,7 @@ expression holding ``${...}`` variables is rendered instead (it holds when non-e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import orjson
@@ -19,8 +19,8 @@ from pydantic import Field, model_validator
 
 from portico.gateway.exchange import Exchange
 from portico.gateway.variables import Template
-from portico.policies._endpoint import Endpoint, RouteTo
-from portico.policies.base import PolicyConfig, PolicyHandler, Violation
+from portico.policies._endpoint import Endpoint, RouteTo, RoutingHandler, TlsChoice, endpoint_choices
+from portico.policies.base import PolicyConfig, Violation
 from portico.policies.payload.user_regex import compile_user_regex, user_findall
 
 _XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
@@ -132,9 +132,8 @@ class _Rule:
         return bool(found) if self.value is None else self.value in found
 
 
-class ContentBasedRouting(PolicyHandler):
+class ContentBasedRouting(RoutingHandler):
     template_key = "contentBasedRouting"
-    stage = "routing"
     title = "Content-based Routing"
     Config = ContentBasedRoutingConfig
     needs_request_body = True
@@ -143,6 +142,9 @@ class ContentBasedRouting(PolicyHandler):
         super().__init__(config)
         self._default = Endpoint.of(config.routeTo)
         self._rules = [_Rule(r) for r in config.contentRules]
+
+    def tls_choices(self) -> Iterable[TlsChoice]:
+        return endpoint_choices([self._default, *(r.endpoint for r in self._rules)])
 
     def run(self, ex: Exchange) -> Violation | None:
         cache: dict[str, Any] = {}

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from portico.gateway.exchange import Exchange
 from portico.gateway.variables import Template
-from portico.policies._endpoint import Endpoint, RouteTo
-from portico.policies.base import PolicyConfig, PolicyHandler, Violation
+from portico.policies._endpoint import Endpoint, RouteTo, RoutingHandler, TlsChoice, endpoint_choices
+from portico.policies.base import PolicyConfig, Violation
 
 Operator = Literal["EQ", "NE", "LT", "GT", "LE", "GE", "CONTAINS", "EXISTS"]
 _PREDEFINED: dict[str, Callable[[Exchange], str]] = {
@@ -148,9 +148,8 @@ class _Rule:
         return any(c(ex) for c in self.checks) if self.any else all(c(ex) for c in self.checks)
 
 
-class ContextBasedRouting(PolicyHandler):
+class ContextBasedRouting(RoutingHandler):
     template_key = "contextBasedRouting"
-    stage = "routing"
     title = "Conditional Routing"
     Config = ContextBasedRoutingConfig
 
@@ -158,6 +157,9 @@ class ContextBasedRouting(PolicyHandler):
         super().__init__(config)
         self._default = Endpoint.of(config.routeTo)
         self._rules = [_Rule(r) for r in config.contextRules]
+
+    def tls_choices(self) -> Iterable[TlsChoice]:
+        return endpoint_choices([self._default, *(r.endpoint for r in self._rules)])
 
     def run(self, ex: Exchange) -> Violation | None:
         endpoint = next((r.endpoint for r in self._rules if r.holds(ex)), self._default)

@@ -10,6 +10,7 @@ Each ``dynamicRule`` is tried in order; the first that yields an endpoint wins, 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -17,8 +18,17 @@ from pydantic import Field, field_validator, model_validator
 
 from portico.gateway.exchange import Exchange
 from portico.gateway.variables import Template, getter_for
-from portico.policies._endpoint import Endpoint, Method, RouteTo, check_endpoint_uri
-from portico.policies.base import PolicyConfig, PolicyHandler, Violation
+from portico.policies._endpoint import (
+    Endpoint,
+    Method,
+    RouteTo,
+    RoutingHandler,
+    SslConfig,
+    TlsChoice,
+    check_endpoint_uri,
+    endpoint_choices,
+)
+from portico.policies.base import PolicyConfig, Violation
 
 
 class DynRouteTo(PolicyConfig):
@@ -26,6 +36,8 @@ class DynRouteTo(PolicyConfig):
     method: Method = Field(default="CUSTOM", description="HTTP method; CUSTOM keeps the request's.")
     connectTimeout: float | None = Field(default=None, ge=0, description="Seconds; 0 or absent: the global value.")
     readTimeout: float | None = Field(default=None, ge=0, description="Seconds; 0 or absent: the global value.")
+    sslConfig: SslConfig | None = Field(default=None, description="Keystore, key alias and truststore for an https "
+                                                                  "endpoint (as routeTo's).")
 
     @field_validator("dynEndpointUri")
     @classmethod
@@ -58,15 +70,16 @@ class _Rule:
         dyn = rule.dynRouteTo
         self.header = rule.headerName.lower().encode("latin-1") if rule.headerName else None
         self.method, self.connect, self.read = dyn.method, dyn.connectTimeout, dyn.readTimeout
-        self.endpoint = Endpoint(dyn.dynEndpointUri, dyn.method, dyn.connectTimeout, dyn.readTimeout) \
-            if dyn.dynEndpointUri else None
+        self.endpoint = Endpoint(dyn.dynEndpointUri, dyn.method, dyn.connectTimeout, dyn.readTimeout,
+                                 dyn.sslConfig) if dyn.dynEndpointUri else None
+        # header rules build their endpoint per request; they share one TLS choice
+        self.tls_choice = TlsChoice(dyn.sslConfig, ()) if dyn.sslConfig is not None and self.header else None
         names = Template(dyn.dynEndpointUri).names if dyn.dynEndpointUri else ()
         self.getters = tuple(getter_for(n) for n in names if n != "sys:resource_path")
 
 
-class DynamicRouting(PolicyHandler):
+class DynamicRouting(RoutingHandler):
     template_key = "dynamicRouting"
-    stage = "routing"
     title = "Dynamic Routing"
     Config = DynamicRoutingConfig
 
@@ -74,6 +87,10 @@ class DynamicRouting(PolicyHandler):
         super().__init__(config)
         self._default = Endpoint.of(config.routeTo)
         self._rules = [_Rule(r) for r in config.dynamicRule]
+
+    def tls_choices(self) -> Iterable[TlsChoice]:
+        yield from endpoint_choices([self._default, *(r.endpoint for r in self._rules)])
+        yield from (r.tls_choice for r in self._rules if r.tls_choice is not None)
 
     def run(self, ex: Exchange) -> Violation | None:
         for rule in self._rules:
@@ -87,7 +104,7 @@ class DynamicRouting(PolicyHandler):
                     return Violation(400, "INVALID_DYNAMIC_ENDPOINT",
                                      f"The {rule.header.decode()} header must hold an absolute http(s) URL")
                 ex.remove_header(rule.header)
-                target = Endpoint(uri, rule.method, rule.connect, rule.read).route(ex)
+                target = Endpoint(uri, rule.method, rule.connect, rule.read, tls_choice=rule.tls_choice).route(ex)
             else:
                 assert rule.endpoint is not None
                 if not all(get(ex) for get in rule.getters):

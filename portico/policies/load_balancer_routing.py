@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import Field
 
 from portico.gateway.exchange import Exchange, RouteTarget
-from portico.policies._endpoint import LB_FAILOVER_ON_FAULT, Endpoint, RouteTo
-from portico.policies.base import PolicyConfig, PolicyHandler, Violation
+from portico.policies._endpoint import (
+    LB_FAILOVER_ON_FAULT,
+    Endpoint,
+    RouteTo,
+    RoutingHandler,
+    TlsChoice,
+    endpoint_choices,
+)
+from portico.policies.base import PolicyConfig, Violation
 
 
 class LbRouteTo(RouteTo):
@@ -30,9 +38,8 @@ class LoadBalancerRoutingConfig(PolicyConfig):
     lbRouteTo: list[LbRouteTo] = Field(min_length=1, description="The endpoints to balance over, in order.")
 
 
-class LoadBalancerRouting(PolicyHandler):
+class LoadBalancerRouting(RoutingHandler):
     template_key = "loadBalancerRouting"
-    stage = "routing"
     title = "Load Balancer Routing"
     Config = LoadBalancerRoutingConfig
     needs_request_body = True  # a failover resends the body
@@ -43,6 +50,9 @@ class LoadBalancerRouting(PolicyHandler):
         self._suspend = [e.suspendDurationOnFailure or 0.0 for e in config.lbRouteTo]
         self._suspended_until = [0.0] * len(self._endpoints)
         self._turn = itertools.count()
+
+    def tls_choices(self) -> Iterable[TlsChoice]:
+        return endpoint_choices(self._endpoints)
 
     def run(self, ex: Exchange) -> Violation | None:
         n = len(self._endpoints)

@@ -6,9 +6,11 @@ variable but ``${sys:resource_path}`` is split once, at configuration time."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from portico.gateway.exchange import Exchange
-from portico.policies._endpoint import Endpoint, RouteTo
-from portico.policies.base import PolicyHandler, Violation
+from portico.policies._endpoint import Endpoint, RouteTo, RoutingHandler, TlsChoice, endpoint_choices
+from portico.policies.base import Violation
 
 RESOURCE_PATH = "${sys:resource_path}"
 
@@ -17,15 +19,17 @@ class StraightThroughRoutingConfig(RouteTo):
     """The routing fields sit at the top level of the action's parameters."""
 
 
-class StraightThroughRouting(PolicyHandler):
+class StraightThroughRouting(RoutingHandler):
     template_key = "straightThroughRouting"
-    stage = "routing"
     title = "Straight Through Routing"
     Config = StraightThroughRoutingConfig
 
     def __init__(self, config: StraightThroughRoutingConfig) -> None:
         super().__init__(config)
         self._endpoint = Endpoint.of(config)
+
+    def tls_choices(self) -> Iterable[TlsChoice]:
+        return endpoint_choices([self._endpoint])
 
     def run(self, ex: Exchange) -> Violation | None:
         target = self._endpoint.route(ex)

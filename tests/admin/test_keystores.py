@@ -256,6 +256,44 @@ async def test_keystore_defaults(node: Node, fx: Fixtures) -> None:
     assert cleared.json()["truststoreName"] is None and cleared.json()["keystoreName"] == "ServerKeys"
 
 
+async def test_defaults_must_be_usable(node: Node, fx: Fixtures) -> None:
+    """A default store that is not loaded, a key alias without a working password or a truststore
+    without certificates would break every connection that uses it: 400 naming the field."""
+    await upload(node, "keystore", "BadKeyPw", fx.read("server.jks"), keyStorePassword=JKS_STORE_PASS,
+                 pkAliasesList="server", pkPasswordsList="wrong-key-pw")
+    await upload(node, "keystore", "Two", fx.read("two.jks"), keyStorePassword=TWO_STORE_PASS,
+                 pkAliasesList="first", pkPasswordsList=TWO_KEY_PASSES["first"])
+    await upload(node, "truststore", "BadTrustPw", fx.read("trust.jks"), keyStorePassword="wrong-one")
+    r = await upload(node, "truststore", "NoCerts", fx.read("server.jks"), keyStorePassword=JKS_STORE_PASS)
+    assert r.status_code == 200 and r.json()["certificateAliases"] == [], r.text
+    bad: list[tuple[dict[str, Any], str, str]] = [
+        ({"outboundKeystoreName": "BadKeyPw", "outboundKeyAlias": "server"}, "outboundKeystoreName", "not loaded"),
+        ({"keystoreName": "Two", "signingAlias": "second"}, "signingAlias", "no working password"),
+        ({"outboundTruststoreName": "BadTrustPw"}, "outboundTruststoreName", "not loaded"),
+        ({"truststoreName": "NoCerts"}, "truststoreName", "no trusted certificates"),
+    ]
+    for body, field, reason in bad:
+        r = await node.admin.put("/configurations/keystore", json=body)
+        assert r.status_code == 400, (body, r.text)
+        assert field in r.json()["errorDetails"] and reason in r.json()["errorDetails"], (body, r.text)
+    r = await node.admin.put("/configurations/keystore", json={"keystoreName": "Two", "signingAlias": "first"})
+    assert r.status_code == 200, r.text
+
+
+async def test_truststore_in_use_keeps_certificates(node: Node, fx: Fixtures) -> None:
+    """A truststore in use replaced by a file with no trusted certificates (a keystore, say) would
+    still load, but nothing could be verified against it: refused naming the user."""
+    await pem_trust(node, fx)
+    r = await node.admin.put("/configurations/keystore", json={"outboundTruststoreName": "TestCAs"})
+    assert r.status_code == 200, r.text
+    r = await upload(node, "truststore", "", fx.read("server.jks"), path="/is/truststore/TestCAs",
+                     keyStoreType="JKS", keyStorePassword=JKS_STORE_PASS)
+    assert r.status_code == 400, r.text
+    assert "outbound connections" in r.json()["errorDetails"] and "no trusted certificates" in r.json()["errorDetails"]
+    stored = (await node.admin.get("/is/truststore/TestCAs")).json()["truststores"][0]
+    assert stored["keyStoreType"] == "PEM" and stored["certificateAliases"]
+
+
 async def test_delete_refused_while_in_use(node: Node, fx: Fixtures) -> None:
     await server_jks(node, fx)
     await pem_trust(node, fx)

@@ -5,7 +5,9 @@ https trusted or not (502 and an event saying why), and two-way TLS to a native 
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import signal
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -17,11 +19,12 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
 
-from portico.gateway.tls import HttpsOptions
+from portico.gateway.tls import HEARTBEAT_ENV, STALE_AFTER_BEATS, HttpsOptions
 from tests.admin.test_keystores import pem_trust, server_jks, upload
 from tests.gateway.test_runtime import add_action, new_app, rules
 from tests.support.keystores import P12_PASS, Fixtures, keystore_fixtures
 from tests.support.node import ADMIN, Node, running_node
+from tests.support.process import free_port, spawn, wait_healthy
 from tests.support.upstream import running_upstream, spec_for
 
 
@@ -97,6 +100,18 @@ async def test_client_certificate_required(keyed: str, tmp_path: Path, fx: Fixtu
             assert (await client.get("/rest/apigateway/apis", auth=ADMIN)).status_code == 200
 
 
+async def test_own_keystore_with_the_default_truststore(keyed: str, tmp_path: Path, fx: Fixtures) -> None:
+    """--https-keystore without --https-truststore: client certificates are checked against the
+    default truststore (truststoreName of /configurations/keystore), as the option's help says."""
+    cert, key, _ = client_files(fx, tmp_path)
+    async with running_node(keyed, tmp_path / "data") as node:
+        await server_jks(node, fx, "ListenerKeys")
+    async with _node(keyed, tmp_path, "required", keystore="ListenerKeys", key_alias="server") as node:
+        assert node.portico.listener_tls is not None and node.portico.listener_tls.problem is None
+        async with await https_client(node, client_ssl(fx, (cert, key))) as client:
+            assert (await client.get("/rest/apigateway/apis", auth=ADMIN)).status_code == 200
+
+
 async def test_client_certificate_optional_identifies_the_application(keyed: str, tmp_path: Path,
                                                                       fx: Fixtures) -> None:
     cert, key, cert_pem = client_files(fx, tmp_path)
@@ -147,6 +162,17 @@ async def test_custom_certificate_header_behind_a_load_balancer(sqlite_node: Nod
         assert (await node.gw.get("/Echo/1.0/echo", headers={"X-SSL-Client-Cert": "garbage"})).status_code == 403
 
 
+async def test_https_certificate_identifier_must_be_a_certificate(sqlite_node: Node) -> None:
+    """A value that is no certificate would never identify anyone; it is refused when written."""
+    for value in ("not a certificate", base64.b64encode(b"-----BEGIN CERTIFICATE-----\nAAAA\n").decode()):
+        r = await sqlite_node.admin.post("/applications", json={"name": "bad-cert", "identifiers": [
+            {"key": "httpsCertificate", "name": "client", "value": [value]}]})
+        assert r.status_code == 400, r.text
+        assert "identifiers[0]" in r.json()["errorDetails"] and "certificate" in r.json()["errorDetails"]
+    assert not [a for a in (await sqlite_node.admin.get("/applications")).json()["applications"]
+                if a["name"] == "bad-cert"]
+
+
 async def test_keystore_change_takes_effect_without_restart(keyed: str, tmp_path: Path, fx: Fixtures) -> None:
     async with _node(keyed, tmp_path) as node:
         async with await https_client(node, client_ssl(fx)) as client:
@@ -177,6 +203,37 @@ async def test_keystore_of_the_listener_cannot_be_deleted(keyed: str, tmp_path: 
         assert r.status_code == 400 and "HTTPS listener" in r.json()["errorDetails"], r.text
     async with running_node(keyed, tmp_path / "data") as node:  # stopped: the store is free again
         assert (await node.admin.delete("/is/keystore/ListenerKeys")).status_code == 200
+
+
+async def test_listener_of_a_killed_node_stops_holding_its_keystore(keyed: str, tmp_path: Path,
+                                                                    fx: Fixtures) -> None:
+    """A node killed without stopping leaves its listener record behind; the record expires after a
+    few missed heartbeats, and the keystore can then be deleted."""
+    async with running_node(keyed, tmp_path / "data") as node:
+        await server_jks(node, fx, "ListenerKeys")
+    https_port = free_port()
+    proc = spawn(["serve", "--port", str(port := free_port()), "--data-dir", str(tmp_path / "data"), "--db", keyed,
+                  "--https-port", str(https_port), "--https-keystore", "ListenerKeys", "--https-key-alias", "server"],
+                 {"PORTICO_ADMIN_PASSWORD": "test-secret", HEARTBEAT_ENV: "0.5"})
+    try:
+        wait_healthy(port, proc)
+        async with httpx.AsyncClient(base_url=f"https://localhost:{https_port}", verify=client_ssl(fx)) as client:
+            assert (await client.get("/rest/apigateway/health")).status_code in (200, 401)
+        async with running_node(keyed, tmp_path / "data") as node:
+            await asyncio.sleep(2.0)  # several heartbeats: a live listener keeps its record
+            r = await node.admin.delete("/is/keystore/ListenerKeys")
+            assert r.status_code == 400 and f"HTTPS listener on port {https_port}" in r.text, r.text
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+            killed = time.monotonic()
+            while (r := await node.admin.delete("/is/keystore/ListenerKeys")).status_code == 400:
+                assert time.monotonic() - killed < 1.5 * STALE_AFTER_BEATS, r.text
+                await asyncio.sleep(0.1)
+            assert r.status_code == 200, r.text
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def upstream_tls(fx: Fixtures, tmp_path: Path, require_client: bool = False) -> ssl.SSLContext:
@@ -253,3 +310,67 @@ async def test_endpoint_alias_brings_its_own_truststore(sqlite_node: Node, fx: F
         ok = await node.gw.get("/Echo/1.0/echo")
         assert ok.status_code == 200, ok.text  # the default (system CAs) would refuse it
         assert (await node.admin.delete("/is/truststore/AliasCAs")).status_code == 400  # in use by the alias
+
+
+async def test_endpoint_alias_stores_are_checked(sqlite_node: Node, fx: Fixtures) -> None:
+    """An endpoint alias naming a store that does not exist or cannot be used would fail every https
+    call through it: 400 naming the field, and nothing stored."""
+    node = sqlite_node
+    await upload(node, "truststore", "Unloaded", fx.read("trust.jks"), keyStorePassword="wrong-one")
+    await upload(node, "keystore", "ClientKeys", fx.read("client.p12"), keyStoreType="PKCS12",
+                 keyStorePassword=P12_PASS, pkAliasesList="client", pkPasswordsList=P12_PASS)
+    base = {"name": "secureBackend", "type": "endpoint", "endPointURI": "https://127.0.0.1:1"}
+    cases = [({"truststoreAlias": "NoSuchCAs"}, "truststoreAlias", "does not exist"),
+             ({"truststoreAlias": "Unloaded"}, "truststoreAlias", "not loaded"),
+             ({"keystoreAlias": "NoSuchKeys", "keyAlias": "client"}, "keystoreAlias", "does not exist"),
+             ({"keystoreAlias": "ClientKeys", "keyAlias": "nobody"}, "keyAlias", "nobody"),
+             ({"keyAlias": "client"}, "keyAlias", "keystoreAlias")]
+    for fields, field, reason in cases:
+        r = await node.admin.post("/alias", json={**base, **fields})
+        assert r.status_code == 400, (fields, r.text)
+        assert field in r.json()["errorDetails"] and reason in r.json()["errorDetails"], r.text
+    assert not [a for a in (await node.admin.get("/alias")).json()["alias"] if a["name"] == "secureBackend"]
+    r = await node.admin.post("/alias", json={**base, "keystoreAlias": "ClientKeys", "keyAlias": "client"})
+    assert r.status_code in (200, 201), r.text
+    r = await node.admin.put(f"/alias/{r.json()['alias']['id']}", json={**base, "truststoreAlias": "Unloaded"})
+    assert r.status_code == 400 and "not loaded" in r.json()["errorDetails"], r.text
+
+
+async def test_store_deleted_and_made_again_is_not_served_from_cache(sqlite_url: str, tmp_path: Path,
+                                                                    fx: Fixtures) -> None:
+    """A truststore deleted and uploaded again under the same name starts again at revision 1; a
+    node that did not rebuild in between must still use the new certificates, not the cached
+    context of the old store."""
+    with running_upstream(upstream_tls(fx, tmp_path)) as up:
+        async with running_node(sqlite_url, tmp_path / "data") as a, \
+                running_node(sqlite_url, tmp_path / "data") as b:
+            assert b.portico.reloader is not None
+            await b.portico.reloader.stop()  # b rebuilds only when told: it misses the steps in between
+            await pem_trust(a, fx)  # knows the test CA
+            r = await a.admin.put("/configurations/keystore", json={"outboundTruststoreName": "TestCAs"})
+            assert r.status_code == 200, r.text
+            await a.create_api(spec_for(up.url))
+            await b.reload()
+            assert (await b.gw.get("/Echo/1.0/echo")).status_code == 200
+            assert (await a.admin.put("/configurations/keystore", json={"outboundTruststoreName": None})).is_success
+            assert (await a.admin.delete("/is/truststore/TestCAs")).status_code == 200
+            r = await upload(a, "truststore", "TestCAs", fx.other_ca.public_bytes(Encoding.PEM), keyStoreType="PEM")
+            assert r.status_code == 200, r.text
+            r = await a.admin.put("/configurations/keystore", json={"outboundTruststoreName": "TestCAs"})
+            assert r.status_code == 200, r.text
+            await b.reload()
+            r = await b.gw.get("/Echo/1.0/echo")  # the new TestCAs does not know the test CA
+            assert r.status_code == 502 and "certificate verify failed" in r.text.lower(), r.text
+
+
+async def test_custom_certificate_header_must_be_a_header_name(sqlite_node: Node) -> None:
+    """A customCertificateHeader that is no header name is refused; it used to be stored and then
+    broke every configuration rebuild (hot deploy stopped)."""
+    node = sqlite_node
+    for bad in ("X-Čert", "X Cert", "X-Cert:"):
+        r = await node.admin.put("/configurations/settings", json={"preferredSettings": {
+            "extendedKeys": {"customCertificateHeader": bad}}})
+        assert r.status_code == 400 and "customCertificateHeader" in r.json()["errorDetails"], (bad, r.text)
+    with running_upstream() as up:
+        await node.create_api(spec_for(up.url))  # deploys: the configuration still rebuilds
+        assert (await node.gw.get("/Echo/1.0/echo")).status_code == 200

@@ -146,6 +146,30 @@ def _open(box: SecretBox, kind: str, body: dict[str, Any]) -> tuple[OpenedStore,
         raise KeystoreUnavailable(f"{kind} {body['keyStoreName']!r} cannot be opened: {exc}") from None
 
 
+async def store_problem(tx: StoreTransaction, kind: str, name: str, key_alias: str | None = None) -> str | None:
+    """Why the stored ``kind`` ``name`` (with ``key_alias``, for a keystore) cannot be used, or None;
+    judged from the stored load status, without opening the file."""
+    row = await tx.get(kind, name)
+    if row is None:
+        return f"{kind} {name!r} does not exist"
+    body = row.body
+    if not body.get("isLoaded"):
+        return f"{kind} {name!r} is not loaded: {body.get('message')}"
+    if kind == TRUSTSTORE and not body.get("certificateAliases"):
+        return f"truststore {name!r} holds no trusted certificates"
+    if key_alias is None:
+        return None
+    by_lower = {str(a).lower(): str(a) for a in body.get("keyAliases", [])}
+    stored = by_lower.get(key_alias.lower())
+    if stored is None:
+        return (f"keystore {name!r} has no key alias {key_alias!r} "
+                f"(it has: {', '.join(body.get('keyAliases', [])) or 'none'})")
+    loaded = {str(a).lower(): bit for a, bit in zip(body.get("pkAliases", []), body.get("bits", []), strict=False)}
+    if not loaded.get(stored.lower()):
+        return f"key alias {stored!r} of keystore {name!r} has no working password; give it in pkPasswordsList"
+    return None
+
+
 async def load_key_pair(tx: StoreTransaction, box: SecretBox, keystore: str, key_alias: str) -> KeyPair:
     """The private key ``key_alias`` of the stored keystore ``keystore``, with its chain."""
     body = await _body(tx, KEYSTORE, keystore)
