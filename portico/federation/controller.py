@@ -43,6 +43,7 @@ from portico.federation.relay import Relay, RelayFailed, advertise, node_url, wi
 from portico.federation.status import LinkRow, StatusBoard
 from portico.security.principal import Principal
 from portico.security.privileges import MANAGE_APIS
+from portico.security.secrets import SecretBox
 from portico.store import Store
 
 log = logging.getLogger("portico.federation.controller")
@@ -193,7 +194,7 @@ class Controller:
     def lease_interval(self) -> float:
         return max(min(self._health_interval, LEASE_INTERVAL), 1.0)
 
-    async def advertise(self, host: str, port: int, secrets: Any) -> None:
+    async def advertise(self, host: str, port: int, secrets: SecretBox | None) -> None:
         """Make this node reachable for relayed commands: its URL in the store, the master key that
         seals relayed requests (:mod:`portico.federation.relay`). Called once the listener is up."""
         self.relay.box = secrets
@@ -286,7 +287,7 @@ class Controller:
         elected = next((r.link_id for r in rows if r.node_id != self.node_id or r.link_id in open_ids), None)
         if elected is None and open_ids:  # our rows could not be written: our oldest link
             elected = min((link for link in local if link.id in open_ids), key=lambda link: link.since).id
-        for link in local:
+        for link in list(local):  # (links may come and go while the rows are written)
             link.primary = link.id == elected
             if link.primary != link.told:
                 link.told = link.primary
