@@ -155,6 +155,8 @@ class Portico:
         self.reloader.start()
         self.token_removal.start()
         await self.server.start(self.options.host, self.options.port)
+        # where other nodes relay federation commands for the agent links this node holds
+        await self.federation.advertise(self.options.host, self.port, self.secrets)
         log.info("Portico listening on http://%s:%s (gateway /gateway/, management /rest/apigateway)",
                  self.options.host, self.port)
         if self.listener_tls is not None:

@@ -151,6 +151,8 @@ REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/integrations/{integrationId}/discover"): _APIS,
     ("POST", "/integrations/{integrationId}/ingest"): _APIS,
     ("GET", "/integrations/{integrationId}/ingestJobs/{jobId}"): AUTHENTICATED,
+    # between nodes: authenticated by the master key the nodes share (federation/relay.py)
+    ("POST", "/integrations/{integrationId}/relay"): PUBLIC,
     # OAuth2/JWT/OpenID (issue 5): application strategies (admin/strategies.py) go with applications;
     # tokens of the local authorization server (admin/oauth_tokens.py) with security configurations.
     # Authorization servers and providers are aliases (/alias); their writes also need

@@ -10,6 +10,7 @@ to the API's team (the guide's team-support exception)."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 import uuid
@@ -224,18 +225,35 @@ async def _delete_app(request: Request, tx: StoreTransaction, app_id: str) -> No
     await tx.delete("application", app_id)
 
 
-async def _revoke_provider_keys(request: Request, app_ids: list[str]) -> None:
-    """A subscription to a federated plan holds a key in the other gateway: revoke it first, so a
-    failure leaves the application (and its key) in place rather than an orphaned key behind."""
-    async with context_of(request).store.read() as tx:
-        found = []
+async def _delete_apps(request: Request, app_ids: list[str]) -> None:
+    """Delete applications; a subscription to a federated plan holds a key in the other gateway.
+    Under each such application's federated write claim (:func:`grants.exclusive`, as a plan switch
+    or an unsubscribe holds it) its key is revoked first, so a failure leaves the application and
+    its key in place, and the deleting transaction refuses (409) a grant it did not revoke: a
+    switch finishing meanwhile can leave no key behind."""
+    ctx = context_of(request)
+    async with ctx.store.read() as tx:
+        federated = []
         for app_id in app_ids:
             await _load_owned(request, tx, app_id)
-            grant = await grants.grant_of(tx, app_id)
-            if grant is not None:
-                found.append(grant)
-    for grant in found:
-        await grants.revoke(request, grant)
+            if await grants.grant_of(tx, app_id) is not None:
+                federated.append(app_id)
+    async with contextlib.AsyncExitStack() as claims:
+        for app_id in sorted(set(federated)):  # one order: two bulk deletions do not wait for each other
+            await claims.enter_async_context(grants.exclusive(request, app_id))
+        async with ctx.store.read() as tx:
+            found = [grant for app_id in app_ids if (grant := await grants.grant_of(tx, app_id)) is not None]
+        for grant in found:
+            await grants.revoke(request, grant)
+        revoked = {str(grant.get("subscriptionId")) for grant in found}
+        async with ctx.store.transaction() as tx:
+            for app_id in app_ids:
+                grant = await grants.grant_of(tx, app_id)
+                if grant is not None and str(grant.get("subscriptionId")) not in revoked:
+                    raise ApiError(409, f"the subscription of application {app_id} changed while it was being "
+                                        "deleted; try again")
+                await _delete_app(request, tx, app_id)
+    ctx.notify_change()
 
 
 async def token_endpoints(request: Request) -> Response:
@@ -260,11 +278,7 @@ async def token_endpoints(request: Request) -> Response:
 
 
 async def delete_application(request: Request) -> Response:
-    ctx = context_of(request)
-    await _revoke_provider_keys(request, [request.path_params["applicationId"]])
-    async with ctx.store.transaction() as tx:
-        await _delete_app(request, tx, request.path_params["applicationId"])
-    ctx.notify_change()
+    await _delete_apps(request, [request.path_params["applicationId"]])
     return Response(status_code=204)
 
 
@@ -272,12 +286,7 @@ async def delete_applications(request: Request) -> Response:
     ids = ids_param(request, "ids") or ids_param(request, "applicationIds")
     if not ids:
         raise ApiError(400, "query parameter 'ids' is required")
-    ctx = context_of(request)
-    await _revoke_provider_keys(request, ids)
-    async with ctx.store.transaction() as tx:
-        for app_id in ids:
-            await _delete_app(request, tx, app_id)
-    ctx.notify_change()
+    await _delete_apps(request, list(dict.fromkeys(ids)))
     return Response(status_code=204)
 
 

@@ -8,8 +8,10 @@ configuration revision.
 
 ``POST /integrations/{id}/ingest`` starts an ingestion job and waits for it up to ``wait``
 seconds (query parameter, default 30): 200 with the finished job, else 202 with the running job,
-to be polled at ``GET /integrations/{id}/ingestJobs/{jobId}`` (jobs live on the node that ran
-them). Commands need an agent linked to this node: 409 otherwise."""
+to be polled at ``GET /integrations/{id}/ingestJobs/{jobId}``. Commands run through the
+integration's primary agent link; when another node holds it they are relayed there
+(:mod:`portico.federation.relay`, ``POST /integrations/{id}/relay``, between nodes only), ingestion
+jobs included. No agent linked anywhere: 409; the holding node unreachable: 503."""
 
 from __future__ import annotations
 
@@ -18,17 +20,28 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portico.admin.common import bool_param, int_param, json_response, read_json, read_object, require_str
+from portico.admin.common import (
+    bool_param,
+    int_param,
+    json_response,
+    read_body,
+    read_json,
+    read_object,
+    require_str,
+)
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError, not_found
 from portico.federation import ingest, keys
 from portico.federation import protocol as p
 from portico.federation.aws import PROVIDER_TYPE as AWS
-from portico.federation.controller import Controller, LinkUnavailable
+from portico.federation.controller import Controller, Link, LinkUnavailable, RelayFailed
+from portico.federation.relay import HEADER, RelayRefused, check
+from portico.federation.status import LinkRow
 from portico.store import StoreTransaction
 
 PROVIDERS = (AWS,)
@@ -48,6 +61,8 @@ def _now() -> int:
 
 
 def _command_error(exc: Exception, what: str) -> ApiError:
+    if isinstance(exc, RelayFailed):
+        return ApiError(503, f"{what}: {exc}")
     if isinstance(exc, LinkUnavailable):
         return ApiError(409, str(exc))
     if isinstance(exc, p.ReplyTimeout):
@@ -217,26 +232,62 @@ async def ingest_apis(request: Request) -> Response:
     api_ids = await _ingest_body(request)
     async with context_of(request).store.read() as tx:
         await _load(tx, integration_id)
-    try:
+
+    async def here(_link: Link) -> tuple[dict[str, Any], bool]:
         job = await controller.ingestions.start(integration_id, api_ids)
+        if wait:
+            try:
+                await asyncio.wait_for(job.done.wait(), wait)
+            except TimeoutError:
+                pass
+        return job.view(), job.done.is_set()
+
+    async def there(row: LinkRow) -> tuple[dict[str, Any], bool]:
+        return await controller.relay.ingest(row, api_ids, wait)
+
+    try:
+        view, done = await controller.dispatch(integration_id, here, there)
     except (LinkUnavailable, p.CommandFailed) as exc:
         raise _command_error(exc, "ingestion could not start") from None
-    if wait:
-        try:
-            await asyncio.wait_for(job.done.wait(), wait)
-        except TimeoutError:
-            pass
     await context_of(request).settle()
-    return json_response(job.view(), status=200 if job.done.is_set() else 202)
+    return json_response(view, status=200 if done else 202)
 
 
 async def get_job(request: Request) -> Response:
+    """A job of this node, else of the node holding the integration's link (jobs run there)."""
     controller = _controller(request)
-    job = controller.ingestions.jobs.get(request.path_params["jobId"])
-    if job is None or job.integration_id != request.path_params["integrationId"]:
-        raise ApiError(404, f"ingest job {request.path_params['jobId']!r} of integration "
-                            f"{request.path_params['integrationId']!r} is not known on this node")
-    return json_response(job.view())
+    integration_id, job_id = request.path_params["integrationId"], request.path_params["jobId"]
+    job = controller.ingestions.jobs.get(job_id)
+    if job is not None and job.integration_id == integration_id:
+        return json_response(job.view())
+    for target in await controller.targets(integration_id):
+        if isinstance(target, LinkRow):
+            try:
+                view = await controller.relay.job(target, job_id)
+            except (LinkUnavailable, p.CommandFailed):
+                continue
+            if view is not None:
+                return json_response(view)
+    raise ApiError(404, f"ingest job {job_id!r} of integration {integration_id!r} is not known on this node "
+                        "nor on the node holding its agent link")
+
+
+async def relay(request: Request) -> Response:
+    """A command relayed by another node (:mod:`portico.federation.relay`): no user credentials,
+    the body sealed with the master key the nodes share."""
+    controller = _controller(request)
+    raw = await read_body(request)
+    try:
+        check(controller.relay.box, request.headers.get(HEADER), raw)
+    except RelayRefused as exc:
+        raise ApiError(401, str(exc)) from None
+    try:
+        op = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        op = None
+    if not isinstance(op, dict):
+        raise ApiError(400, "a relayed command is a JSON object")
+    return json_response(await controller.relay.serve(request.path_params["integrationId"], op))
 
 
 routes = [
@@ -248,4 +299,5 @@ routes = [
     Route("/integrations/{integrationId}/discover", discover, methods=["POST"]),
     Route("/integrations/{integrationId}/ingest", ingest_apis, methods=["POST"]),
     Route("/integrations/{integrationId}/ingestJobs/{jobId}", get_job, methods=["GET"]),
+    Route("/integrations/{integrationId}/relay", relay, methods=["POST"], include_in_schema=False),
 ]

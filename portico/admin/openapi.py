@@ -66,6 +66,8 @@ def _operation(path: str, method: str, route: Route) -> dict[str, Any]:
 def build_document(routes: list[Route], base: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
+        if not route.include_in_schema:  # between nodes, not for users (e.g. /integrations/{id}/relay)
+            continue
         for method in sorted(m.lower() for m in (route.methods or ()) if m != "HEAD"):
             item = paths.setdefault(route.path, {})
             item[method] = _operation(route.path, method, route)

@@ -108,6 +108,7 @@ NOT_AUDITED: frozenset[tuple[str, str]] = frozenset({
     ("POST", "/users/authenticate"),  # logins are recorded by the authentication itself
     ("POST", "/authenticate"),
     ("POST", "/integrations/{integrationId}/discover"),  # a preview: nothing changes
+    ("POST", "/integrations/{integrationId}/relay"),  # audited where the user's request came in
 })
 
 

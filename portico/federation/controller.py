@@ -6,13 +6,18 @@ HELLO ``{targetId, provider}``: the integration must exist, its provider match, 
 user hold "Manage APIs"; otherwise the HELLO is answered ERROR and the link closed.
 
 Once registered, the controller sends HEALTH_CHECK every ``health_interval`` seconds (an
-unhealthy answer or none drops the link) and refreshes the link's row in the status tables.
-Of several agents linked for one integration (on this node) one is primary: PRIMARY
-``{primary: true}`` goes to it, ``false`` to the others, and when it goes another takes over.
-Commands for an integration (DISCOVER, START_INGEST, SUBSCRIBE, UNSUBSCRIBE) go to its primary
-link; discovery and ingestion jobs are :mod:`portico.federation.jobs`. Provider keys still to be
-deleted (:mod:`portico.federation.keys`) are retried at the primary link's health checks.
-``close()`` says GOOD_BYE to every agent.
+unhealthy answer or none drops the link) and refreshes the link's row in the status tables; a lease
+loop refreshes the rows of all open links every :attr:`Controller.lease_interval` seconds (5 s at
+most), so the links of a node that died read as gone within three of those.
+
+Of all agents linked for one integration, across the nodes sharing the database, one is primary:
+the oldest live link row (:meth:`Controller.elect`, run at every link change and lease round).
+PRIMARY ``{primary: true}`` goes to it, ``false`` to the others, and when it goes the next oldest
+takes over. Commands for an integration (DISCOVER, START_INGEST, SUBSCRIBE, UNSUBSCRIBE) go to its
+primary link: here, or relayed to the node holding it (:mod:`portico.federation.relay`); discovery
+and ingestion jobs are :mod:`portico.federation.jobs`. Provider keys still to be deleted
+(:mod:`portico.federation.keys`) are retried at the primary link's health checks. ``close()`` says
+GOOD_BYE to every agent.
 
 The link's credentials are checked again at every health-check round and before every command:
 a token revoked or expired, a user deactivated or no longer holding "Manage APIs" closes the link
@@ -28,19 +33,24 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from portico.federation import ingest, keys
 from portico.federation import protocol as p
 from portico.federation.jobs import Ingestions
 from portico.federation.protocol import LinkUnavailable
-from portico.federation.status import StatusBoard
+from portico.federation.relay import Relay, RelayFailed, advertise, node_url, withdraw
+from portico.federation.status import LinkRow, StatusBoard
 from portico.security.principal import Principal
 from portico.security.privileges import MANAGE_APIS
+from portico.security.secrets import SecretBox
 from portico.store import Store
 
 log = logging.getLogger("portico.federation.controller")
-__all__ = ["Controller", "CredentialsRevoked", "Link", "LinkUnavailable"]
+__all__ = ["Controller", "CredentialsRevoked", "Link", "LinkUnavailable", "RelayFailed"]
+T = TypeVar("T")
+LEASE_INTERVAL = 5.0  # link rows refreshed and the primary elected again this often (the health
+                      # interval when shorter, but at most once a second); stale after three
 
 
 class CredentialsRevoked(Exception):
@@ -88,6 +98,7 @@ class Link:
     channel: p.Channel
     since: float = field(default_factory=time.monotonic)
     primary: bool = False
+    told: bool | None = None  # what the agent was last told in PRIMARY
     recheck: Recheck | None = None
 
 
@@ -154,18 +165,50 @@ class Controller:
                  hello_timeout: float = 15.0, node_id: str | None = None,
                  on_change: Callable[[], None] | None = None) -> None:
         self.store = store
+        self.node_id = node_id or f"node-{uuid.uuid4().hex[:12]}"
+        self.board = StatusBoard(store, self.node_id)
         env = os.environ.get("PORTICO_FEDERATION_HEALTH_INTERVAL")
         self.health_interval = health_interval or (float(env) if env else p.HEALTH_INTERVAL)
         self.reply_timeout = reply_timeout
         self.hello_timeout = hello_timeout
-        self.node_id = node_id or f"node-{uuid.uuid4().hex[:12]}"
-        self.board = StatusBoard(store, self.node_id)
+        self.relay = Relay(self)
+        self._lease: asyncio.Task[None] | None = None
         self.on_change = on_change or (lambda: None)
         self.links: dict[str, list[Link]] = {}
         self.ingestions = Ingestions(self)
         self.app_locks = KeyedLocks()  # federated subscription writes, one application at a time
         self._tasks: set[asyncio.Task[Any]] = set()
         self.closing = False
+
+    @property
+    def health_interval(self) -> float:
+        return self._health_interval
+
+    @health_interval.setter
+    def health_interval(self, seconds: float) -> None:
+        # Nodes sharing a database should share the interval: each reads the others' rows with it.
+        self._health_interval = seconds
+        self.board.stale_ms = int(3 * self.lease_interval * 1000)
+
+    @property
+    def lease_interval(self) -> float:
+        return max(min(self._health_interval, LEASE_INTERVAL), 1.0)
+
+    async def advertise(self, host: str, port: int, secrets: SecretBox | None) -> None:
+        """Make this node reachable for relayed commands: its URL in the store, the master key that
+        seals relayed requests (:mod:`portico.federation.relay`). Called once the listener is up."""
+        self.relay.box = secrets
+        self.relay.url = node_url(host, port)
+        await self._announce()
+
+    async def _announce(self) -> None:
+        if self.relay.url is None:
+            return
+        try:
+            live = {row.node_id for row in await self.board.live_links()}
+            await advertise(self.store, self.node_id, self.relay.url, live | {self.node_id})
+        except Exception:
+            log.warning("could not record this node's address for relayed federation commands", exc_info=True)
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -211,21 +254,61 @@ class Controller:
                 await self._unregister(session.link)
 
     async def _register(self, link: Link) -> None:
-        peers = self.links.setdefault(link.integration_id, [])
-        peers.append(link)
-        link.primary = not any(other.primary for other in peers if other is not link)
+        self.links.setdefault(link.integration_id, []).append(link)
         try:
             await self.board.link_opened(link.id, link.integration_id, link.agent_id, link.agent_version,
-                                         link.remote, link.primary)
+                                         link.remote, False)
         except Exception:
             log.exception("could not record the link of integration %s", link.integration_id)
+        await self._announce()  # (again: a node without links for a day may have been forgotten)
+        await self.elect(link.integration_id)
+        if self._lease is None or self._lease.done():
+            self._lease = self.spawn(self._lease_loop())
         log.info("integration %s: agent %s %s linked from %s (%s)", link.integration_id, link.agent_id,
                  link.agent_version, link.remote, "primary" if link.primary else "standby")
-        self.spawn(self._tell_primary(link))
 
     async def _tell_primary(self, link: Link) -> None:
         with contextlib.suppress(p.CommandFailed):
             await link.channel.request(p.PRIMARY, {"primary": link.primary}, wait=self.reply_timeout)
+
+    async def elect(self, integration_id: str, rows: list[LinkRow] | None = None) -> None:
+        """Make the integration's oldest live link (across the nodes) primary, and tell this node's
+        agents when that changes for them. Every node orders the same rows the same way, so they
+        agree once they see the same rows; with the store away, nothing changes."""
+        local = self.links.get(integration_id) or []
+        if not local:
+            return
+        if rows is None:
+            try:
+                rows = await self.board.live_links(integration_id)
+            except Exception:
+                return
+        open_ids = {link.id for link in local if not link.channel.closed.is_set()}
+        elected = next((r.link_id for r in rows if r.node_id != self.node_id or r.link_id in open_ids), None)
+        if elected is None and open_ids:  # our rows could not be written: our oldest link
+            elected = min((link for link in local if link.id in open_ids), key=lambda link: link.since).id
+        for link in list(local):  # (links may come and go while the rows are written)
+            link.primary = link.id == elected
+            if link.primary != link.told:
+                link.told = link.primary
+                self.spawn(self._tell_primary(link))
+                with contextlib.suppress(Exception):
+                    await self.board.set_primary(link.id, link.primary)
+                log.info("integration %s: agent %s is %s", integration_id, link.agent_id,
+                         "primary" if link.primary else "standby")
+
+    async def _lease_loop(self) -> None:
+        while self.links:
+            await asyncio.sleep(self.lease_interval)
+            ids = [link.id for peers in self.links.values() for link in peers]
+            try:
+                await self.board.refresh(ids)
+                rows = await self.board.live_links()
+            except Exception:  # the store is away for a moment: the next round
+                log.warning("could not refresh this node's agent links", exc_info=True)
+                continue
+            for integration_id in list(self.links):
+                await self.elect(integration_id, [r for r in rows if r.integration_id == integration_id])
 
     async def _unregister(self, link: Link) -> None:
         peers = self.links.get(link.integration_id, [])
@@ -233,16 +316,11 @@ class Controller:
             peers.remove(link)
         if not peers:
             self.links.pop(link.integration_id, None)
-        elif link.primary and not any(other.primary for other in peers):
-            successor = min(peers, key=lambda other: other.since)
-            successor.primary = True
-            self.spawn(self._tell_primary(successor))
-            with contextlib.suppress(Exception):
-                await self.board.heartbeat(successor.id, True)
         link.primary = False
         self.ingestions.link_closed(link.id)
         with contextlib.suppress(Exception):
             await self.board.link_closed(link.id)
+        await self.elect(link.integration_id)
         log.info("integration %s: agent %s unlinked", link.integration_id, link.agent_id)
 
     async def _health_loop(self, session: _Session) -> None:
@@ -308,31 +386,76 @@ class Controller:
         return reason
 
     def primary(self, integration_id: str) -> Link:
-        peers = self.links.get(integration_id) or []
-        for link in peers:
-            if link.primary and not link.channel.closed.is_set():
-                return link
-        raise LinkUnavailable(f"no agent is connected for integration {integration_id}")
+        """This node's link for the integration's commands: its primary, else its oldest open one."""
+        peers = [link for link in self.links.get(integration_id) or [] if not link.channel.closed.is_set()]
+        if not peers:
+            raise LinkUnavailable(f"no agent is connected for integration {integration_id} on this node")
+        return next((link for link in peers if link.primary), min(peers, key=lambda link: link.since))
+
+    async def targets(self, integration_id: str) -> list[Link | LinkRow]:
+        """Where the integration's commands may go, the primary first: this node's links and the
+        rows of other nodes' links (one per node, when relaying is possible)."""
+        local = {link.id: link for link in self.links.get(integration_id) or [] if not link.channel.closed.is_set()}
+        try:
+            rows = await self.board.live_links(integration_id)
+        except Exception:  # the store is away for a moment: this node's links only
+            rows = []
+        out: list[Link | LinkRow] = []
+        nodes: set[str] = set()
+        for row in rows:
+            if row.node_id == self.node_id:
+                if row.link_id in local:
+                    out.append(local.pop(row.link_id))
+            elif self.relay.enabled and row.node_id not in nodes:
+                nodes.add(row.node_id)
+                out.append(row)
+        return out + sorted(local.values(), key=lambda link: link.since)
 
     async def unavailable_reason(self, integration_id: str) -> str:
         """Why commands cannot reach the integration: no agent at all, or one linked to another node."""
         others = [r for r in await self.board.live_links(integration_id) if r.node_id != self.node_id]
         if others:
             return (f"no agent is connected for integration {integration_id} on this node (agent "
-                    f"{others[0].agent_id} is linked to node {others[0].node_id}); send the request there")
+                    f"{others[0].agent_id} is linked to node {others[0].node_id}) and this node cannot relay "
+                    "commands to it; send the request there")
         return f"no agent is connected for integration {integration_id}"
 
     async def request(self, integration_id: str, command: str, payload: p.Payload,
-                      wait: float | None = None) -> p.Payload:
-        """Send ``command`` through the integration's primary link; LinkUnavailable or CommandFailed."""
-        try:
-            link = self.primary(integration_id)
-        except LinkUnavailable:
-            raise LinkUnavailable(await self.unavailable_reason(integration_id)) from None
+                      wait: float | None = None, local_only: bool = False) -> p.Payload:
+        """Send ``command`` through the integration's primary link, here or relayed to the node that
+        holds it (``local_only``: this node's links only); LinkUnavailable or CommandFailed."""
+        timeout = wait or self.reply_timeout
+        if local_only:
+            return await self._send(self.primary(integration_id), command, payload, timeout)
+        return await self.dispatch(integration_id, lambda link: self._send(link, command, payload, timeout),
+                                   lambda row: self.relay.command(row, command, payload, timeout))
+
+    async def dispatch(self, integration_id: str, here: Callable[[Link], Awaitable[T]],
+                       there: Callable[[LinkRow], Awaitable[T]]) -> T:
+        """Run an operation of the integration where its primary link is: ``here`` with this node's
+        link, or ``there`` relayed to another node's. One that surely did not reach its node (the
+        node is unreachable, or had no link any more) goes to the next link."""
+        targets = await self.targets(integration_id)
+        if not targets:
+            raise LinkUnavailable(await self.unavailable_reason(integration_id))
+        failure: LinkUnavailable | None = None
+        for target in targets:
+            if isinstance(target, Link):
+                return await here(target)
+            try:
+                return await there(target)
+            except LinkUnavailable as exc:
+                if getattr(exc, "delivered", True):
+                    raise
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    async def _send(self, link: Link, command: str, payload: p.Payload, wait: float) -> p.Payload:
         refused = await self._credentials_refused(link)
         if refused:
-            raise LinkUnavailable(f"the agent link of integration {integration_id} was closed: {refused}")
-        return await link.channel.request(command, payload, wait=wait or self.reply_timeout)
+            raise LinkUnavailable(f"the agent link of integration {link.integration_id} was closed: {refused}")
+        return await link.channel.request(command, payload, wait=wait)
 
     def connected(self, integration_id: str) -> bool:
         return bool(self.links.get(integration_id))
@@ -360,6 +483,9 @@ class Controller:
             task.cancel()
         with contextlib.suppress(Exception):
             await self.board.node_stopped()
+        with contextlib.suppress(Exception):
+            await withdraw(self.store, self.node_id)
+        await self.relay.close()
 
     # -- subscriptions ----------------------------------------------------------------------------
 

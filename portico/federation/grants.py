@@ -30,7 +30,7 @@ from portico.admin.context import context_of
 from portico.admin.errors import ApiError
 from portico.federation import ingest, keys
 from portico.federation import protocol as p
-from portico.federation.controller import Controller, LinkUnavailable
+from portico.federation.controller import Controller, LinkUnavailable, RelayFailed
 from portico.store import Store, StoreTransaction
 
 KIND = ingest.GRANT
@@ -46,6 +46,8 @@ def _controller(request: Request) -> Controller:
 
 
 def _error(exc: Exception, what: str) -> ApiError:
+    if isinstance(exc, RelayFailed):
+        return ApiError(503, f"{what}: {exc}")
     if isinstance(exc, LinkUnavailable):
         return ApiError(409, f"{what}: {exc}")
     if isinstance(exc, p.ReplyTimeout):

@@ -4,7 +4,8 @@
 NEW or UPDATE. ``POST /integrations/{id}/ingest`` starts an :class:`IngestJob`: START_INGEST is
 answered once the agent has listed the provider's APIs (with whether that listing is complete),
 then the agent exports and sends the APIs in INGEST batches, each written in one transaction by
-:mod:`portico.federation.ingest`. Jobs live on the node that ran them."""
+:mod:`portico.federation.ingest`. Jobs live on the node holding the agent link that runs them;
+another node relays the start and the job's state (:mod:`portico.federation.relay`)."""
 
 from __future__ import annotations
 
@@ -114,8 +115,9 @@ class Ingestions:
         with contextlib.suppress(p.LinkUnavailable):
             job.link_id = self.controller.primary(integration_id).id
         try:
+            # this node's link: its INGEST batches come back here (another node relays the whole job)
             answer = await self.controller.request(integration_id, p.START_INGEST,
-                                                   {"ingestJobId": job.id, "apiIds": api_ids})
+                                                   {"ingestJobId": job.id, "apiIds": api_ids}, local_only=True)
         except (p.LinkUnavailable, p.CommandFailed) as exc:
             self.jobs.pop(job.id, None)
             if type(exc) is p.CommandFailed:  # the agent's answer: its provider's failure

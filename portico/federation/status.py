@@ -4,9 +4,12 @@ Kept in ``integration_links`` / ``integration_status``, written on the store's e
 never through ``Store.transaction()``: heartbeats are not configuration and must not move
 ``config_state.revision`` (that would rebuild every node's gateway snapshot every 30 s).
 
-Multi-node: each node writes the rows of the links it holds and refreshes them at every
-HEALTH_CHECK; every node reads all rows, and a link whose heartbeat is older than
-:data:`STALE_MS` reads as gone (its node died without saying so).
+Multi-node: each node writes the rows of the links it holds and refreshes their heartbeat every
+few seconds while they are open (the controller's lease loop) and at every HEALTH_CHECK; every
+node reads all rows, and a link whose heartbeat is older than :attr:`StatusBoard.stale_ms`
+(:data:`STALE_MS` by default) reads as gone (its node died without saying so). The rows, oldest
+link first, are also the cluster's election of each integration's primary link
+(:meth:`portico.federation.controller.Controller.elect`).
 
 The integration's row also keeps the last link's agent version, heartbeat and the times of the
 last connection and disconnection, so they outlive the link's row."""
@@ -23,7 +26,7 @@ from portico.store import Store
 from portico.store.db import now_ms
 from portico.store.tables import integration_links, integration_status
 
-STALE_MS = 90_000
+STALE_MS = 15_000  # three missed lease refreshes (every 5 s): a node that died is noticed in seconds
 FORGET_MS = 24 * 3600 * 1000  # rows of nodes that died are deleted after a day
 
 
@@ -48,9 +51,10 @@ class LinkRow:
 class StatusBoard:
     """Reads and writes the status tables for one node (``node_id``)."""
 
-    def __init__(self, store: Store, node_id: str) -> None:
+    def __init__(self, store: Store, node_id: str, stale_ms: int = STALE_MS) -> None:
         self.store = store
         self.node_id = node_id
+        self.stale_ms = stale_ms
 
     # -- links ----------------------------------------------------------------------------------
 
@@ -76,6 +80,20 @@ class StatusBoard:
         if integration_id is not None:
             await self._put(integration_id, create=False, **{k: v for k, v in values.items() if k != "is_primary"})
 
+    async def refresh(self, link_ids: list[str]) -> None:
+        """The lease: this node's open links are alive (their agents are still connected)."""
+        if not link_ids:
+            return
+        async with self.store.engine.begin() as conn:
+            await conn.execute(update(integration_links).where(and_(
+                integration_links.c.node_id == self.node_id, integration_links.c.link_id.in_(link_ids)))
+                .values(last_heartbeat=now_ms()))
+
+    async def set_primary(self, link_id: str, primary: bool) -> None:
+        async with self.store.engine.begin() as conn:
+            await conn.execute(update(integration_links).where(integration_links.c.link_id == link_id)
+                               .values(is_primary=primary))
+
     async def link_closed(self, link_id: str) -> None:
         await self._closed(integration_links.c.link_id == link_id)
 
@@ -94,11 +112,12 @@ class StatusBoard:
                             last_heartbeat=row.last_heartbeat, last_disconnected_at=now)
 
     async def live_links(self, integration_id: str | None = None) -> list[LinkRow]:
-        q = select(integration_links).where(integration_links.c.last_heartbeat >= now_ms() - STALE_MS)
+        q = select(integration_links).where(integration_links.c.last_heartbeat >= now_ms() - self.stale_ms)
         if integration_id is not None:
             q = q.where(integration_links.c.integration_id == integration_id)
         async with self.store.read_engine.connect() as conn:
-            rows = (await conn.execute(q.order_by(integration_links.c.connected_at))).all()
+            rows = (await conn.execute(q.order_by(integration_links.c.connected_at,
+                                                           integration_links.c.link_id))).all()
         return [LinkRow(r.link_id, r.integration_id, r.node_id, r.agent_id, r.agent_version, r.remote,
                         bool(r.is_primary), int(r.connected_at), int(r.last_heartbeat)) for r in rows]
 

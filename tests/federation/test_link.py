@@ -184,9 +184,9 @@ async def test_agent_loses_and_regains_the_management_api(sqlite_url: str, tmp_p
         async with running_agent(env) as agent:
             await eventually(lambda: connected(watcher, iid), what="CONNECTED via node A")
             link = agent.links[0]
-            # B has no link: commands there say where the agent is
+            # B has no link and relays commands to A, which refuses them: the nodes' master keys differ
             r = await watcher.admin.post(f"/integrations/{iid}/discover")
-            assert r.status_code == 409 and "linked to node" in r.json()["errorDetails"]
+            assert r.status_code == 503 and "master key" in r.json()["errorDetails"], r.text
 
             await node_a.close()
             await a.stop()  # GOOD_BYE, links closed, their rows deleted

@@ -378,3 +378,49 @@ async def test_forced_delete_of_the_integration_checks_subscriptions_in_its_tran
             r = await node.admin.delete(f"/integrations/{iid}", params={"force": "true"})
             assert r.status_code == 204, r.text
     assert _keys(c) == []
+
+
+async def test_deleting_the_application_during_a_plan_switch_leaves_no_key(sqlite_node: Node, fresh: str) -> None:
+    """DELETE /applications/{id} arrives while a switch to another federated plan holds the
+    application's claim (its CreateApiKey is slow). The deletion waits for the switch and revokes the
+    key the switch stored; before, it revoked the old key and deleted the new grant, whose key stayed
+    in AWS."""
+    node = sqlite_node
+    fast_links(node)
+    c = apigw(fresh)
+    api = make_api(c, "Orders")
+    make_usage_plan(c, "Gold", [(api, "prod")])
+    make_usage_plan(c, "Silver", [(api, "prod")])
+    iid = await create_integration(node)
+    slow: list[tuple[str, str, float]] = []
+    with aws_proxy(fresh, slow=slow) as proxied:
+        async with running_agent(agent_env(node, iid, await create_token(node), proxied)):
+            await eventually(lambda: connected(node, iid))
+            await ingest(node, iid)
+            package_id, plans = await _plans(node, iid)
+            r = await node.admin.post("/subscriptions", json={"packageId": package_id, "planId": plans["Gold"],
+                                                              "applicationName": "shop"})
+            assert r.status_code == 201, r.text
+            app_id = r.json()["id"]
+            slow += [("POST", r"^/apikeys$", 0.6), ("DELETE", r"^/apikeys/", 0.6)]
+
+            async def delete_later() -> httpx.Response:
+                await asyncio.sleep(0.2)  # the switch holds the claim, its new key not yet made
+                return await node.admin.delete(f"/applications/{app_id}")
+
+            switched, deleted = await asyncio.gather(
+                node.admin.put(f"/subscriptions/{app_id}", json={"newPackageId": package_id,
+                                                                 "newPlanId": plans["Silver"]}),
+                delete_later())
+            assert switched.status_code == 200, switched.text
+            assert deleted.status_code in (204, 409), deleted.text
+            if deleted.status_code == 409:  # refused rather than racing: a retry deletes it
+                deleted = await node.admin.delete(f"/applications/{app_id}")
+                assert deleted.status_code == 204, deleted.text
+            slow.clear()
+            assert (await node.admin.get(f"/applications/{app_id}")).status_code == 404
+
+            async def no_keys() -> bool:
+                return await keys.scheduled(node.portico.store, iid) == [] and _keys(c) == []
+
+            await eventually(no_keys, what="no key left in AWS")
