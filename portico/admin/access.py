@@ -39,6 +39,8 @@ REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/apis/{apiId}/versions"): _APIS,
     ("GET", "/apis/{apiId}/applications"): AUTHENTICATED,
     ("GET", "/apis/{apiId}/source"): AUTHENTICATED,
+    ("GET", "/apis/{apiId}/scopes"): AUTHENTICATED,
+    ("GET", "/apis/{apiId}/scopes/{scopeName}"): AUTHENTICATED,
     ("GET", "/apis/{apiId}/globalPolicies"): AUTHENTICATED,
     ("PUT", "/apis/{apiId}/mock/enable"): _APIS,
     ("PUT", "/apis/{apiId}/mock/disable"): _APIS,

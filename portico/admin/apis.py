@@ -24,6 +24,7 @@ from portico.admin.api_assets import (
     versions_of,
     write_policy_assets,
 )
+from portico.admin.api_scopes import check_removed, settle_scopes, submitted_definition
 from portico.admin.common import bool_param, ids_param, int_param, json_response, read_object
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError
@@ -49,6 +50,7 @@ async def create_api(request: Request) -> Response:
         endpoints = absolute_endpoints(spec)
         policy, actions = default_policy(api_id, name, endpoints[0] if endpoints else None)
         api = build_api(spec, spec_in, api_id, policy.id, name, version)
+        api.scopes = settle_scopes(spec_in.fields, submitted_definition(spec_in.fields), api.apiDefinition, None)
         api.teams = await teams.teams_for_new(request, tx, "api", api.model_dump(mode="json"),
                                               spec_in.fields.get("teams"))
         await write_policy_assets(tx, policy, actions)
@@ -90,12 +92,16 @@ async def update_api(request: Request) -> Response:
         api, revision = await load_api(tx, request.path_params["apiId"])
         await teams.require_visible(request, tx, api, "API", api.id)
         _check_system_version(api, spec_in)
+        previous = api.model_copy(deep=True)
         if spec is not None:
             await _retarget_default_routing(tx, api, absolute_endpoints(spec))
             api.apiDefinition = spec.definition
             api.nativeEndpoint = [NativeEndpoint(uri=u) for u in absolute_endpoints(spec)]
             api.sourceFormat = spec.source_format
             await tx.upsert("api_source", api.id, source_of(spec, spec_in).model_dump())
+        submitted = submitted_definition(spec_in.fields) if spec is not None else None
+        api.scopes = settle_scopes(spec_in.fields, submitted, api.apiDefinition, previous)
+        await check_removed(tx, api, previous.scopes, api.scopes)
         _apply_metadata(api, spec_in)
         api.lastModified = now_ms()
         api.systemVersion += 1

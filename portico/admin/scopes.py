@@ -1,6 +1,6 @@
 """``/scopes``: OAuth scope mappings (issue 5) -- authorization-server scopes mapped to whole APIs
 or to API scopes (``<apiId>:<scopeName>``, an entry of the API's ``scopes`` whose resources and
-methods are the operations naming it in ``apiDefinition.paths``).
+methods are the paths and operations naming it in ``apiDefinition.paths``; ``admin/api_scopes.py``).
 
 Shape (the reference's ``GatewayScope``): ``{id, scopeName, scopeDescription, audience, apiScopes:
 [apiId | apiScopeId], requiredAuthScopes: [{authServerAlias, scopeName}]}``. Every authorization
@@ -77,6 +77,16 @@ async def mapping_using(tx: StoreTransaction, server_name: str, scopes: set[str]
             scope = str(required.get("scopeName", ""))
             if scopes is None or scope in scopes:
                 return f"{row.body.get('scopeName', row.id)!r} (scope {scope!r})"
+    return None
+
+
+async def mapping_using_api_scope(tx: StoreTransaction, api_id: str, names: set[str]) -> tuple[str, str] | None:
+    """(mapping name, API scope name) of a mapping referring to one of ``names`` of API ``api_id``."""
+    for row in await tx.list(KIND):
+        for ref in row.body.get("apiScopes") or ():
+            ref_api, sep, scope = str(ref).partition(":")
+            if sep and ref_api == api_id and scope in names:
+                return str(row.body.get("scopeName", row.id)), scope
     return None
 
 

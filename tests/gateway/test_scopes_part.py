@@ -1,6 +1,5 @@
 """The compiled scope mappings (``gateway/parts/scopes.py``) for API scopes on resources and
-methods. (API scopes cannot be defined through the management API yet, so the gateway tests in
-``tests/policies/test_token_scopes.py`` cover whole-API mappings; this covers the index.)"""
+methods: the index alone (``tests/policies/test_token_scopes.py`` drives it through HTTP)."""
 
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ def token(**claims: Any) -> VerifiedToken:
                          expires_at=None)
 
 
-API: dict[str, Any] = {"apiDefinition": {"paths": {
+API: dict[str, Any] = {"scopes": [{"name": "readonly"}, {"name": "admin"}], "apiDefinition": {"paths": {
     "/echo": {"get": {"scopes": ["readonly"]}, "post": {"scopes": []}},
     "/echo/{id}": {"scopes": [{"name": "readonly"}], "get": {}, "delete": {}},
     "/other": {"get": {"scopes": ["admin"]}},
@@ -25,6 +24,8 @@ API: dict[str, Any] = {"apiDefinition": {"paths": {
 def test_api_scope_covers_its_operations_and_whole_paths() -> None:
     assert scope_operations(API, "readonly") == {("/echo", "GET"), ("/echo/{id}", "*")}
     assert scope_operations(API, "nothing") == frozenset()
+    # a name the API does not declare covers nothing, whatever its operations say
+    assert scope_operations({**API, "scopes": [{"name": "admin"}]}, "readonly") == frozenset()
 
 
 def test_index_allows_only_covered_operations_with_the_servers_scope() -> None:

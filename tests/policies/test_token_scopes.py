@@ -176,3 +176,41 @@ async def test_missing_authorization_header_can_be_a_violation(node: Node, upstr
     assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer"), missing.text
     assert (await node.gw.get(ECHO, headers=bearer(await access_token(node, reg, "read")))).status_code == 200
     assert (await node.gw.get(ECHO, headers={"x-gateway-apikey": key_of(app)})).status_code == 200
+
+
+async def test_api_scope_mappings_guard_their_resources_and_methods(node: Node, upstream: Upstream) -> None:
+    """``<apiId>:<scope>`` mappings: a token reaches what a mapping covering the resource and method
+    requires a scope for; once mappings name the API, a resource none covers is closed to tokens (the
+    guide: a ``readonly`` token mapped to the GET resources "can invoke only the GET resources")."""
+    await set_local_scopes(node, "read", "write")
+    reads = {"name": "reads", "references": [{"resourcePath": "/echo", "supportedOperations": ["GET"]}]}
+    statuses = {"name": "statuses", "references": [{"resourcePath": "/status/{id}", "supportedOperations": []}]}
+    api = await node.create_api(spec_for(upstream.url), scopes=[reads, statuses])
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("oAuth2Token", anonymous=True))
+    reg, sid = await local_client(node)
+    await new_app(node, [api["id"]], name="scoped", authStrategyIds=[sid])
+    read = bearer(await access_token(node, reg, "read"))
+    write = bearer(await access_token(node, reg, "write"))
+    assert (await node.gw.post(ECHO, headers=read)).status_code == 200  # no mapping yet: any valid token
+    for ref in ("reads", "statuses"):
+        r = await node.admin.post("/scopes", json={
+            "scopeName": f"{ref}-mapping", "apiScopes": [f"{api['id']}:{ref}"],
+            "requiredAuthScopes": [{"authServerAlias": "local", "scopeName": "read" if ref == "reads" else "write"}]})
+        assert r.status_code == 201, r.text
+    await node.reload()
+    assert (await node.gw.get(ECHO, headers=read)).status_code == 200
+    assert (await node.gw.head(ECHO, headers=read)).status_code == 200  # HEAD is the GET resource
+    assert refused_for_scope(await node.gw.get(ECHO, headers=write))
+    assert (await node.gw.get("/Echo/1.0/status/200", headers=write)).status_code == 200  # the whole resource
+    assert refused_for_scope(await node.gw.get("/Echo/1.0/status/200", headers=read))
+    assert refused_for_scope(await node.gw.post(ECHO, headers=read))  # POST /echo: no mapping covers it
+    assert refused_for_scope(await node.gw.post(ECHO, headers=write))
+    assert (await node.gw.post(ECHO)).status_code == 200  # no credentials: anonymous, as before
+
+    # moving the API scope to POST moves the guard: the coverage is read at each snapshot
+    moved = {"name": "reads", "references": [{"resourcePath": "/echo", "supportedOperations": ["POST"]}]}
+    r = await node.admin.put(f"/apis/{api['id']}", json={"scopes": [moved, statuses]})
+    assert r.status_code == 200, r.text
+    await node.reload()
+    assert (await node.gw.post(ECHO, headers=read)).status_code == 200
+    assert refused_for_scope(await node.gw.get(ECHO, headers=read))

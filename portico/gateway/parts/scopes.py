@@ -60,7 +60,11 @@ def _names(value: Any) -> set[str]:
 
 
 def scope_operations(api: dict[str, Any], scope: str) -> frozenset[tuple[str, str]]:
-    """The (resource, METHOD) pairs of an API scope: operations (or whole paths) naming it."""
+    """The (resource, METHOD) pairs of an API scope: operations (or whole paths, METHOD "*") naming
+    it in ``apiDefinition.paths``, as ``admin/api_scopes.py`` writes them; none when the API's own
+    ``scopes`` does not declare it."""
+    if scope not in _names(api.get("scopes")):
+        return frozenset()
     paths = (api.get("apiDefinition") or {}).get("paths") or {}
     covered: set[tuple[str, str]] = set()
     for path, item in paths.items():
