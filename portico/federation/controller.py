@@ -45,6 +45,7 @@ from portico.security.principal import Principal
 from portico.security.privileges import MANAGE_APIS
 from portico.security.secrets import SecretBox
 from portico.store import Store
+from portico.store.db import now_ms
 
 log = logging.getLogger("portico.federation.controller")
 __all__ = ["Controller", "CredentialsRevoked", "Link", "LinkUnavailable", "RelayFailed"]
@@ -330,6 +331,7 @@ class Controller:
             await asyncio.sleep(self.health_interval)
             if await self._credentials_refused(link):
                 return
+            asked_at = now_ms()
             try:
                 answer = await link.channel.request(p.HEALTH_CHECK, {}, wait=self.reply_timeout)
             except p.CommandFailed as exc:
@@ -357,7 +359,7 @@ class Controller:
                 await self.board.heartbeat(link.id, link.primary, link.agent_version)
                 if link.primary:
                     error = detail if isinstance(detail, str) and detail and detail != "ok" else None
-                    await self.board.provider_error(link.integration_id, error)
+                    await self.board.provider_error(link.integration_id, error, asked_at)
             except Exception:  # the store is away for a moment: the link itself is fine
                 log.warning("could not record the heartbeat of integration %s", link.integration_id, exc_info=True)
             if link.primary:

@@ -123,8 +123,10 @@ class StatusBoard:
 
     # -- per-integration facts ------------------------------------------------------------------
 
-    async def _put(self, integration_id: str, create: bool = True, **values: Any) -> None:
+    async def _put(self, integration_id: str, create: bool = True, only_if: Any = None, **values: Any) -> None:
         where = integration_status.c.integration_id == integration_id
+        if only_if is not None:
+            where = and_(where, only_if)
         for _ in range(2):  # another node may insert the row between our update and insert
             async with self.store.engine.begin() as conn:
                 res = await conn.execute(update(integration_status).where(where).values(**values))
@@ -142,8 +144,15 @@ class StatusBoard:
     async def ingested(self, integration_id: str, summary: dict[str, Any]) -> None:
         await self._put(integration_id, last_ingest_at=now_ms(), ingest=summary)
 
-    async def provider_error(self, integration_id: str, message: str | None) -> None:
-        """Record the provider's latest error (None: the agent reports it healthy again)."""
+    async def provider_error(self, integration_id: str, message: str | None, asked_at: int | None = None) -> None:
+        """Record the provider's latest error (None: the agent reports it healthy again). ``asked_at``:
+        when the report was asked for (health checks); a report of no error asked for before the
+        recorded error was written (an ingestion's, say, finishing meanwhile) does not clear it."""
+        if message is None and asked_at is not None:
+            error_at = integration_status.c.last_provider_error_at
+            await self._put(integration_id, create=False, only_if=error_at.is_(None) | (error_at < asked_at),
+                            last_provider_error=None, last_provider_error_at=None)
+            return
         await self._put(integration_id, last_provider_error=message, last_provider_error_at=now_ms() if message
                         else None)
 

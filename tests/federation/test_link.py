@@ -196,7 +196,9 @@ async def test_agent_loses_and_regains_the_management_api(sqlite_url: str, tmp_p
             a = await start_a()
             node_a = Node(a)
             await eventually(lambda: connected(watcher, iid), timeout=10, what="CONNECTED again")
-            assert link.state.connected and link.state.reconnects >= 1
+            # the node records the link on HELLO, the agent once HELLO's answer is back
+            await eventually(lambda: asyncio.sleep(0, link.state.connected and link.state.reconnects >= 1),
+                             what="agent sees the link again")
     finally:
         await watcher.close()
         await node_a.close()
