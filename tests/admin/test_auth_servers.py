@@ -455,3 +455,44 @@ async def test_deleted_presets_come_back_and_the_public_url_is_the_issuer(
     async with running_node(sqlite_url, tmp_path / "data") as node:
         r = await node.admin.get("/alias/OKTA")
         assert r.status_code == 200 and r.json()["alias"]["providerName"] == "OKTA"
+
+
+async def test_a_keystore_signing_key_is_imported_once_per_keystore_version(sqlite_node: Node) -> None:
+    """``local``'s key from a keystore is opened and checked once, not at every snapshot build: the
+    same key object while the keystore is unchanged, a new one once it is replaced, or deleted and
+    uploaded again under the same name (back at revision 1)."""
+    from portico.oauth.signing import load_local, signing_key
+
+    node = sqlite_node
+    store, box = node.portico.store, node.portico.secrets
+
+    async def current() -> Any:
+        async with store.read() as tx:
+            return await signing_key(tx, box, await load_local(tx))
+
+    async def use_keystore(ssl_config: dict[str, str]) -> None:
+        r = await node.admin.put("/alias/local", json={**await local(node), "sslConfig": ssl_config})
+        assert r.status_code == 200, r.text
+
+    r = await upload(node, "keystore", "Signing", _p12("signer", "pw"), keyStoreType="PKCS12",
+                     keyStorePassword="pw", pkAliasesList="signer")
+    assert r.status_code == 200, r.text
+    await use_keystore({"keyStoreAlias": "Signing", "keyAlias": "signer"})
+    first = await current()
+    await node.reload()  # a snapshot build (the JWKS of the local server) uses the same key
+    assert (await current()).key is first.key and first.source == "Signing/signer"
+    r = await upload(node, "keystore", "Signing", _p12("signer", "pw"), path="/is/keystore/Signing",
+                     keyStoreType="PKCS12", keyStorePassword="pw", pkAliasesList="signer")
+    assert r.status_code == 200, r.text
+    replaced = await current()
+    assert replaced.kid != first.kid and (await current()).key is replaced.key
+    await use_keystore({})
+    assert (await node.admin.delete("/is/keystore/Signing")).status_code == 200
+    r = await upload(node, "keystore", "Signing", _p12("signer", "pw"), keyStoreType="PKCS12",
+                     keyStorePassword="pw", pkAliasesList="signer")
+    assert r.status_code == 200, r.text
+    await use_keystore({"keyStoreAlias": "Signing", "keyAlias": "signer"})
+    made_again = await current()
+    assert made_again.kid not in (first.kid, replaced.kid)
+    async with httpx.AsyncClient(base_url=node.base) as public:
+        assert (await public.get("/oauth2/jwks")).json()["keys"][0]["kid"] == made_again.kid
