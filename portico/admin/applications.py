@@ -30,7 +30,7 @@ from portico.admin.strategies import check_strategy_ids
 from portico.domain import teams as dt
 from portico.domain.application import IDENTIFIER_KEYS, Application, Identifier, parse_ip_range
 from portico.federation import grants
-from portico.gateway.client_certs import certificate_der
+from portico.gateway.client_certs import certificate_der, fingerprint
 from portico.security.principal import TEAM
 from portico.settings import parse_period
 from portico.store import StoreTransaction
@@ -96,6 +96,35 @@ def _identifiers(data: dict[str, Any]) -> list[Identifier]:
     return out
 
 
+def _certificates(app: Application) -> dict[str, int]:
+    """The fingerprints of ``app``'s ``httpsCertificate`` identifiers, each with its index."""
+    found: dict[str, int] = {}
+    for i, ident in enumerate(app.identifiers):
+        if ident.key == "httpsCertificate":
+            for value in ident.value:
+                der = certificate_der(value)
+                if der is not None:
+                    found.setdefault(fingerprint(der), i)
+    return found
+
+
+async def _check_certificates(request: Request, tx: StoreTransaction, app: Application) -> None:
+    """A client certificate identifies one application (the gateway indexes them by certificate):
+    409 naming the other application when another one has it already, in whatever encoding."""
+    mine = _certificates(app)
+    if not mine:
+        return
+    for row in await tx.list("application"):
+        if row.id == app.id:
+            continue
+        other = Application.model_validate(row.body)
+        shared = next((mine[f] for f in _certificates(other) if f in mine), None)
+        if shared is not None:
+            named = repr(other.name) if await teams.is_visible(request, tx, other) else "another application"
+            raise ApiError(409, f"identifiers[{shared}]: this httpsCertificate already identifies application "
+                                f"{named}; a client certificate identifies one application")
+
+
 def _apply_fields(app: Application, data: dict[str, Any]) -> None:
     for key in ("name", "description", "version"):
         if key in data:
@@ -154,6 +183,7 @@ async def create_application(request: Request) -> Response:
         app = Application(id=str(uuid.uuid4()), name="x", apiKey=new_api_key(), created=ts,
                           apiKeyExpirationDate=expires, apiKeyExpirationInterval=interval)
         _apply_fields(app, data)
+        await _check_certificates(request, tx, app)
         await check_strategy_ids(request, tx, app.id, app.authStrategyIds, [])
         principal = teams.principal_of(request)
         if principal is not None:
@@ -187,6 +217,8 @@ async def update_application(request: Request) -> Response:
         app, revision = await _load_owned(request, tx, request.path_params["applicationId"])
         previous_strategies = list(app.authStrategyIds)
         _apply_fields(app, data)
+        if "identifiers" in data:
+            await _check_certificates(request, tx, app)
         await check_strategy_ids(request, tx, app.id, app.authStrategyIds, previous_strategies)
         app.lastupdated = _now()
         app.teams = await teams.teams_after_update(tx, "application", application_body(app), app.teams)

@@ -36,6 +36,12 @@ async def create_default_scope(tx: StoreTransaction, api_id: str, api_name: str,
     if (await extended_setting(tx, "pg_oauth2_createDefaultScopes")).strip().lower() != "true":
         return
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{api_name}_{api_version}").strip("_") or api_id
+    mappings = await tx.list(KIND)
+    if any(r.get("authServerAlias") == LOCAL_ID and r.get("scopeName") == name
+           for m in mappings for r in m.body.get("requiredAuthScopes") or () if isinstance(r, dict)):
+        # another API's name normalises alike ("My API" and "My_API"): sharing its scope would let a
+        # token for one call the other. The first keeps the plain name; this one gets its id's start.
+        name = f"{name}_{api_id[:8]}"
     row = await tx.get("alias", LOCAL_ID)
     if row is not None:
         local = AuthServer.model_validate(row.body)
@@ -45,7 +51,7 @@ async def create_default_scope(tx: StoreTransaction, api_id: str, api_name: str,
             await tx.update("alias", row.id, {**row.body, "scopes": [s.model_dump() for s in local.scopes]},
                             row.revision, name=row.body.get("name", LOCAL_ID))
     mapping_name = name
-    if any(r.body.get("scopeName") == mapping_name for r in await tx.list(KIND)):
+    if any(r.body.get("scopeName") == mapping_name for r in mappings):
         mapping_name = f"{name}_{api_id[:8]}"
     scope_id = str(uuid.uuid4())
     await tx.insert(KIND, scope_id, {

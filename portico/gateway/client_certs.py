@@ -1,6 +1,6 @@
 """Client certificates: the one a TLS connection verified, the one a load balancer forwards in the
-``customCertificateHeader``, and identifying applications by them (evaluatePolicy's
-``httpsCertificate`` rule).
+``customCertificateHeader`` (used only when the connection verified none), and identifying
+applications by them (evaluatePolicy's ``httpsCertificate`` rule).
 
 An application's ``httpsCertificate`` identifier holds certificates as the reference shows them
 (base64 of the PEM text, ``LS0t...``), or as PEM, or as base64 DER. A caller is identified when the
@@ -83,16 +83,18 @@ def _b64(text: str) -> bytes:
 
 
 def presented_fingerprint(ex: Exchange, snap: Snapshot) -> str | None:
-    """The fingerprint of the caller's certificate: from the configured header when the request
-    carries it, else from the TLS connection."""
+    """The fingerprint of the caller's certificate: the one its TLS connection verified, else the
+    one in the configured header. The header is for a load balancer that terminated TLS; a caller
+    with a certificate of its own on the connection cannot claim another one in the header."""
+    peer: TlsPeer | None = getattr(ex.request, "tls", None)  # plain-HTTP requests leave the slot unset
+    found = peer.fingerprint if peer is not None else None
     header = snap.extras.get(CERT_HEADER)
-    if header:
+    if found is None and header:
         value = ex.request.header(header)
         if value:
             der = certificate_der(value)
             return fingerprint(der) if der is not None else None
-    peer: TlsPeer | None = getattr(ex.request, "tls", None)  # plain-HTTP requests leave the slot unset
-    return peer.fingerprint if peer is not None else None
+    return found
 
 
 def by_certificate(ex: Exchange, snap: Snapshot) -> AppView | Violation | None:

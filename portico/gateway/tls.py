@@ -31,6 +31,7 @@ from portico.security.keystore.records import (
     load_key_pair,
     load_trusted,
     read_defaults,
+    store_version,
 )
 from portico.security.keystore.tls import ClientAuth, client_context, server_context
 from portico.security.secrets import SecretBox
@@ -56,15 +57,6 @@ class HttpsOptions:
     key_alias: str | None = None
     truststore: str | None = None
     client_auth: ClientAuth = "none"
-
-
-async def _revision(tx: StoreTransaction, kind: str, name: str | None) -> tuple[int, int]:
-    """Which version of a stored store: its revision, and when the row was made (a store deleted
-    and uploaded again under the same name starts again at revision 1)."""
-    if not name:
-        return 0, 0
-    row = await tx.get(kind, name)
-    return (row.revision, row.created_at) if row is not None else (-1, 0)
 
 
 class ListenerTls:
@@ -102,8 +94,8 @@ class ListenerTls:
 
     async def refresh(self, tx: StoreTransaction, box: SecretBox) -> None:
         keystore, alias, truststore = await self.names(tx)
-        signature = (keystore, alias, truststore, await _revision(tx, KEYSTORE, keystore),
-                     await _revision(tx, TRUSTSTORE, truststore))
+        signature = (keystore, alias, truststore, await store_version(tx, KEYSTORE, keystore),
+                     await store_version(tx, TRUSTSTORE, truststore))
         if signature == self._signature:
             return
         self._signature = signature
@@ -139,8 +131,8 @@ class ContextCache:
     async def client(self, tx: StoreTransaction, box: SecretBox, truststore: str | None, keystore: str | None,
                      key_alias: str | None, used: dict[tuple[Any, ...], Any]) -> ssl.SSLContext | str:
         """A client context, or why it cannot be built; ``used`` collects what this snapshot uses."""
-        signature = (truststore, await _revision(tx, TRUSTSTORE, truststore), keystore, key_alias,
-                     await _revision(tx, KEYSTORE, keystore) if key_alias else (0, 0))
+        signature = (truststore, await store_version(tx, TRUSTSTORE, truststore), keystore, key_alias,
+                     await store_version(tx, KEYSTORE, keystore) if key_alias else (0, 0))
         found = used.get(signature) or self._contexts.get(signature)
         if found is None:
             found = await self._build(tx, box, truststore, keystore, key_alias)

@@ -301,6 +301,10 @@ class _UpstreamConnection(asyncio.Protocol):
         if self._until_eof and self._response is not None and not self._message_done:
             self._message_done = True  # the end of the connection is the end of this body
             self._body.feed_eof()
+        elif isinstance(exc, ssl.SSLError) and not self.got_bytes and not self.reused:
+            # Under TLS 1.3 a native service refusing our client certificate says so after the
+            # handshake: an alert on the first read.
+            self._fail(UpstreamTlsError(_tls_reason(self.key[1], self.key[2], exc, "refused")))
         else:
             self._fail(UpstreamClosed("upstream closed the connection" + (f": {exc}" if exc else "")))
         for waiter in (self._drain_waiter,):
@@ -570,10 +574,10 @@ class UpstreamPool:
             idle.remove(conn)
 
 
-def _tls_reason(host: str, port: int, exc: ssl.SSLError) -> str:
+def _tls_reason(host: str, port: int, exc: ssl.SSLError, outcome: str = "failed") -> str:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS handshake with {host}:{port} failed: certificate verify failed ({exc.verify_message})"
-    return f"TLS handshake with {host}:{port} failed: {exc.reason or exc}"
+    return f"TLS handshake with {host}:{port} {outcome}: {exc.reason or exc}"
 
 
 def _can_retry(method: str, body: bytes | AsyncIterator[bytes] | None, conn: _UpstreamConnection) -> bool:

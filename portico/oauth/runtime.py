@@ -3,9 +3,10 @@
 :class:`OAuthRuntime` is long-lived (one per process, in ``Services``): it keeps verifiers, JWKS
 key caches, introspection caches and outbound HTTP clients across configuration snapshots, reusing
 each as long as its configuration is unchanged (a policy edit must not throw away the verified-token
-cache or fetch every JWKS again). Outbound clients are keyed by the revisions of the keystore and
-truststore they were built from, so replacing a store is seen at the next snapshot. Every cache is
-bounded (least recently used go first). :meth:`OAuthRuntime.compile` makes one snapshot's
+cache or fetch every JWKS again). Outbound clients are keyed by the versions (revision and creation
+time) of the keystore and truststore they were built from, so replacing a store, or deleting it and
+uploading it again under the same name, is seen at the next snapshot. Every cache is bounded (least
+recently used go first). :meth:`OAuthRuntime.compile` makes one snapshot's
 :class:`~portico.oauth.view.OAuthView` (which tokens go to which server is described there).
 """
 
@@ -29,7 +30,7 @@ from portico.oauth.tokens import TokenStore
 from portico.oauth.validate import AnyKey, JwksKeys, JwtVerifier, RemoteIntrospector, StaticKeys, import_jwks
 from portico.oauth.view import Binding, Identified, OAuthView, ServerView
 from portico.security.keystore import KEYSTORE, TRUSTSTORE, client_context_for, open_store
-from portico.security.keystore.records import KeystoreUnavailable, unseal
+from portico.security.keystore.records import KeystoreUnavailable, store_version, unseal
 from portico.security.secrets import SecretBox
 from portico.store import Store, StoreTransaction
 
@@ -95,13 +96,12 @@ class OAuthRuntime:
         self._retired.clear()
 
     async def _client_key(self, server: AuthServer, tx: StoreTransaction) -> tuple[Any, ...]:
-        """The outbound client's identity: the stores it uses and their revisions (a replaced
-        truststore or keystore makes a new client)."""
+        """The outbound client's identity: the stores it uses and their versions (a truststore or
+        keystore replaced, or deleted and uploaded again under the same name, makes a new client)."""
         ssl_cfg = server.sslConfig
         key: list[Any] = []
         for kind, name in ((TRUSTSTORE, ssl_cfg.trustStoreAlias), (KEYSTORE, ssl_cfg.keyStoreAlias)):
-            row = await tx.get(kind, name) if name else None
-            key += [name, row.revision if row is not None else None]
+            key += [name, await store_version(tx, kind, name)]
         return (*key, ssl_cfg.keyAlias)
 
     async def http_client(self, server: AuthServer, tx: StoreTransaction | None = None) -> httpx.AsyncClient:

@@ -4,7 +4,8 @@ The key is the RSA private key named by ``local``'s ``sslConfig`` (keystore + ke
 none is configured, a built-in RSA key made on first start and stored sealed with the master key
 (so JWTs work out of the box and survive restarts). The ``kid`` is the key's RFC 7638 thumbprint:
 stable across restarts and nodes, and different for a different key. When the key changes, the old
-public key stays in the JWKS until every JWT it signed has expired (``retire``).
+public key stays in the JWKS until every JWT it signed has expired (``retire``). Either key is
+imported once per process (per PEM, or per keystore version and alias), not at every snapshot build.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from joserfc.jwk import RSAKey
 from sqlalchemy.exc import IntegrityError
 
 from portico.oauth.config import LOCAL_ID, AuthServer, default_local
-from portico.security.keystore.records import KeystoreUnavailable, load_key_pair
+from portico.security.keystore.records import KEYSTORE, KeystoreUnavailable, load_key_pair, store_version
 from portico.security.secrets import SecretBox
 from portico.store import Store, StoreTransaction
 from portico.store.db import now_ms
@@ -63,6 +64,8 @@ def _rsa_key(private_key: Any, where: str) -> RSAKey:
 
 
 _IMPORTED: dict[bytes, RSAKey] = {}  # SHA-256 of a PEM -> its key (a few keys at most per process)
+# (keystore, its revision and creation time, key alias) -> the key: the same few keys per process
+_FROM_KEYSTORE: dict[tuple[str, tuple[int, int], str], RSAKey] = {}
 
 
 def _builtin_key(pem: bytes) -> RSAKey:
@@ -74,6 +77,22 @@ def _builtin_key(pem: bytes) -> RSAKey:
         if len(_IMPORTED) >= 16:
             _IMPORTED.clear()
         key = _IMPORTED[digest] = RSAKey.import_key(pem)
+    return key
+
+
+async def _keystore_key(tx: StoreTransaction, box: SecretBox, keystore: str, key_alias: str) -> RSAKey:
+    """The key ``key_alias`` of ``keystore``, imported once per version of the keystore: opening the
+    keystore and checking the RSA key take tens of ms, and every snapshot build asks for the JWKS.
+    The version is the row's revision and creation time (a keystore deleted and uploaded again under
+    the same name starts again at revision 1)."""
+    cache_key = (keystore, await store_version(tx, KEYSTORE, keystore), key_alias)
+    key = _FROM_KEYSTORE.get(cache_key)
+    if key is None:
+        pair = await load_key_pair(tx, box, keystore, key_alias)
+        key = _rsa_key(pair.private_key, f"key {key_alias!r} of keystore {keystore!r}")
+        if len(_FROM_KEYSTORE) >= 16:
+            _FROM_KEYSTORE.clear()
+        _FROM_KEYSTORE[cache_key] = key
     return key
 
 
@@ -103,9 +122,7 @@ async def signing_key(tx: StoreTransaction, box: SecretBox, server: AuthServer) 
     algorithm = server.tokenGeneratorConfig.algorithm
     ssl = server.sslConfig
     if ssl.keyStoreAlias and ssl.keyAlias:
-        where = f"key {ssl.keyAlias!r} of keystore {ssl.keyStoreAlias!r}"
-        pair = await load_key_pair(tx, box, ssl.keyStoreAlias, ssl.keyAlias)
-        key = _rsa_key(pair.private_key, where)
+        key = await _keystore_key(tx, box, ssl.keyStoreAlias, ssl.keyAlias)
         source = f"{ssl.keyStoreAlias}/{ssl.keyAlias}"
     else:
         row = await tx.get(KIND, BUILTIN_ID)

@@ -151,3 +151,41 @@ async def test_only_the_owner_or_an_administrator_modifies_or_deletes(sqlite_nod
         assert r.status_code == 200, r.text
         assert (await ben.put(f"/applications/{app_id}", json={"description": "ours"})).status_code == 200
         assert (await ben.delete(f"/applications/{app_id}")).status_code == 204
+
+
+async def test_a_client_certificate_identifies_one_application(node: Node) -> None:
+    """Two applications with the same httpsCertificate would leave it to indexing order which one a
+    caller is; the second is refused (409 naming the first), in whatever encoding it comes, and
+    nothing of it is stored."""
+    import base64
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from tests.support.keystores import keystore_fixtures
+
+    fx = keystore_fixtures()
+    pem = fx.server_cert.public_bytes(Encoding.PEM).decode()
+    other = fx.ca.public_bytes(Encoding.PEM).decode()
+
+    def cert(value: str) -> dict[str, Any]:
+        return {"identifiers": [{"key": "httpsCertificate", "name": "client", "value": [value]}]}
+
+    r = await node.admin.post("/applications", json={"name": "first", **cert(pem)})
+    assert r.status_code == 200, r.text
+    first = r.json()
+    for value in (pem, base64.b64encode(pem.encode()).decode()):
+        r = await node.admin.post("/applications", json={"name": "second", **cert(value)})
+        assert r.status_code == 409, r.text
+        assert "'first'" in r.json()["errorDetails"] and "identifiers[0]" in r.json()["errorDetails"], r.text
+    names = [a["name"] for a in (await node.admin.get("/applications")).json()["applications"]]
+    assert "second" not in names
+    r = await node.admin.post("/applications", json={"name": "second", **cert(other)})
+    assert r.status_code == 200, r.text
+    second = r.json()
+    r = await node.admin.put(f"/applications/{second['id']}", json={**second, **cert(pem)})
+    assert r.status_code == 409 and "'first'" in r.json()["errorDetails"], r.text
+    stored = (await node.admin.get(f"/applications/{second['id']}")).json()["applications"][0]
+    assert stored["identifiers"][0]["value"] == [other]
+    # An application keeps its own certificate when it is updated.
+    r = await node.admin.put(f"/applications/{first['id']}", json={"description": "same", **cert(pem)})
+    assert r.status_code == 200, r.text

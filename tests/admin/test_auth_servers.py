@@ -338,9 +338,8 @@ async def test_a_truststore_in_use_keeps_its_certificate(sqlite_node: Node, fx: 
     assert r.status_code == 200, r.text
 
 
-async def test_outbound_clients_see_a_replaced_truststore(sqlite_node: Node, fx: Fixtures, tmp_path: Path) -> None:
-    """Over HTTPS, JWKS keys come through a client built from the truststore: replacing the
-    truststore (same name) must be seen at once, not when the process restarts."""
+def server_tls(fx: Fixtures, tmp_path: Path) -> ssl.SSLContext:
+    """A server context with the test CA's ``localhost`` certificate."""
     key, cert, chain = pkcs12.load_key_and_certificates(fx.read("server.p12"), P12_PASS.encode())
     assert key is not None and cert is not None
     (tmp_path / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM) + b"".join(
@@ -350,8 +349,14 @@ async def test_outbound_clients_see_a_replaced_truststore(sqlite_node: Node, fx:
                                                             serialization.NoEncryption()))
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(tmp_path / "server.pem", tmp_path / "server.key")
+    return tls
+
+
+async def test_outbound_clients_see_a_replaced_truststore(sqlite_node: Node, fx: Fixtures, tmp_path: Path) -> None:
+    """Over HTTPS, JWKS keys come through a client built from the truststore: replacing the
+    truststore (same name) must be seen at once, not when the process restarts."""
     node = sqlite_node
-    with running_oauth_server(tls) as ext:
+    with running_oauth_server(server_tls(fx, tmp_path)) as ext:
         other_pem = fx.other_ca.public_bytes(serialization.Encoding.PEM)
         assert (await upload(node, "truststore", "Outbound", other_pem, keyStoreType="PEM")).status_code == 200
         r = await node.admin.post("/alias", json={
@@ -369,6 +374,37 @@ async def test_outbound_clients_see_a_replaced_truststore(sqlite_node: Node, fx:
         await node.reload()
         view = node.portico.gateway.snapshot.extras[EXTRAS]  # type: ignore[assignment]
         assert (await view.verify_jwt(ext.sign()))[0].name == "tlsServer"
+
+
+async def test_outbound_clients_see_a_truststore_made_again(sqlite_url: str, fx: Fixtures, tmp_path: Path) -> None:
+    """A truststore deleted and uploaded again under the same name starts again at revision 1; a
+    node that did not rebuild in between must not keep the client built from the old store."""
+    with running_oauth_server(server_tls(fx, tmp_path)) as ext:
+        async with running_node(sqlite_url, tmp_path / "data") as a, \
+                running_node(sqlite_url, tmp_path / "data") as b:
+            assert b.portico.reloader is not None
+            await b.portico.reloader.stop()  # b rebuilds only when told: it misses the steps in between
+            assert (await upload(a, "truststore", "Outbound", fx.read("ca.pem"), keyStoreType="PEM")).is_success
+            server = {"name": "tlsServer", "type": "authServerAlias", "authServerType": "EXTERNAL",
+                      "sslConfig": {"trustStoreAlias": "Outbound"},
+                      "localIntrospectionConfig": {"issuer": ext.issuer, "jwksuri": f"{ext.issuer}/jwks"}}
+            r = await a.admin.post("/alias", json=server)
+            assert r.status_code == 201, r.text
+            alias_id = r.json()["alias"]["id"]
+            await b.reload()
+            view: OAuthView = b.portico.gateway.snapshot.extras[EXTRAS]  # type: ignore[union-attr]
+            assert (await view.verify_jwt(ext.sign()))[0].name == "tlsServer"
+            r = await a.admin.put(f"/alias/{alias_id}", json={**server, "sslConfig": {}})
+            assert r.status_code == 200, r.text
+            assert (await a.admin.delete("/is/truststore/Outbound")).status_code == 200
+            other_pem = fx.other_ca.public_bytes(serialization.Encoding.PEM)
+            assert (await upload(a, "truststore", "Outbound", other_pem, keyStoreType="PEM")).is_success
+            r = await a.admin.put(f"/alias/{alias_id}", json=server)
+            assert r.status_code == 200, r.text
+            await b.reload()
+            view = b.portico.gateway.snapshot.extras[EXTRAS]  # type: ignore[assignment]
+            with pytest.raises(TokenError):  # the new Outbound does not know the server's CA
+                await view.verify_jwt(ext.sign())
 
 
 async def test_discovery_urls_and_issuers_are_checked(sqlite_node: Node) -> None:
@@ -419,3 +455,44 @@ async def test_deleted_presets_come_back_and_the_public_url_is_the_issuer(
     async with running_node(sqlite_url, tmp_path / "data") as node:
         r = await node.admin.get("/alias/OKTA")
         assert r.status_code == 200 and r.json()["alias"]["providerName"] == "OKTA"
+
+
+async def test_a_keystore_signing_key_is_imported_once_per_keystore_version(sqlite_node: Node) -> None:
+    """``local``'s key from a keystore is opened and checked once, not at every snapshot build: the
+    same key object while the keystore is unchanged, a new one once it is replaced, or deleted and
+    uploaded again under the same name (back at revision 1)."""
+    from portico.oauth.signing import load_local, signing_key
+
+    node = sqlite_node
+    store, box = node.portico.store, node.portico.secrets
+
+    async def current() -> Any:
+        async with store.read() as tx:
+            return await signing_key(tx, box, await load_local(tx))
+
+    async def use_keystore(ssl_config: dict[str, str]) -> None:
+        r = await node.admin.put("/alias/local", json={**await local(node), "sslConfig": ssl_config})
+        assert r.status_code == 200, r.text
+
+    r = await upload(node, "keystore", "Signing", _p12("signer", "pw"), keyStoreType="PKCS12",
+                     keyStorePassword="pw", pkAliasesList="signer")
+    assert r.status_code == 200, r.text
+    await use_keystore({"keyStoreAlias": "Signing", "keyAlias": "signer"})
+    first = await current()
+    await node.reload()  # a snapshot build (the JWKS of the local server) uses the same key
+    assert (await current()).key is first.key and first.source == "Signing/signer"
+    r = await upload(node, "keystore", "Signing", _p12("signer", "pw"), path="/is/keystore/Signing",
+                     keyStoreType="PKCS12", keyStorePassword="pw", pkAliasesList="signer")
+    assert r.status_code == 200, r.text
+    replaced = await current()
+    assert replaced.kid != first.kid and (await current()).key is replaced.key
+    await use_keystore({})
+    assert (await node.admin.delete("/is/keystore/Signing")).status_code == 200
+    r = await upload(node, "keystore", "Signing", _p12("signer", "pw"), keyStoreType="PKCS12",
+                     keyStorePassword="pw", pkAliasesList="signer")
+    assert r.status_code == 200, r.text
+    await use_keystore({"keyStoreAlias": "Signing", "keyAlias": "signer"})
+    made_again = await current()
+    assert made_again.kid not in (first.kid, replaced.kid)
+    async with httpx.AsyncClient(base_url=node.base) as public:
+        assert (await public.get("/oauth2/jwks")).json()["keys"][0]["kid"] == made_again.kid

@@ -214,3 +214,27 @@ async def test_api_scope_mappings_guard_their_resources_and_methods(node: Node, 
     await node.reload()
     assert (await node.gw.post(ECHO, headers=read)).status_code == 200
     assert refused_for_scope(await node.gw.get(ECHO, headers=read))
+
+
+async def test_default_scopes_of_apis_whose_names_normalise_alike(node: Node, upstream: Upstream) -> None:
+    """"My API" 1.0 and "My_API" 1.0 both normalise to the scope name My_API_1.0: the second API
+    gets a scope of its own, so a token for one does not open the other; the first keeps its name."""
+    r = await node.admin.put("/configurations/settings",
+                             json={"extendedKeys": {"pg_oauth2_createDefaultScopes": "true"}})
+    assert r.status_code == 200, r.text
+    first = await node.create_api(spec_for(upstream.url, title="My API"))
+    second = await node.create_api(spec_for(upstream.url, title="My_API"))
+    scopes = [s["name"] for s in (await node.admin.get("/alias/local")).json()["alias"]["scopes"]]
+    assert scopes[0] == "My_API_1.0" and len(scopes) == 2 and scopes[1].startswith("My_API_1.0_"), scopes
+    mappings = {m["apiScopes"][0]: m["requiredAuthScopes"][0]["scopeName"]
+                for m in (await node.admin.get("/scopes")).json()["scopes"]}
+    assert mappings == {first["id"]: scopes[0], second["id"]: scopes[1]}, mappings
+    reg, sid = await local_client(node)
+    for api in (first, second):
+        await add_action(node, api, "evaluatePolicy", "IAM", rules("oAuth2Token"))
+    await new_app(node, [first["id"], second["id"]], name="scoped", authStrategyIds=[sid])
+    for_first, for_second = (await access_token(node, reg, scopes[0]), await access_token(node, reg, scopes[1]))
+    assert (await node.gw.get("/My API/1.0/echo", headers=bearer(for_first))).status_code == 200
+    assert refused_for_scope(await node.gw.get("/My_API/1.0/echo", headers=bearer(for_first)))
+    assert (await node.gw.get("/My_API/1.0/echo", headers=bearer(for_second))).status_code == 200
+    assert refused_for_scope(await node.gw.get("/My API/1.0/echo", headers=bearer(for_second)))

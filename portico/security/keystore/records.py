@@ -198,6 +198,16 @@ async def load_trusted(tx: StoreTransaction, box: SecretBox, truststore: str) ->
     return list(opened.trusted.values())
 
 
+async def store_version(tx: StoreTransaction, kind: str, name: str | None) -> tuple[int, int]:
+    """Which version of a stored keystore or truststore: its revision, and when its row was made (a
+    store deleted and uploaded again under the same name starts again at revision 1). (0, 0): no
+    name; (-1, 0): no such store. What caches of things built from a store are keyed by."""
+    if not name:
+        return 0, 0
+    row = await tx.get(kind, name)
+    return (row.revision, row.created_at) if row is not None else (-1, 0)
+
+
 async def read_defaults(tx: StoreTransaction) -> dict[str, str | None]:
     """The default stores for inbound and outbound connections (``/configurations/keystore``)."""
     row = await tx.get(DEFAULTS_KIND, DEFAULTS_ID)
