@@ -19,10 +19,12 @@ from starlette.routing import Route
 
 from portico.admin.context import context_of
 from portico.admin.errors import bad_request
-from portico.events.search import ApiCount, EventFilter, count_by_api, is_pattern, search
+from portico.events.search import QUERY_SECONDS, ApiCount, EventFilter, QueryTooSlow, count_by_api, is_pattern, search
 
 # Python and the database disagree on a few regular-expression constructs; the database's word is final.
 REGEX_REJECTED = "the database rejected a name pattern: use a simpler regular expression"
+TOO_SLOW = (f"the query took longer than {QUERY_SECONDS:g} s: narrow the time range (fromDate/toDate), "
+            "or use a simpler name pattern")
 DEFAULT_SIZE = 100
 MAX_SIZE = 1000  # one page is serialised in memory; page through larger results with `from`
 
@@ -140,7 +142,9 @@ async def search_transactions(request: Request) -> JSONResponse:
     ctx = context_of(request)
     await ctx.events.catch_up()  # the writer batches events: include the calls just made
     try:
-        found, _total = await search(ctx.store, filters, offset, limit)
+        found, _ = await search(ctx.store, filters, offset, limit, total=False)
+    except QueryTooSlow:
+        raise bad_request(TOO_SLOW) from None
     except DBAPIError:
         raise bad_request(REGEX_REJECTED) from None
     return JSONResponse({"transaction": found})
@@ -152,6 +156,8 @@ async def count_transactions(request: Request) -> JSONResponse:
     await ctx.events.catch_up()
     try:
         counts = await count_by_api(ctx.store, filters)
+    except QueryTooSlow:
+        raise bad_request(TOO_SLOW) from None
     except DBAPIError:
         raise bad_request(REGEX_REJECTED) from None
     return JSONResponse({"count": [_count_json(c) for c in counts]})

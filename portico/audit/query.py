@@ -7,25 +7,23 @@ ignored), or ``matches``: an anchored regular expression, as the reference's Ela
 
 A pattern may take exponential time on some rows (``(a|aa)+b``), and failed logins let anyone put
 text in the log. A query with ``matches`` therefore runs under a time limit,
-:data:`PATTERN_SECONDS` per statement: on SQLite the match is our function run by the ``regex``
-engine with a timeout (not Python's ``re``, which cannot be stopped); on PostgreSQL the statement
-runs with ``SET LOCAL statement_timeout``. Past the limit the query raises :class:`PatternTooSlow`."""
+:data:`PATTERN_SECONDS` per statement (``store/time_limit.py``: on SQLite the match is our
+function on the ``regex`` engine, not Python's ``re``, which cannot be stopped). Past the limit the
+query raises :class:`PatternTooSlow`."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import regex
-from sqlalchemy import Boolean, ColumnElement, Select, and_, func, or_, select, text, tuple_
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Boolean, ColumnElement, Select, and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portico.store import Store
 from portico.store.tables import audit_log
+from portico.store.time_limit import QueryTooSlow, limited_connection
 
 PATTERN_SECONDS = 2.0
 _SQLITE_MATCH = "portico_matches"
@@ -79,31 +77,6 @@ class PatternTooSlow(Exception):
     """A ``matches`` filter ran past :data:`PATTERN_SECONDS`."""
 
 
-class _SqliteMatch:
-    """The SQLite function behind ``matches``: a full match by the ``regex`` engine, all the calls of
-    one statement sharing one deadline. Past it the call raises, which aborts the statement."""
-
-    def __init__(self, seconds: float) -> None:
-        self.deadline = time.monotonic() + seconds
-        self.timed_out = False
-        self._compiled: dict[str, Any] = {}
-
-    def __call__(self, value: Any, pattern: str) -> int | None:
-        if value is None:
-            return None
-        compiled = self._compiled.get(pattern)
-        if compiled is None:
-            compiled = self._compiled[pattern] = regex.compile(pattern)
-        remaining = self.deadline - time.monotonic()
-        try:
-            if remaining <= 0:
-                raise TimeoutError
-            return 1 if compiled.fullmatch(str(value), timeout=remaining) else 0
-        except TimeoutError:
-            self.timed_out = True
-            raise
-
-
 def _condition(f: FieldFilter, backend: str) -> ColumnElement[bool]:
     column = FIELDS[f.field]
     if f.operator == "equals":
@@ -143,32 +116,19 @@ def _ordered(q: Select[Any], query: AuditQuery) -> Select[Any]:
     return q.order_by(column.asc(), audit_log.c.id.asc())
 
 
-def _statement_cancelled(exc: DBAPIError) -> bool:
-    """PostgreSQL's answer to a statement past ``statement_timeout`` (SQLSTATE 57014)."""
-    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return code == "57014" or "statement timeout" in str(exc)
-
-
 @asynccontextmanager
 async def _connection(store: Store, query: AuditQuery) -> AsyncIterator[AsyncConnection]:
     """A read connection; with a ``matches`` filter, its statements run under the time limit."""
-    async with store.read_engine.connect() as conn:
-        sqlite_match: _SqliteMatch | None = None
-        if any(f.operator == "matches" for f in query.filters):
-            if store.backend == "sqlite":
-                sqlite_match = _SqliteMatch(PATTERN_SECONDS)
-                raw = await conn.get_raw_connection()
-                await raw.driver_connection.create_function(_SQLITE_MATCH, 2, sqlite_match)  # type: ignore[union-attr]
-            else:
-                await conn.execute(text(f"SET LOCAL statement_timeout = {int(PATTERN_SECONDS * 1000)}"))
-        try:
+    if not any(f.operator == "matches" for f in query.filters):
+        async with store.read_engine.connect() as conn:
             yield conn
-        except DBAPIError as exc:
-            if (sqlite_match is not None and sqlite_match.timed_out) or \
-                    (sqlite_match is None and _statement_cancelled(exc)):
-                raise PatternTooSlow(f"the pattern took longer than {PATTERN_SECONDS:g} s over the audit log; "
-                                     "use a simpler regular expression or narrow the time range") from None
-            raise
+        return
+    try:
+        async with limited_connection(store, PATTERN_SECONDS, match=_SQLITE_MATCH) as conn:
+            yield conn
+    except QueryTooSlow:
+        raise PatternTooSlow(f"the pattern took longer than {PATTERN_SECONDS:g} s over the audit log; "
+                             "use a simpler regular expression or narrow the time range") from None
 
 
 async def search(store: Store, query: AuditQuery) -> list[dict[str, Any]]:

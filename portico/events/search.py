@@ -5,20 +5,31 @@ Filters on ids and versions are equalities on indexed columns. Name filters
 regular expression as the webMethods API does (``API_.*``); a value with no
 regex metacharacter stays a plain equality so it can use an index. Package and
 plan names have no column of their own and are matched on the JSON body
-(``json_extract`` on SQLite, ``::json ->>`` on PostgreSQL): a scan bounded by
-the mandatory date range, acceptable for a reporting API."""
+(``json_extract`` on SQLite, ``::json ->>`` on PostgreSQL).
+
+The table is indexed by time only (migration 0008: every index costs each gateway call), so the
+other filters scan the requested time range. Every query runs under :data:`QUERY_SECONDS`
+(``store/time_limit.py``) and raises :class:`QueryTooSlow` past it, rather than holding a
+connection for minutes over a years-wide range; name patterns on SQLite run on the ``regex``
+engine under the same deadline."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, and_, cast, func, select, type_coerce
+from sqlalchemy import JSON, Boolean, ColumnElement, and_, cast, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portico.events.calls import wire_body
 from portico.store import Store
 from portico.store.tables import transaction_events as events
+from portico.store.time_limit import QueryTooSlow, limited_connection
+
+__all__ = ["QUERY_SECONDS", "ApiCount", "EventFilter", "QueryTooSlow", "count", "count_by_api", "search"]
+
+QUERY_SECONDS = 10.0
+_SQLITE_MATCH = "portico_event_matches"
 
 _REGEX_CHARS = frozenset(".*+?[](){}|^$\\")
 # What wire_body needs: call records store the values that have a column only there.
@@ -65,12 +76,14 @@ def is_pattern(value: str) -> bool:
     return not _REGEX_CHARS.isdisjoint(value)
 
 
-def _name_condition(expr: ColumnElement[Any], value: str) -> ColumnElement[bool]:
+def _name_condition(store: Store, expr: ColumnElement[Any], value: str) -> ColumnElement[bool]:
     if not is_pattern(value):
         return expr == value
     # Anchored, like the Elasticsearch regexp query behind webMethods: "API_.*"
-    # must not match "MY_API_1". Python re (SQLite) and PostgreSQL AREs agree
-    # on this subset.
+    # must not match "MY_API_1". The regex engine (SQLite, a full match) and
+    # PostgreSQL AREs agree on this subset.
+    if store.backend == "sqlite":
+        return getattr(func, _SQLITE_MATCH)(expr, value, type_=Boolean)
     return expr.regexp_match(f"^(?:{value})$")
 
 
@@ -103,14 +116,15 @@ def conditions(store: Store, f: EventFilter) -> list[ColumnElement[bool]]:
         (_body_field(store, "planName"), f.plan_name),
     ):
         if value is not None:
-            where.append(_name_condition(expr, value))
+            where.append(_name_condition(store, expr, value))
     return where
 
 
 async def search(
-    store: Store, filters: EventFilter, offset: int = 0, limit: int = 100
-) -> tuple[list[dict[str, Any]], int]:
-    """The matching events (wire form), newest first, and how many match in total."""
+    store: Store, filters: EventFilter, offset: int = 0, limit: int = 100, total: bool = True
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The matching events (wire form), newest first, and how many match in total (None when not
+    asked for: counting scans the whole range again)."""
     where = and_(True, *conditions(store, filters))
     page = (
         select(*_WIRE_COLUMNS)
@@ -119,14 +133,14 @@ async def search(
         .offset(offset)
         .limit(limit)
     )
-    async with store.read_engine.connect() as conn:
+    async with limited_connection(store, QUERY_SECONDS, match=_SQLITE_MATCH) as conn:
         rows = (await conn.execute(page)).all()
-        total = await _count(conn, where)
-    return [wire_body(row) for row in rows], total
+        matched = await _count(conn, where) if total else None
+    return [wire_body(row) for row in rows], matched
 
 
 async def count(store: Store, filters: EventFilter) -> int:
-    async with store.read_engine.connect() as conn:
+    async with limited_connection(store, QUERY_SECONDS, match=_SQLITE_MATCH) as conn:
         return await _count(conn, and_(True, *conditions(store, filters)))
 
 
@@ -144,6 +158,6 @@ async def count_by_api(store: Store, filters: EventFilter) -> list[ApiCount]:
         .group_by(*key)
         .order_by(events.c.api_name, events.c.api_version, events.c.api_id)
     )
-    async with store.read_engine.connect() as conn:
+    async with limited_connection(store, QUERY_SECONDS, match=_SQLITE_MATCH) as conn:
         rows = (await conn.execute(q)).all()
     return [ApiCount(r.api_id, r.api_name, r.api_version, int(r.n)) for r in rows]

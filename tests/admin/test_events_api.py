@@ -194,3 +194,31 @@ async def test_bad_parameters_answer_400(app: Starlette, path: str, query: str, 
     status, body = await get(app, f"/rest/apigateway/transactionalEvents/{path}", query)
     assert status == 400
     assert named in body["errorDetails"]
+
+
+async def test_a_slow_query_is_stopped_with_a_400(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events are indexed by time only and names take regular expressions: a query runs under a time
+    limit (events.search.QUERY_SECONDS) on both stores, so a backtracking pattern answers 400 instead of
+    holding the database (on SQLite, Python's re would hold the whole process)."""
+    import importlib
+    import time
+
+    event_search = importlib.import_module("portico.events.search")  # the module, not the function
+    monkeypatch.setattr(event_search, "QUERY_SECONDS", 1.0)
+    recorder = EventRecorder(store)
+    for i in range(3):
+        recorder.record(TransactionEvent(creation_date=FEB_26 + i, api_id="api-1", api_name="PetStore",
+                                         api_version="1.0", application_name="ab" * 120))
+    await recorder.flush()
+    application = Starlette(routes=[Mount("/rest/apigateway", routes=api.routes)],
+                            exception_handlers={ApiError: api_error})
+    application.state.portico = AdminContext(store=store, events=recorder)
+    slow = r"(.*)(.*)(.*)(.*)(.*)\5\4\3\2\1"  # seconds to minutes over 240 characters, on both engines
+    for path in ("/rest/apigateway/transactionalEvents/_search", "/rest/apigateway/transactionalEvents/_count"):
+        started = time.monotonic()
+        status, body = await get(application, path, f"{RANGE}&applicationName={slow}")
+        assert status == 400 and "took longer" in body["errorDetails"], (path, status, body)
+        assert time.monotonic() - started < 4, path
+    status, body = await get(application, "/rest/apigateway/transactionalEvents/_search",
+                             f"{RANGE}&applicationName=(ab)%2B")  # a quick pattern still answers
+    assert status == 200 and len(body["transaction"]) == 3
