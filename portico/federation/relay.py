@@ -142,10 +142,13 @@ class Tokens:
                                f"not {integration_id!r}")
         if claim.get("node") != node_id:
             raise RelayRefused(f"the token was made for node {claim.get('node')!r}, not this one ({node_id})")
-        now, expires = now_ms(), int(claim.get("expires", 0))
-        if expires < now - SKEW_MS:
+        now, expires = now_ms(), claim.get("expires")
+        if not isinstance(expires, int) or expires < now - SKEW_MS:
             raise RelayRefused("the token has expired (or this node's clock is ahead of the sender's by "
                                f"more than {SKEW_MS // 1000} s)")
+        if expires > now + _TTL_MS + SKEW_MS:  # (its nonce would have to be kept that long)
+            raise RelayRefused(f"the token expires too late: this node's clock is behind the sender's by more "
+                               f"than {SKEW_MS // 1000} s")
         self._forget(now)
         if claim["nonce"] in self._seen:
             raise RelayRefused("the token was used already (a replayed request)")

@@ -233,3 +233,7 @@ def test_relay_tokens_allow_for_clock_difference(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(relay, "now_ms", lambda: later + relay.SKEW_MS)
     with pytest.raises(relay.RelayRefused):
         relay.Tokens().open(box, token, "i1", "n1")
+    behind = later - 60_000 - relay.SKEW_MS // 2 - relay.SKEW_MS - 5_000  # the receiver's clock far behind
+    monkeypatch.setattr(relay, "now_ms", lambda: behind)
+    with pytest.raises(relay.RelayRefused):
+        relay.Tokens().open(box, token, "i1", "n1")
