@@ -258,34 +258,37 @@ async def _delete_app(request: Request, tx: StoreTransaction, app_id: str) -> No
 
 
 async def _delete_apps(request: Request, app_ids: list[str]) -> None:
-    """Delete applications; a subscription to a federated plan holds a key in the other gateway.
-    Under each such application's federated write claim (:func:`grants.exclusive`, as a plan switch
-    or an unsubscribe holds it) its key is revoked first, so a failure leaves the application and
-    its key in place, and the deleting transaction refuses (409) a grant it did not revoke: a
-    switch finishing meanwhile can leave no key behind."""
+    """Delete applications, all or none; a subscription to a federated plan holds a key in the other
+    gateway. As a plan switch does (:mod:`portico.federation.keys`), the transaction that deletes the
+    applications and their grants schedules those keys' deletion, and the keys are revoked after it
+    commits (a revocation that fails now is retried at the integration's health checks): no failure
+    leaves a stored grant pointing at a revoked key, nor a key forgotten in the provider. The
+    federated applications' write claims (:func:`grants.exclusive`) are held up to the commit only;
+    a grant that appeared meanwhile on an application not claimed refuses the deletion (409)."""
     ctx = context_of(request)
     async with ctx.store.read() as tx:
-        federated = []
+        federated = set()
         for app_id in app_ids:
             await _load_owned(request, tx, app_id)
             if await grants.grant_of(tx, app_id) is not None:
-                federated.append(app_id)
+                federated.add(app_id)
+    retired: list[dict[str, Any]] = []
     async with contextlib.AsyncExitStack() as claims:
-        for app_id in sorted(set(federated)):  # one order: two bulk deletions do not wait for each other
+        for app_id in sorted(federated):  # one order: two bulk deletions do not wait for each other
             await claims.enter_async_context(grants.exclusive(request, app_id))
-        async with ctx.store.read() as tx:
-            found = [grant for app_id in app_ids if (grant := await grants.grant_of(tx, app_id)) is not None]
-        for grant in found:
-            await grants.revoke(request, grant)
-        revoked = {str(grant.get("subscriptionId")) for grant in found}
         async with ctx.store.transaction() as tx:
             for app_id in app_ids:
                 grant = await grants.grant_of(tx, app_id)
-                if grant is not None and str(grant.get("subscriptionId")) not in revoked:
-                    raise ApiError(409, f"the subscription of application {app_id} changed while it was being "
-                                        "deleted; try again")
+                if grant is not None:
+                    if app_id not in federated:
+                        raise ApiError(409, f"the subscription of application {app_id} changed while it was "
+                                            "being deleted; try again")
+                    await grants.retire(tx, grant)
+                    retired.append(grant)
                 await _delete_app(request, tx, app_id)
     ctx.notify_change()
+    for grant in retired:  # each under its own short claim, taken again: a long list outlasts none
+        await grants.revoke_later(request, grant)
 
 
 async def token_endpoints(request: Request) -> Response:

@@ -16,6 +16,7 @@ jobs included. No agent linked anywhere: 409; the holding node unreachable: 503.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from typing import Any
@@ -40,13 +41,14 @@ from portico.federation import ingest, keys
 from portico.federation import protocol as p
 from portico.federation.aws import PROVIDER_TYPE as AWS
 from portico.federation.controller import Controller, Link, LinkUnavailable, RelayFailed
-from portico.federation.relay import HEADER, RelayRefused, check
+from portico.federation.relay import HEADER, RelayRefused, check_body
 from portico.federation.status import LinkRow
 from portico.store import StoreTransaction
 
 PROVIDERS = (AWS,)
 KIND = ingest.INTEGRATION
 _MAX_WAIT = 300
+log = logging.getLogger("portico.admin.integrations")
 
 
 def _controller(request: Request) -> Controller:
@@ -274,20 +276,25 @@ async def get_job(request: Request) -> Response:
 
 async def relay(request: Request) -> Response:
     """A command relayed by another node (:mod:`portico.federation.relay`): no user credentials,
-    the body sealed with the master key the nodes share."""
+    a token sealed with the master key the nodes share, checked before the body is read."""
     controller = _controller(request)
-    raw = await read_body(request)
+    integration_id = request.path_params["integrationId"]
     try:
-        check(controller.relay.box, request.headers.get(HEADER), raw)
+        claim = controller.relay.tokens.open(controller.relay.box, request.headers.get(HEADER), integration_id,
+                                             controller.node_id)
+        raw = await read_body(request)
+        try:
+            op = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            op = None
+        check_body(claim, raw, op.get("op") if isinstance(op, dict) else None)
     except RelayRefused as exc:
-        raise ApiError(401, str(exc)) from None
-    try:
-        op = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        op = None
+        log.warning("relayed federation request for integration %s from %s refused: %s", integration_id,
+                    request.client.host if request.client else "?", exc)
+        raise ApiError(401, "relay token refused") from None
     if not isinstance(op, dict):
         raise ApiError(400, "a relayed command is a JSON object")
-    return json_response(await controller.relay.serve(request.path_params["integrationId"], op))
+    return json_response(await controller.relay.serve(integration_id, op))
 
 
 routes = [

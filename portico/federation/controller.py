@@ -39,7 +39,7 @@ from portico.federation import ingest, keys
 from portico.federation import protocol as p
 from portico.federation.jobs import Ingestions
 from portico.federation.protocol import LinkUnavailable
-from portico.federation.relay import Relay, RelayFailed, advertise, node_url, withdraw
+from portico.federation.relay import URL_ENV, Relay, RelayFailed, advertise, loopback, node_url, withdraw
 from portico.federation.status import LinkRow, StatusBoard
 from portico.security.principal import Principal
 from portico.security.privileges import MANAGE_APIS
@@ -52,6 +52,7 @@ __all__ = ["Controller", "CredentialsRevoked", "Link", "LinkUnavailable", "Relay
 T = TypeVar("T")
 LEASE_INTERVAL = 5.0  # link rows refreshed and the primary elected again this often (the health
                       # interval when shorter, but at most once a second); stale after three
+ANNOUNCE_INTERVAL = 600.0  # this node's address row is marked seen this often while it holds links
 
 
 class CredentialsRevoked(Exception):
@@ -174,6 +175,7 @@ class Controller:
         self.hello_timeout = hello_timeout
         self.relay = Relay(self)
         self._lease: asyncio.Task[None] | None = None
+        self._announced = 0.0
         self.on_change = on_change or (lambda: None)
         self.links: dict[str, list[Link]] = {}
         self.ingestions = Ingestions(self)
@@ -200,11 +202,16 @@ class Controller:
         seals relayed requests (:mod:`portico.federation.relay`). Called once the listener is up."""
         self.relay.box = secrets
         self.relay.url = node_url(host, port)
+        if self.store.engine.dialect.name == "postgresql" and loopback(self.relay.url):
+            log.warning("this node advertises %s for relayed federation commands, which other machines sharing "
+                        "the database cannot reach; set %s (or listen on a reachable address) when nodes run "
+                        "on several machines", self.relay.url, URL_ENV)
         await self._announce()
 
     async def _announce(self) -> None:
         if self.relay.url is None:
             return
+        self._announced = time.monotonic()
         try:
             live = {row.node_id for row in await self.board.live_links()}
             await advertise(self.store, self.node_id, self.relay.url, live | {self.node_id})
@@ -301,9 +308,11 @@ class Controller:
     async def _lease_loop(self) -> None:
         while self.links:
             await asyncio.sleep(self.lease_interval)
-            ids = [link.id for peers in self.links.values() for link in peers]
+            open_links = [link for peers in self.links.values() for link in peers if not link.channel.closed.is_set()]
+            if time.monotonic() - self._announced > ANNOUNCE_INTERVAL:
+                await self._announce()  # (its "seen" time: a peer forgets a node not seen for a day)
             try:
-                await self.board.refresh(ids)
+                await self.board.refresh(open_links)
                 rows = await self.board.live_links()
             except Exception:  # the store is away for a moment: the next round
                 log.warning("could not refresh this node's agent links", exc_info=True)

@@ -151,6 +151,20 @@ async def revoke_retired(request: Request, grant: dict[str, Any]) -> None:
     await _controller(request).revoke_key(grant, claimed=True)
 
 
+async def revoke_later(request: Request, grant: dict[str, Any]) -> None:
+    """After the transaction that retired ``grant`` committed, when its application's claim is no
+    longer held: delete the key now if possible, under a claim of its own; a failure (or the
+    application busy again) is logged and retried at the integration's health checks."""
+    controller = context_of(request).extras.get("federation")
+    if not isinstance(controller, Controller):
+        return  # (no agent link here: the record waits for the node that has one)
+    try:
+        await controller.revoke_key(grant)
+    except Exception:  # the store is away for a moment: the record stays for the retries
+        log.warning("could not revoke the provider key of application %s now; retried later",
+                    grant.get("applicationId"), exc_info=True)
+
+
 async def grant_of(tx: StoreTransaction, app_id: str) -> dict[str, Any] | None:
     row = await tx.get(KIND, app_id)
     return row.body if row is not None else None

@@ -10,8 +10,14 @@ node gives the same answers, status codes and errors as the holding node.
   keyed by node id; ``PORTICO_NODE_URL``, else ``http://<listen host>:<port>``, with the host's
   name for a wildcard listen address). Not configuration: writes leave the revision alone.
 - **Trust.** Nodes sharing a database share the master key (:mod:`portico.security.secrets`); a
-  relayed request carries ``X-Portico-Relay``: the body's SHA-256 and an expiry, sealed with that
-  key. The route needs no user credentials: the relaying node has authorized its caller already.
+  relayed request carries ``X-Portico-Relay``: ``{integrationId, op, node, nonce, sha256, expires}``
+  sealed with that key. The receiving node checks the token before reading the body: the path's
+  integration, its own node id, the expiry (allowing :data:`SKEW_MS` of clock difference) and a
+  nonce not seen before (:class:`Tokens`), then the body's hash and operation. A copy of a request
+  is refused on its target node, on another node and for another integration. The route needs no
+  user credentials (the relaying node has authorized its caller already) and answers any refusal
+  with a fixed 401 "relay token refused"; the reason goes to this node's log only (it may name the
+  master key's id).
 - **Operations.** ``command`` (DISCOVER, SUBSCRIBE, UNSUBSCRIBE: one command and its reply),
   ``ingest`` (an ingestion job started and awaited on the holding node, where its INGEST batches
   arrive) and ``job`` (a job's state, for ``GET .../ingestJobs/{jobId}`` on another node). The
@@ -20,12 +26,14 @@ node gives the same answers, status codes and errors as the holding node.
   (no reply within the reply timeout), UNAVAILABLE (no link there any more) or UNKNOWN (no such
   job); the relaying side raises what a local command would. A node that cannot be reached or
   refuses the relay raises :class:`RelayFailed` (503); when the command cannot have been delivered
-  the controller tries the next candidate link first."""
+  (no connection, a 401 or 503 from the relay route) the controller tries the next candidate link
+  first."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import logging
 import os
 import socket
@@ -49,7 +57,8 @@ HEADER = "x-portico-relay"
 NODE = "federationNode"
 URL_ENV = "PORTICO_NODE_URL"
 _CONTEXT = "federation/relay"
-_TTL_MS = 60_000  # a relayed request older than this is refused (a copy replayed later)
+_TTL_MS = 60_000  # a relay token is good this long (by the sender's clock)
+SKEW_MS = 30_000  # and this much longer: the receiving node's clock may be ahead of the sender's
 _CONNECT = 5.0  # a node that does not accept the connection by then is taken for gone
 _SLACK = 10.0  # the relaying side waits this much longer than the holding node's own timeouts
 
@@ -82,26 +91,86 @@ def node_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def seal(box: SecretBox, body: bytes) -> str:
-    claim = {"sha256": hashlib.sha256(body).hexdigest(), "expires": now_ms() + _TTL_MS}
+def loopback(url: str) -> bool:
+    """Whether ``url`` names this machine only (a loopback address or ``localhost``)."""
+    host = (httpx.URL(url).host or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def seal(box: SecretBox, body: bytes, integration_id: str, op: str, node_id: str) -> str:
+    """The ``X-Portico-Relay`` token of one relayed request: good once, on node ``node_id`` only, for
+    this integration, operation and body, for :data:`_TTL_MS` (by the sender's clock)."""
+    claim = {"integrationId": integration_id, "op": op, "node": node_id, "nonce": os.urandom(16).hex(),
+             "sha256": hashlib.sha256(body).hexdigest(), "expires": now_ms() + _TTL_MS}
     return box.seal(orjson.dumps(claim), _CONTEXT)
 
 
-def check(box: SecretBox | None, token: str | None, body: bytes) -> None:
-    """RelayRefused unless ``token`` was sealed for ``body`` with this node's master key, recently."""
-    if box is None:
-        raise RelayRefused("this node relays no federation commands (it has no master key)")
-    if not token:
-        raise RelayRefused(f"a relayed federation command needs the {HEADER!r} header of another node")
-    try:
-        claim = orjson.loads(box.open(token, _CONTEXT))
-    except (SecretError, ValueError) as exc:
-        raise RelayRefused(f"the relay token does not open with this node's master key ({exc}); nodes sharing a "
-                           "database must share the master key (PORTICO_MASTER_KEY)") from None
-    if not isinstance(claim, dict) or claim.get("sha256") != hashlib.sha256(body).hexdigest():
-        raise RelayRefused("the relay token was not made for this request")
-    if int(claim.get("expires", 0)) < now_ms():
-        raise RelayRefused("the relay token has expired")
+class Tokens:
+    """The receiving side's checks of relay tokens, and the nonces it has accepted.
+
+    A token names the node it is for, so nonces are remembered on that node only, each until its
+    token can no longer pass (its expiry plus the allowed clock difference); the set is bounded by
+    what can arrive in that time, and a node that somehow fills it refuses further relays."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._seen: dict[str, int] = {}  # nonce -> when it may be forgotten (insertion order ~ that order)
+
+    def open(self, box: SecretBox | None, token: str | None, integration_id: str, node_id: str) -> dict[str, Any]:
+        """The token's claim, before the body is read; RelayRefused (with the reason, for the log)
+        unless it was sealed with this node's master key for this integration and node, recently,
+        and was not used before."""
+        if box is None:
+            raise RelayRefused("this node relays no federation commands (it has no master key)")
+        if not token:
+            raise RelayRefused(f"no {HEADER!r} header")
+        try:
+            claim = orjson.loads(box.open(token, _CONTEXT))
+        except (SecretError, ValueError) as exc:
+            # (the reason names this node's master key id: for the log, never for the caller)
+            raise RelayRefused(f"the token does not open with this node's master key ({exc}); nodes sharing "
+                               "a database must share the master key (PORTICO_MASTER_KEY)") from None
+        if not isinstance(claim, dict) or not isinstance(claim.get("nonce"), str):
+            raise RelayRefused("the token is not a relay token of this version")
+        if claim.get("integrationId") != integration_id:
+            raise RelayRefused(f"the token was made for integration {claim.get('integrationId')!r}, "
+                               f"not {integration_id!r}")
+        if claim.get("node") != node_id:
+            raise RelayRefused(f"the token was made for node {claim.get('node')!r}, not this one ({node_id})")
+        now, expires = now_ms(), claim.get("expires")
+        if not isinstance(expires, int) or expires < now - SKEW_MS:
+            raise RelayRefused("the token has expired (or this node's clock is ahead of the sender's by "
+                               f"more than {SKEW_MS // 1000} s)")
+        if expires > now + _TTL_MS + SKEW_MS:  # (its nonce would have to be kept that long)
+            raise RelayRefused(f"the token expires too late: this node's clock is behind the sender's by more "
+                               f"than {SKEW_MS // 1000} s")
+        self._forget(now)
+        if claim["nonce"] in self._seen:
+            raise RelayRefused("the token was used already (a replayed request)")
+        if len(self._seen) >= self.limit:
+            raise RelayRefused(f"more than {self.limit} relayed requests in {(_TTL_MS + SKEW_MS) // 1000} s")
+        self._seen[claim["nonce"]] = max(expires, now) + SKEW_MS
+        return claim
+
+    def _forget(self, now: int) -> None:
+        stale = []
+        for nonce, until in self._seen.items():
+            if until >= now:
+                break
+            stale.append(nonce)
+        for nonce in stale:
+            del self._seen[nonce]
+
+
+def check_body(claim: dict[str, Any], body: bytes, op: Any) -> None:
+    """RelayRefused unless the token's claim was made for this body and operation."""
+    if claim.get("sha256") != hashlib.sha256(body).hexdigest() or claim.get("op") != op:
+        raise RelayRefused("the token was not made for this request's body")
 
 
 # -- node addresses --------------------------------------------------------------------------------
@@ -140,6 +209,7 @@ class Relay:
         self.box: SecretBox | None = None
         self.url: str | None = None
         self._client: httpx.AsyncClient | None = None
+        self.tokens = Tokens()
 
     @property
     def enabled(self) -> bool:
@@ -163,7 +233,8 @@ class Relay:
         try:
             r = await self._client.post(
                 f"{url}/rest/apigateway/integrations/{row.integration_id}/relay", content=body,
-                headers={HEADER: seal(self.box, body), "content-type": "application/json"},
+                headers={HEADER: seal(self.box, body, row.integration_id, str(op["op"]), node),
+                         "content-type": "application/json"},
                 timeout=httpx.Timeout(seconds, connect=_CONNECT))
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise RelayFailed(f"node {node} ({url}), which holds the agent link of integration "
@@ -176,9 +247,16 @@ class Relay:
             answer = r.json()
         except ValueError:
             answer = None
+        if r.status_code == 401:
+            raise RelayFailed(f"node {node} ({url}) refused this node's relay token (401); nodes sharing a "
+                              "database must share the master key (PORTICO_MASTER_KEY) and keep their clocks "
+                              "set; that node's log says why", delivered=False)
         if r.status_code != 200 or not isinstance(answer, dict):
             detail = answer.get("errorDetails") if isinstance(answer, dict) else r.text[:200]
-            raise RelayFailed(f"node {node} ({url}) refused the relayed command ({r.status_code}): {detail}")
+            # 503: no federation there; like a refused token, the command did not run: another
+            # link may take it.
+            raise RelayFailed(f"node {node} ({url}) refused the relayed command ({r.status_code}): {detail}",
+                              delivered=r.status_code != 503)
         return answer
 
     @staticmethod

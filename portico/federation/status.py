@@ -5,21 +5,25 @@ never through ``Store.transaction()``: heartbeats are not configuration and must
 ``config_state.revision`` (that would rebuild every node's gateway snapshot every 30 s).
 
 Multi-node: each node writes the rows of the links it holds and refreshes their heartbeat every
-few seconds while they are open (the controller's lease loop) and at every HEALTH_CHECK; every
-node reads all rows, and a link whose heartbeat is older than :attr:`StatusBoard.stale_ms`
-(:data:`STALE_MS` by default) reads as gone (its node died without saying so). The rows, oldest
-link first, are also the cluster's election of each integration's primary link
-(:meth:`portico.federation.controller.Controller.elect`).
+few seconds while they are open (the controller's lease loop, which writes a row again if it is
+missing) and at every HEALTH_CHECK; every node reads all rows, and a link whose heartbeat is older
+than :attr:`StatusBoard.stale_ms` (:data:`STALE_MS` by default) reads as gone (its node died
+without saying so). The rows, oldest link first, are also the cluster's election of each
+integration's primary link (:meth:`portico.federation.controller.Controller.elect`); so that nodes
+whose clocks differ agree on it, on PostgreSQL the links' times are written and judged by the
+database's clock (:meth:`StatusBoard.clock`), never a node's own. SQLite serves one node.
 
 The integration's row also keeps the last link's agent version, heartbeat and the times of the
 last connection and disconnection, so they outlive the link's row."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import BigInteger, and_, cast, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portico.store import Store
@@ -48,6 +52,17 @@ class LinkRow:
                 "lastHeartbeat": self.last_heartbeat}
 
 
+class OpenLink(Protocol):
+    """What the lease needs of an open link (:class:`portico.federation.controller.Link`)."""
+
+    id: str
+    integration_id: str
+    agent_id: str
+    agent_version: str
+    remote: str
+    primary: bool
+
+
 class StatusBoard:
     """Reads and writes the status tables for one node (``node_id``)."""
 
@@ -55,12 +70,20 @@ class StatusBoard:
         self.store = store
         self.node_id = node_id
         self.stale_ms = stale_ms
+        self._rows = asyncio.Lock()  # a lease write never brings back the row of a link just closed
+
+    def clock(self) -> Any:
+        """Now in epoch milliseconds, for link times: on PostgreSQL the database's clock (an SQL
+        expression: every node writes and judges liveness by the same clock), else this process's."""
+        if self.store.engine.dialect.name == "postgresql":
+            return cast(func.floor(func.extract("epoch", func.clock_timestamp()) * 1000), BigInteger)
+        return now_ms()
 
     # -- links ----------------------------------------------------------------------------------
 
     async def link_opened(self, link_id: str, integration_id: str, agent_id: str, agent_version: str,
                           remote: str, primary: bool) -> None:
-        now = now_ms()
+        now = self.clock()
         async with self.store.engine.begin() as conn:
             await conn.execute(delete(integration_links).where(integration_links.c.last_heartbeat < now - FORGET_MS))
             await conn.execute(insert(integration_links).values(
@@ -70,7 +93,7 @@ class StatusBoard:
         await self._put(integration_id, agent_version=agent_version[:64], last_heartbeat=now, last_connected_at=now)
 
     async def heartbeat(self, link_id: str, primary: bool, agent_version: str | None = None) -> None:
-        values: dict[str, Any] = {"last_heartbeat": now_ms(), "is_primary": primary}
+        values: dict[str, Any] = {"last_heartbeat": self.clock(), "is_primary": primary}
         if agent_version:
             values["agent_version"] = agent_version[:64]
         async with self.store.engine.begin() as conn:
@@ -80,14 +103,25 @@ class StatusBoard:
         if integration_id is not None:
             await self._put(integration_id, create=False, **{k: v for k, v in values.items() if k != "is_primary"})
 
-    async def refresh(self, link_ids: list[str]) -> None:
-        """The lease: this node's open links are alive (their agents are still connected)."""
-        if not link_ids:
+    async def refresh(self, links: Sequence[OpenLink]) -> None:
+        """The lease: this node's open links are alive (their agents are still connected). A link
+        whose row is missing (its first write failed, or a peer deleted it) gets its row again."""
+        if not links:
             return
-        async with self.store.engine.begin() as conn:
-            await conn.execute(update(integration_links).where(and_(
-                integration_links.c.node_id == self.node_id, integration_links.c.link_id.in_(link_ids)))
-                .values(last_heartbeat=now_ms()))
+        ids = [link.id for link in links]
+        mine = and_(integration_links.c.node_id == self.node_id, integration_links.c.link_id.in_(ids))
+        async with self._rows, self.store.engine.begin() as conn:
+            now = self.clock()
+            res = await conn.execute(update(integration_links).where(mine).values(last_heartbeat=now))
+            if res.rowcount == len(ids):
+                return
+            present = set((await conn.execute(select(integration_links.c.link_id).where(mine))).scalars())
+            for link in links:
+                if link.id not in present:
+                    await conn.execute(insert(integration_links).values(
+                        link_id=link.id, integration_id=link.integration_id, node_id=self.node_id,
+                        agent_id=link.agent_id[:128], agent_version=link.agent_version[:64],
+                        remote=link.remote[:256], is_primary=link.primary, connected_at=now, last_heartbeat=now))
 
     async def set_primary(self, link_id: str, primary: bool) -> None:
         async with self.store.engine.begin() as conn:
@@ -102,7 +136,7 @@ class StatusBoard:
 
     async def _closed(self, where: Any) -> None:
         """Delete link rows, keeping each integration's last link facts in its status row."""
-        async with self.store.engine.begin() as conn:
+        async with self._rows, self.store.engine.begin() as conn:
             rows = (await conn.execute(select(integration_links).where(where))).all()
             await conn.execute(delete(integration_links).where(where))
         now = now_ms()
@@ -112,7 +146,7 @@ class StatusBoard:
                             last_heartbeat=row.last_heartbeat, last_disconnected_at=now)
 
     async def live_links(self, integration_id: str | None = None) -> list[LinkRow]:
-        q = select(integration_links).where(integration_links.c.last_heartbeat >= now_ms() - self.stale_ms)
+        q = select(integration_links).where(integration_links.c.last_heartbeat >= self.clock() - self.stale_ms)
         if integration_id is not None:
             q = q.where(integration_links.c.integration_id == integration_id)
         async with self.store.read_engine.connect() as conn:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,10 +16,12 @@ import httpx
 import orjson
 import pytest
 
+from portico.federation import relay
 from portico.federation.agent import Agent
 from portico.federation.ingest import package_id_for
 from portico.federation.relay import HEADER, seal
 from portico.security.secrets import SecretBox
+from portico.store.db import now_ms
 from tests.federation.support import (
     agent_env,
     connected,
@@ -159,18 +162,78 @@ async def test_a_node_that_dies_hands_the_primary_over(db_url: str, tmp_path: Pa
                 proc.stdout.close()
 
 
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_refused_relay_goes_to_the_next_link(db_url: str, tmp_path: Path, fresh: str, shared_key: None,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """Node B holds the primary link but refuses node A's relay tokens (401: here, another master key):
+    the command surely did not run there, so node A sends it through its own standby link instead of
+    answering 503. Nodes on PostgreSQL advertising a loopback URL warn about it at start."""
+    make_usage_plan(apigw(fresh), "Gold", [(make_api(apigw(fresh), "Orders"), "prod")])
+    with caplog.at_level(logging.WARNING, logger="portico.federation.controller"):
+        async with two_nodes(db_url, tmp_path) as (a, b):
+            assert "other machines sharing the database cannot reach" in caplog.text
+            iid = await create_integration(a)
+            token = await create_token(a)
+            async with running_agent(agent_env(b, iid, token, fresh)) as first:
+                await eventually(lambda: _is_primary(first), what="the agent on B primary")
+                async with running_agent(agent_env(a, iid, token, fresh)) as second:
+                    await eventually(lambda: _agents(a, iid, 2), what="two agents")
+                    assert not _primary(second)
+                    assert b.portico.federation is not None
+                    b.portico.federation.relay.box = SecretBox(os.urandom(32))
+                    r = await a.admin.post(f"/integrations/{iid}/discover")
+                    assert r.status_code == 200 and r.json()["total"] == 1, r.text
+
+
 async def test_relayed_commands_need_the_shared_master_key(sqlite_node: Node) -> None:
+    """Every refusal is the same fixed 401 (the reason, which may name this node's master-key id, goes
+    to the log only); a token is good once, for its integration, operation, body and node."""
     iid = await create_integration(sqlite_node)
-    url = f"{sqlite_node.base}/rest/apigateway/integrations/{iid}/relay"
+    other_iid = await create_integration(sqlite_node, name="other")
+    assert sqlite_node.portico.federation is not None
+    here = sqlite_node.portico.federation.node_id
+    box = sqlite_node.portico.secrets
+
+    def url(integration_id: str) -> str:
+        return f"{sqlite_node.base}/rest/apigateway/integrations/{integration_id}/relay"
+
     body = orjson.dumps({"op": "command", "type": "DISCOVER", "payload": {}})
+    refused = {"errorDetails": "relay token refused"}
     async with httpx.AsyncClient() as client:
-        r = await client.post(url, content=body)
-        assert r.status_code == 401 and HEADER in r.json()["errorDetails"]
-        other = SecretBox(os.urandom(32))
-        r = await client.post(url, content=body, headers={HEADER: seal(other, body)})
-        assert r.status_code == 401 and "master key" in r.json()["errorDetails"]
-        box = sqlite_node.portico.secrets
-        r = await client.post(url, content=b'{"op": "job"}', headers={HEADER: seal(box, body)})  # body altered
-        assert r.status_code == 401 and "not made for this request" in r.json()["errorDetails"]
-        r = await client.post(url, content=body, headers={HEADER: seal(box, body)})
+        attempts = [
+            (url(iid), body, {}),  # no token
+            (url(iid), body, {HEADER: seal(SecretBox(os.urandom(32)), body, iid, "command", here)}),  # other key
+            (url(iid), b'{"op": "job"}', {HEADER: seal(box, body, iid, "command", here)}),  # body altered
+            (url(iid), body, {HEADER: seal(box, body, iid, "job", here)}),  # operation altered
+            (url(other_iid), body, {HEADER: seal(box, body, iid, "command", here)}),  # another integration
+            (url(iid), body, {HEADER: seal(box, body, iid, "command", "node-elsewhere")}),  # another node
+        ]
+        for target, content, headers in attempts:
+            r = await client.post(target, content=content, headers=headers)
+            assert r.status_code == 401 and r.json() == refused, (target, content, r.text)
+        token = seal(box, body, iid, "command", here)
+        r = await client.post(url(iid), content=body, headers={HEADER: token})
         assert r.status_code == 200 and r.json()["outcome"] == "UNAVAILABLE", r.text
+        r = await client.post(url(iid), content=body, headers={HEADER: token})  # the same request again
+        assert r.status_code == 401 and r.json() == refused, r.text
+        # a token is checked before the body is read: a large body with a bad token is refused as such
+        r = await client.post(url(iid), content=b"x" * 5_000_000, headers={HEADER: "nonsense"})
+        assert r.status_code == 401 and r.json() == refused, r.text
+
+
+def test_relay_tokens_allow_for_clock_difference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The receiving node's clock may run ahead of the sender's: a token sealed 60 s ago by its
+    sender's clock (its expiry just passed here) still opens, within the allowed difference."""
+    box = SecretBox(os.urandom(32))
+    body = b'{"op": "job"}'
+    token = seal(box, body, "i1", "job", "n1")
+    later = now_ms() + relay.SKEW_MS // 2 + 60_000
+    monkeypatch.setattr(relay, "now_ms", lambda: later)
+    relay.Tokens().open(box, token, "i1", "n1")
+    monkeypatch.setattr(relay, "now_ms", lambda: later + relay.SKEW_MS)
+    with pytest.raises(relay.RelayRefused):
+        relay.Tokens().open(box, token, "i1", "n1")
+    behind = later - 60_000 - relay.SKEW_MS // 2 - relay.SKEW_MS - 5_000  # the receiver's clock far behind
+    monkeypatch.setattr(relay, "now_ms", lambda: behind)
+    with pytest.raises(relay.RelayRefused):
+        relay.Tokens().open(box, token, "i1", "n1")

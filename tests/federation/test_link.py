@@ -15,12 +15,14 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from portico.app import Portico, ServeOptions
+from portico.federation import controller as controller_module
 from portico.federation import protocol as p
+from portico.federation import relay
 from portico.federation.agent import WsTransport
 from portico.security.privileges import PROVIDERS
 from portico.store.tables import integration_links
@@ -413,3 +415,34 @@ async def test_agent_over_tls_trusts_its_truststore_and_reports_a_failed_verific
             await eventually(lambda: asyncio.sleep(0, link.state.reconnects >= 2), timeout=5, what="backed off, again")
             assert not link.state.connected
     assert (await status_of(node, iid))["agentStatus"] == "DISCONNECTED"
+
+
+async def test_the_lease_writes_a_lost_link_row_again_and_keeps_the_node_seen(sqlite_node: Node, fresh: str,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A link row gone (its first write failed, or deleted) comes back at the next lease round, and
+    the node's address row is marked seen while it holds links (a peer forgets one not seen for a day)."""
+    node = sqlite_node
+    fast_links(node)
+    monkeypatch.setattr(controller_module, "ANNOUNCE_INTERVAL", 0.5)
+    store = node.portico.store
+    assert node.portico.federation is not None
+    node_id = node.portico.federation.node_id
+    iid = await create_integration(node)
+    async with running_agent(agent_env(node, iid, await create_token(node), fresh)):
+        await eventually(lambda: connected(node, iid), what="CONNECTED")
+        async with store.engine.begin() as conn:
+            await conn.execute(delete(integration_links))
+        async with store.transaction() as tx:
+            row = await tx.get(relay.NODE, node_id)
+            assert row is not None
+            await tx.update(relay.NODE, node_id, {**row.body, "seen": 1}, row.revision)
+            tx.changed = False
+        assert (await status_of(node, iid))["agentStatus"] == "DISCONNECTED"
+        await eventually(lambda: connected(node, iid), timeout=5, what="the link row written again")
+
+        async def seen() -> bool:
+            async with store.read() as tx:
+                row = await tx.get(relay.NODE, node_id)
+            return row is not None and int(row.body["seen"]) > 1
+
+        await eventually(seen, timeout=5, what="the node's address marked seen")

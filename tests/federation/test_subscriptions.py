@@ -424,3 +424,45 @@ async def test_deleting_the_application_during_a_plan_switch_leaves_no_key(sqlit
                 return await keys.scheduled(node.portico.store, iid) == [] and _keys(c) == []
 
             await eventually(no_keys, what="no key left in AWS")
+
+
+async def test_bulk_delete_of_applications_never_strands_a_grant(sqlite_node: Node, fresh: str) -> None:
+    """DELETE /applications?ids=a,b where AWS refuses to delete b's key: before, a's key was revoked,
+    then b's revocation failed and both applications stayed, a's grant pointing at a deleted key.
+    Now both are deleted in one transaction that schedules their keys; a's goes at once, b's stays
+    scheduled and goes at a health check once AWS allows it."""
+    node = sqlite_node
+    fast_links(node)
+    c = apigw(fresh)
+    make_usage_plan(c, "Gold", [(make_api(c, "Orders"), "prod")])
+    iid = await create_integration(node)
+    deny: list[tuple[str, str]] = []
+    with aws_proxy(fresh, deny=deny) as proxied:
+        async with running_agent(agent_env(node, iid, await create_token(node), proxied)):
+            await eventually(lambda: connected(node, iid))
+            await ingest(node, iid)
+            package_id, plans = await _plans(node, iid)
+            apps = []
+            for name in ("first", "second"):
+                r = await node.admin.post("/subscriptions", json={"packageId": package_id, "planId": plans["Gold"],
+                                                                  "applicationName": name})
+                assert r.status_code == 201, r.text
+                apps.append((r.json()["id"], r.json()["federatedAccess"]["apiKey"]))
+            ids = {k["value"]: k["id"] for k in _keys(c)}
+            deny.append(("DELETE", rf"^/apikeys/{ids[apps[1][1]]}$"))
+
+            r = await node.admin.delete("/applications", params={"ids": ",".join(a for a, _ in apps)})
+            assert r.status_code == 204, r.text
+            for app_id, _ in apps:
+                assert (await node.admin.get(f"/applications/{app_id}")).status_code == 404
+            assert (await node.admin.get("/subscriptions")).json() == []
+            assert [k["value"] for k in _keys(c)] == [apps[1][1]]  # the first key went, the second waits
+            (waiting,) = await keys.scheduled(node.portico.store, iid)
+            assert waiting["applicationId"] == apps[1][0]
+
+            deny.clear()  # AWS allows it again: the next health rounds delete it
+
+            async def no_keys() -> bool:
+                return await keys.scheduled(node.portico.store, iid) == [] and _keys(c) == []
+
+            await eventually(no_keys, what="the second key deleted at a health check")
