@@ -64,9 +64,11 @@ class SecretBox:
         if version != _PREFIX or not payload:
             raise SecretError(f"the stored secret for {context} is not in a known format")
         if key_id != self.key_id:
-            raise SecretError(f"the secret for {context} was sealed with another master key (id {key_id}; this "
-                              f"node's is {self.key_id}): nodes sharing a database must share {ENV_VAR} or "
-                              f"the {KEY_FILE} file")
+            # This node's key id stays in the log: from a passphrase's id a guess can be checked offline.
+            log.warning("a secret for %s was sealed with master key %s; this node's is %s", context, key_id,
+                        self.key_id)
+            raise SecretError(f"the secret for {context} was sealed with another master key (id {key_id}): nodes "
+                              f"sharing a database must share {ENV_VAR} or the {KEY_FILE} file")
         try:
             raw = base64.b64decode(payload, validate=True)
             return self._aead.decrypt(raw[:12], raw[12:], context.encode())
