@@ -31,7 +31,7 @@ from portico.admin.errors import ApiError
 from portico.domain.api import Api, NativeEndpoint
 from portico.domain.application import Application
 from portico.domain.policy import Policy, PolicyAction
-from portico.specs import SpecError, render
+from portico.specs import SpecError, carry_exposure, render
 from portico.store import StoreTransaction
 from portico.wire.apis import api_list, api_response, versions_list
 from portico.wire.applications import applications_response
@@ -50,6 +50,7 @@ async def create_api(request: Request) -> Response:
         endpoints = absolute_endpoints(spec)
         policy, actions = default_policy(api_id, name, endpoints[0] if endpoints else None)
         api = build_api(spec, spec_in, api_id, policy.id, name, version)
+        _settle_exposure(api, spec_in, None)
         api.scopes = settle_scopes(spec_in.fields, submitted_definition(spec_in.fields), api.apiDefinition, None)
         api.teams = await teams.teams_for_new(request, tx, "api", api.model_dump(mode="json"),
                                               spec_in.fields.get("teams"))
@@ -96,6 +97,7 @@ async def update_api(request: Request) -> Response:
         if spec is not None:
             await _retarget_default_routing(tx, api, absolute_endpoints(spec))
             api.apiDefinition = spec.definition
+            _settle_exposure(api, spec_in, previous)
             api.nativeEndpoint = [NativeEndpoint(uri=u) for u in absolute_endpoints(spec)]
             api.sourceFormat = spec.source_format
             await tx.upsert("api_source", api.id, source_of(spec, spec_in).model_dump())
@@ -110,6 +112,19 @@ async def update_api(request: Request) -> Response:
         versions = await versions_of(tx, api.apiName)
     ctx.notify_change()
     return json_response(api_response(api, versions))
+
+
+def _settle_exposure(api: Api, spec_in: SpecInput, previous: Api | None) -> None:
+    """Which paths and operations the new definition exposes (``enabled``): as the submitted
+    inline definition says, else as before (a re-import keeps them), else enabled."""
+    try:
+        carry_exposure(api.apiDefinition, submitted_definition(spec_in.fields),
+                       previous.apiDefinition if previous is not None else None)
+    except SpecError as exc:
+        raise ApiError(400, str(exc)) from None
+    if api.isActive and not _has_enabled_operations(api):
+        raise ApiError(400, f"API {api.apiName} {api.apiVersion} is active and would have no enabled operation; "
+                            "enable one, or deactivate the API first")
 
 
 def _check_system_version(api: Api, spec_in: SpecInput) -> None:
