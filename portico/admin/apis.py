@@ -30,11 +30,13 @@ from portico.admin.context import context_of
 from portico.admin.errors import ApiError
 from portico.domain.api import Api, NativeEndpoint
 from portico.domain.application import Application
+from portico.domain.package import Package
 from portico.domain.policy import Policy, PolicyAction
 from portico.specs import SpecError, carry_exposure, render
 from portico.store import StoreTransaction
 from portico.wire.apis import api_list, api_response, versions_list
 from portico.wire.applications import applications_response
+from portico.wire.packages import package_body
 
 
 async def create_api(request: Request) -> Response:
@@ -138,6 +140,9 @@ def _apply_metadata(api: Api, spec_in: SpecInput) -> None:
         value = spec_in.field(key)
         if value:
             setattr(api, key, value)
+    name = spec_in.field("apiName")
+    if name and name != api.apiName:
+        raise ApiError(400, f"field 'apiName': the name of an API cannot be changed by update (it is {api.apiName!r})")
     version = spec_in.field("apiVersion")
     if version and version != api.apiVersion:
         raise ApiError(400, "the version of an API cannot be changed by update; use POST /apis/{id}/versions")
@@ -188,6 +193,15 @@ async def _delete_one(request: Request, tx: StoreTransaction, api_id: str, force
     if apps and not force:
         names = ", ".join(a.name for a in apps)
         raise ApiError(400, f"applications are registered to API {api.apiName}: {names}; use forceDelete=true")
+    packages = [(Package.model_validate(r.body), r.revision) for r in await tx.list("package")]
+    packages = [(p, revision) for p, revision in packages if api_id in p.apiIds]
+    if packages and not force:
+        names = ", ".join(p.name for p, _ in packages)
+        raise ApiError(400, f"API {api.apiName} is in packages {names} (their subscribers use it); remove it from "
+                            "them, or use forceDelete=true")
+    for package, revision in packages:
+        package.apiIds = [i for i in package.apiIds if i != api_id]
+        await tx.update("package", package.id, package_body(package), revision, name=package.name)
     for app in apps:
         app.apiIds = [i for i in app.apiIds if i != api_id]
         row = await tx.get("application", app.id)
@@ -214,7 +228,7 @@ async def delete_api(request: Request) -> Response:
 
 
 async def delete_apis(request: Request) -> Response:
-    ids = ids_param(request, "apiIds")
+    ids = list(dict.fromkeys(ids_param(request, "apiIds") or ()))  # an id named twice is deleted once
     if not ids:
         raise ApiError(400, "query parameter 'apiIds' is required")
     ctx = context_of(request)

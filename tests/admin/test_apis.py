@@ -239,3 +239,87 @@ async def test_serves_its_own_openapi_document(node: Node) -> None:
     doc = (await node.admin.get("/openapi.json")).json()
     assert doc["openapi"].startswith("3.") and "/apis/{apiId}/activate" in doc["paths"]
     assert "post" in doc["paths"]["/applications"]
+
+
+# -- defects found in review (issue 2 section 3) -------------------------------------------------
+
+
+@pytest.mark.parametrize(("doc", "named"), [
+    ({**SWAGGER, "basePath": 5}, "basePath: expected a string"),
+    ({**SWAGGER, "host": True}, "host: expected a string"),
+    ({**SWAGGER, "definitions": "Pet"}, "definitions: expected a mapping"),
+    ({**SWAGGER, "schemes": "https"}, "schemes: expected a list"),
+    ({**SWAGGER, "securityDefinitions": {"o": {"type": "oauth2", "scopes": ["read"]}}},
+     "securityDefinitions.o.scopes"),
+    ({**SWAGGER, "paths": {"/pets": {"get": {"parameters": [{"in": "query"}], "responses": {}}}}},
+     "paths./pets.get.parameters[0].name"),
+    ({"openapi": "3.0.3", "info": {"title": "T", "version": "1"}, "servers": [{"url": 5}], "paths": {}},
+     "servers[0].url"),
+    ({"openapi": "3.0.3", "info": {"title": "T", "version": "1"}, "paths": {}, "components": {"schemas": "x"}},
+     "components.schemas: expected a mapping"),
+    ({"openapi": "3.0.3", "info": {"title": "T", "version": "1"}, "paths": {}, "components": {
+        "securitySchemes": {"o": {"type": "oauth2", "flows": "implicit"}}}}, "components.securitySchemes.o.flows"),
+    ({"openapi": "3.0.3", "info": {"title": "T", "version": "1"}, "paths": {"/a": {"post": {
+        "requestBody": {"content": {"application/json": "x"}}, "responses": {}}}}},
+     "paths./a.post.requestBody.content.application/json"),
+])
+async def test_misshapen_documents_are_400_even_without_validation(node: Node, doc: dict[str, Any],
+                                                                   named: str) -> None:
+    # openAPIImporterValidation is off by default: these were stored (or broke the import with a 500),
+    # and then every GET ?format= of the API answered 500
+    r = await _create_multipart(node, json.dumps(doc).encode())
+    assert r.status_code == 400 and named in r.json()["errorDetails"], r.text
+    assert (await node.admin.get("/apis")).json() == {"apiResponse": []}
+    api = await node.create_api(SWAGGER, activate=False, type="swagger")
+    before = (await node.admin.get(f"/apis/{api['id']}")).json()
+    r = await node.admin.put(f"/apis/{api['id']}", files={"file": ("s.json", json.dumps(doc).encode())})
+    assert r.status_code == 400 and named in r.json()["errorDetails"], r.text
+    assert (await node.admin.get(f"/apis/{api['id']}")).json() == before
+
+
+async def test_openapi_31_boolean_schemas_render_as_swagger(node: Node) -> None:
+    doc = {"openapi": "3.1.0", "info": {"title": "Forms", "version": "1"}, "paths": {"/f": {"post": {
+        "requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {
+            "type": "object", "properties": {"anything": True, "name": {"type": "string"}}}}}},
+        "parameters": [{"name": "q", "in": "query", "schema": True}],
+        "security": None, "responses": {"200": {"description": "ok"}}}}}}
+    r = await _create_multipart(node, json.dumps(doc).encode())
+    assert r.status_code == 200, r.text
+    swagger = await node.admin.get(f"/apis/{r.json()['apiResponse']['api']['id']}", params={"format": "swagger"})
+    assert swagger.status_code == 200, swagger.text
+    params = swagger.json()["paths"]["/f"]["post"]["parameters"]
+    assert [(p["name"], p["in"]) for p in params] == [("q", "query"), ("anything", "formData"), ("name", "formData")]
+
+
+async def test_renaming_by_update_is_refused(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url), activate=False)
+    r = await node.admin.put(f"/apis/{api['id']}", json={"apiName": "Other", "apiDescription": "d"})
+    assert r.status_code == 400 and "'apiName'" in r.json()["errorDetails"], r.text
+    after = (await node.admin.get(f"/apis/{api['id']}")).json()["apiResponse"]["api"]
+    assert (after["apiName"], after["apiDescription"], after["systemVersion"]) == ("Echo", "", 1)
+    same = await node.admin.put(f"/apis/{api['id']}", json={"apiName": "Echo", "apiDescription": "d"})
+    assert same.status_code == 200, same.text
+
+
+async def test_bulk_delete_naming_an_id_twice(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url), activate=False)
+    r = await node.admin.delete("/apis", params={"apiIds": f"{api['id']},{api['id']}"})
+    assert r.status_code == 204, r.text
+    assert (await node.admin.get("/apis")).json() == {"apiResponse": []}
+
+
+async def test_deleting_an_api_of_a_package(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url), activate=False)
+    other = await node.create_api(spec_for(upstream.url, "Other"), activate=False)
+    plan = (await node.admin.post("/plans", json={"name": "P"})).json()["planResponse"]
+    r = await node.admin.post("/packages", json={"name": "K", "apiIds": [api["id"], other["id"]],
+                                                 "planIds": [plan["id"]]})
+    package_id = r.json()["packageResponse"]["id"]
+    refused = await node.admin.delete(f"/apis/{api['id']}")
+    assert refused.status_code == 400 and "K" in refused.json()["errorDetails"], refused.text
+    assert (await node.admin.get(f"/apis/{api['id']}")).status_code == 200
+    assert (await node.admin.delete(f"/apis/{api['id']}", params={"forceDelete": "true"})).status_code == 204
+    package = (await node.admin.get(f"/packages/{package_id}")).json()["packageResponse"]
+    assert package["apiIds"] == [other["id"]]  # no dangling id: the package can be saved as read
+    r = await node.admin.put(f"/packages/{package_id}", json={"name": "K", "apiIds": package["apiIds"]})
+    assert r.status_code == 200, r.text
