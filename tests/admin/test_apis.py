@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -323,3 +325,45 @@ async def test_deleting_an_api_of_a_package(node: Node, upstream: Upstream) -> N
     assert package["apiIds"] == [other["id"]]  # no dangling id: the package can be saved as read
     r = await node.admin.put(f"/packages/{package_id}", json={"name": "K", "apiIds": package["apiIds"]})
     assert r.status_code == 200, r.text
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Any]:
+    """``serve(reply)``: a loopback port answering each connection with the bytes ``reply``, then closing."""
+    sockets: list[socket.socket] = []
+
+    def serve(reply: bytes) -> str:
+        listener = socket.create_server(("127.0.0.1", 0))
+        sockets.append(listener)
+
+        def run() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    conn, _ = listener.accept()
+                    with conn:
+                        conn.recv(65536)
+                        conn.sendall(reply)
+
+        threading.Thread(target=run, daemon=True).start()
+        return f"http://127.0.0.1:{listener.getsockname()[1]}/spec.json"
+
+    yield serve
+    for listener in sockets:
+        listener.close()
+
+
+_TWO_PATHS = yaml.safe_dump({**SWAGGER, "paths": {"/a": SWAGGER["paths"]["/pets"], "/b": SWAGGER["paths"]["/pets"]}})
+_HALF = _TWO_PATHS[: _TWO_PATHS.index("  /b:")].encode()  # still a valid document, with /a only
+
+
+@pytest.mark.parametrize(("reply", "named"), [
+    (b"-ERR unknown command\r\n", "not a valid HTTP response"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "not a valid HTTP response"),
+    # the connection closes half-way through: imported, the API would have lost /b
+    (f"HTTP/1.1 200 OK\r\nContent-Length: {len(_TWO_PATHS)}\r\n\r\n".encode() + _HALF, "closed after"),
+])
+async def test_import_from_a_broken_url_is_400(node: Node, raw_server: Any, reply: bytes, named: str) -> None:
+    url = raw_server(reply)
+    r = await node.admin.post("/apis", json={"type": "swagger", "url": url})
+    assert r.status_code == 400 and named in r.json()["errorDetails"] and url in r.json()["errorDetails"], r.text
+    assert (await node.admin.get("/apis")).json() == {"apiResponse": []}
