@@ -12,6 +12,7 @@ from portico.admin.api_assets import (
     SpecInput,
     absolute_endpoints,
     build_api,
+    check_name_and_version,
     default_policy,
     load_api,
     new_id,
@@ -48,6 +49,7 @@ async def create_api(request: Request) -> Response:
         version = (spec_in.field("apiVersion") or spec.version or "1.0").strip()
         if not name:
             raise ApiError(400, "field 'apiName' is required when the definition has no info.title")
+        _check_usable_defaults(spec_in, name, version)
         api_id = new_id()
         endpoints = absolute_endpoints(spec)
         policy, actions = default_policy(api_id, name, endpoints[0] if endpoints else None)
@@ -114,6 +116,18 @@ async def update_api(request: Request) -> Response:
         versions = await versions_of(tx, api.apiName)
     ctx.notify_change()
     return json_response(api_response(api, versions))
+
+
+def _check_usable_defaults(spec_in: SpecInput, name: str, version: str) -> None:
+    """A name or version taken from the document, when unusable, is named as the document's."""
+    for field, taken, where in (("apiName", name, "info.title"), ("apiVersion", version, "info.version")):
+        if spec_in.field(field):
+            continue
+        try:
+            check_name_and_version(taken, "1") if field == "apiName" else check_name_and_version("x", taken)
+        except ApiError:
+            raise ApiError(400, f"{where} {taken[:60]!r} cannot be the API's {field[3:].lower()} (at most 255 "
+                                f"characters, no '/' or control characters); give field '{field}'") from None
 
 
 def _settle_exposure(api: Api, spec_in: SpecInput, previous: Api | None) -> None:

@@ -367,3 +367,24 @@ async def test_import_from_a_broken_url_is_400(node: Node, raw_server: Any, repl
     r = await node.admin.post("/apis", json={"type": "swagger", "url": url})
     assert r.status_code == 400 and named in r.json()["errorDetails"] and url in r.json()["errorDetails"], r.text
     assert (await node.admin.get("/apis")).json() == {"apiResponse": []}
+
+
+@pytest.mark.parametrize(("raw", "named"), [
+    # stored, these broke the write with a 500, or came back changed (NaN as null)
+    (b'{"openapi": "3.0.3", "info": {"title": "a\\ud800", "version": "1"}, "paths": {}}', "info.title"),
+    (b'{"openapi": "3.0.3", "info": {"title": "T", "version": "1", "x-n": 123456789012345678901234567890},'
+     b' "paths": {}}', "info.x-n"),
+    (b'{"openapi": "3.0.3", "info": {"title": "T", "version": NaN}, "paths": {}}', "info.version"),
+])
+async def test_documents_json_cannot_store_are_400(node: Node, raw: bytes, named: str) -> None:
+    r = await _create_multipart(node, raw)
+    assert r.status_code == 400 and named in r.json()["errorDetails"], r.text
+    assert (await node.admin.get("/apis")).json() == {"apiResponse": []}
+
+
+async def test_a_title_unusable_as_name_says_so(node: Node) -> None:
+    doc = json.dumps({**SWAGGER, "info": {"title": "Pets/Store", "version": "1"}}).encode()
+    r = await _create_multipart(node, doc)
+    assert r.status_code == 400 and "info.title" in r.json()["errorDetails"], r.text
+    assert "'apiName'" in r.json()["errorDetails"]
+    assert (await _create_multipart(node, doc, apiName="PetStore")).status_code == 200
