@@ -102,7 +102,8 @@ async def update_api(request: Request) -> Response:
             await _retarget_default_routing(tx, api, absolute_endpoints(spec))
             api.apiDefinition = spec.definition
             _settle_exposure(api, spec_in, previous)
-            api.nativeEndpoint = [NativeEndpoint(uri=u) for u in absolute_endpoints(spec)]
+            # A document with only relative servers leaves the routing where it was: so does the endpoint.
+            api.nativeEndpoint = [NativeEndpoint(uri=u) for u in absolute_endpoints(spec)] or api.nativeEndpoint
             api.sourceFormat = spec.source_format
             await tx.upsert("api_source", api.id, source_of(spec, spec_in).model_dump())
         submitted = submitted_definition(spec_in.fields) if spec is not None else None

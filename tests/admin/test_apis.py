@@ -388,3 +388,13 @@ async def test_a_title_unusable_as_name_says_so(node: Node) -> None:
     assert r.status_code == 400 and "info.title" in r.json()["errorDetails"], r.text
     assert "'apiName'" in r.json()["errorDetails"]
     assert (await _create_multipart(node, doc, apiName="PetStore")).status_code == 200
+
+
+async def test_reimport_with_relative_servers_keeps_the_native_endpoint(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url))
+    r = await node.admin.put(f"/apis/{api['id']}", json={"type": "openapi", "apiDefinition": spec_for("/v1")})
+    assert r.status_code == 200, r.text
+    # the default routing still goes to the upstream, and the API says so
+    assert [e["uri"] for e in r.json()["apiResponse"]["api"]["nativeEndpoint"]] == [upstream.url]
+    await node.reload()
+    assert (await node.gw.get("/Echo/1.0/echo")).json()["path"] == "/echo"
