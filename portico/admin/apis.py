@@ -146,15 +146,19 @@ def _settle_exposure(api: Api, spec_in: SpecInput, previous: Api | None) -> None
 
 def _check_system_version(api: Api, spec_in: SpecInput) -> None:
     sent = spec_in.fields.get("systemVersion")
-    if sent is not None and str(sent) != str(api.systemVersion):
+    if sent is None:
+        return
+    text = str(sent).strip() if isinstance(sent, int | str) and not isinstance(sent, bool) else ""
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        raise ApiError(400, f"field 'systemVersion' must be an integer, got {sent!r:.40}")
+    if int(text) != api.systemVersion:
         raise ApiError(409, f"the API was changed meanwhile (systemVersion {api.systemVersion}, sent {sent})")
 
 
 def _apply_metadata(api: Api, spec_in: SpecInput) -> None:
     for key in ("apiDescription", "maturityState"):
-        value = spec_in.field(key)
-        if value:
-            setattr(api, key, value)
+        if spec_in.fields.get(key) is not None:  # sent, even empty: an empty one clears the field
+            setattr(api, key, spec_in.field(key))
     name = spec_in.field("apiName")
     if name and name != api.apiName:
         raise ApiError(400, f"field 'apiName': the name of an API cannot be changed by update (it is {api.apiName!r})")

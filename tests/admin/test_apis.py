@@ -300,7 +300,9 @@ async def test_renaming_by_update_is_refused(node: Node, upstream: Upstream) -> 
     after = (await node.admin.get(f"/apis/{api['id']}")).json()["apiResponse"]["api"]
     assert (after["apiName"], after["apiDescription"], after["systemVersion"]) == ("Echo", "", 1)
     same = await node.admin.put(f"/apis/{api['id']}", json={"apiName": "Echo", "apiDescription": "d"})
-    assert same.status_code == 200, same.text
+    assert same.status_code == 200 and same.json()["apiResponse"]["api"]["apiDescription"] == "d", same.text
+    cleared = await node.admin.put(f"/apis/{api['id']}", json={"apiDescription": ""})
+    assert cleared.json()["apiResponse"]["api"]["apiDescription"] == "", cleared.text
 
 
 async def test_bulk_delete_naming_an_id_twice(node: Node, upstream: Upstream) -> None:
@@ -398,3 +400,12 @@ async def test_reimport_with_relative_servers_keeps_the_native_endpoint(node: No
     assert [e["uri"] for e in r.json()["apiResponse"]["api"]["nativeEndpoint"]] == [upstream.url]
     await node.reload()
     assert (await node.gw.get("/Echo/1.0/echo")).json()["path"] == "/echo"
+
+
+async def test_system_version_must_be_a_number(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url), activate=False)
+    for sent in ("abc", True, "²", [1], -1):
+        r = await node.admin.put(f"/apis/{api['id']}", json={"apiDescription": "x", "systemVersion": sent})
+        assert r.status_code == 400 and "'systemVersion'" in r.json()["errorDetails"], (sent, r.text)
+    assert (await node.admin.put(f"/apis/{api['id']}", json={"systemVersion": 5})).status_code == 409
+    assert (await node.admin.put(f"/apis/{api['id']}", json={"systemVersion": "1"})).status_code == 200
