@@ -319,6 +319,9 @@ async def create_version(request: Request) -> Response:
     async with ctx.store.transaction() as tx:
         api, _ = await load_api(tx, request.path_params["apiId"])
         await teams.require_visible(request, tx, api, "API", api.id)
+        if api.federation:
+            raise ApiError(400, f"API {api.apiName} {api.apiVersion} is federated from "
+                                f"{api.federation.get('provider', 'another gateway')}: its versions come from there")
         versions = await versions_of(tx, api.apiName)
         if versions[-1].id != api.id:
             raise ApiError(400, "a new version can be created only from the latest version of the API")
