@@ -23,8 +23,6 @@ def check_shape(doc: dict[str, Any], source_format: str) -> None:
     """Raise SpecError naming the first part of ``doc`` that is of the wrong kind."""
     _list_of(doc, "servers", "servers", _server)
     _list_of(doc, "security", "security", _mapping)
-    _list_of(doc, "tags", "tags", _mapping)
-    _kind(doc, "externalDocs", dict, "externalDocs")
     if source_format == "swagger":
         for key in ("host", "basePath"):
             _kind(doc, key, str, key)
@@ -60,7 +58,6 @@ def check_shape(doc: dict[str, Any], source_format: str) -> None:
 def _path_item(item: Any, where: str) -> None:
     _mapping(item, where)
     _list_of(item, "parameters", f"{where}.parameters", _parameter)
-    _list_of(item, "servers", f"{where}.servers", _server)
     for method in _METHODS:
         if method in item:
             _operation(item[method], f"{where}.{method}")
@@ -74,19 +71,19 @@ def _operation(operation: Any, where: str) -> None:
     if "requestBody" in operation:
         _mapping(operation["requestBody"], f"{where}.requestBody")
     _map_of(operation.get("requestBody") or {}, "content", f"{where}.requestBody.content", _media)
-    for key in ("consumes", "produces", "tags"):
+    for key in ("consumes", "produces"):
         _list_of(operation, key, f"{where}.{key}", _string)
     _list_of(operation, "security", f"{where}.security", _mapping)
-    _list_of(operation, "servers", f"{where}.servers", _server)
-    _map_of(operation, "callbacks", f"{where}.callbacks", _mapping)
 
 
 def _parameter(param: Any, where: str) -> None:
     _mapping(param, where)
     if "$ref" not in param:
-        for key in ("name", "in"):
+        # a Swagger 2 body parameter's name is only a label; every other parameter is found by name
+        for key in ("in",) if param.get("in") == "body" else ("in", "name"):
             if not isinstance(param.get(key), str):
                 raise SpecError(f"{where}.{key}: required string missing")
+        _kind(param, "name", str, f"{where}.name")
     _schema_at(param, "schema", f"{where}.schema")
     _kind(param, "items", dict, f"{where}.items")
     _map_of(param, "content", f"{where}.content", _media)
