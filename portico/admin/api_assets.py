@@ -9,6 +9,7 @@ import asyncio
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -219,7 +220,17 @@ async def write_policy_assets(tx: StoreTransaction, policy: Policy, actions: lis
 
 
 def absolute_endpoints(spec: ImportedSpec) -> list[str]:
-    return [u for u in spec.native_endpoints if u.startswith(("http://", "https://"))]
+    """The http(s) base URLs with a host ("http:///v1" has none: it cannot be routed to)."""
+    out = []
+    for url in spec.native_endpoints:
+        try:
+            parts = urlsplit(url)
+            usable = parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # a port that is not a number, or out of range
+            usable = False
+        if usable:
+            out.append(url)
+    return out
 
 
 def build_api(

@@ -409,3 +409,15 @@ async def test_system_version_must_be_a_number(node: Node, upstream: Upstream) -
         assert r.status_code == 400 and "'systemVersion'" in r.json()["errorDetails"], (sent, r.text)
     assert (await node.admin.put(f"/apis/{api['id']}", json={"systemVersion": 5})).status_code == 409
     assert (await node.admin.put(f"/apis/{api['id']}", json={"systemVersion": "1"})).status_code == 200
+
+
+@pytest.mark.parametrize("server", ["http:///v1", "http://:8080/v1", "https://host:99999/v1", "http://host:x/v1"])
+async def test_a_server_without_a_usable_host_is_no_native_endpoint(node: Node, server: str) -> None:
+    r = await node.admin.post("/apis", json={"apiDefinition": {**spec_for(server), "info": {"title": "H",
+                                                                                         "version": "1"}}})
+    assert r.status_code == 200, r.text
+    api = r.json()["apiResponse"]["api"]
+    # before, it became the native endpoint and the default routing got a URL every snapshot build refused
+    assert api["nativeEndpoint"] == []
+    policy = (await node.admin.get(f"/policies/{api['policies'][0]}")).json()["policy"]
+    assert [s["stageKey"] for s in policy["policyEnforcements"]] == ["transport"]
