@@ -17,6 +17,7 @@ from portico.admin.app import build_admin_app
 from portico.admin.context import AdminContext
 from portico.admin.global_policies import seed_transaction_logging
 from portico.audit.recorder import AuditRecorder
+from portico.counters import REDIS_PREFIX
 from portico.events.recorder import EventRecorder
 from portico.federation.controller import Controller
 from portico.federation.ws_server import PATH as FEDERATION_PATH
@@ -53,6 +54,7 @@ class ServeOptions:
     shutdown_timeout: float = 10.0
     reload_interval: float = 0.25
     redis_url: str | None = None
+    redis_prefix: str | None = None  # None: PORTICO_REDIS_PREFIX, else portico:ctr:
     https_port: int | None = None  # an HTTPS listener too (0: a free port); its stores: https
     https: HttpsOptions = HttpsOptions()  # noqa: RUF009 (frozen: a shared default is safe)
 
@@ -93,6 +95,11 @@ class Portico:
 
     def __init__(self, options: ServeOptions) -> None:
         self.options = options
+        redis_prefix = options.redis_prefix
+        if redis_prefix is None:
+            redis_prefix = os.environ.get("PORTICO_REDIS_PREFIX") or REDIS_PREFIX
+        if not redis_prefix:
+            raise StartupError("--redis-prefix must not be empty: the counters need a key prefix of their own")
         url = options.db_url or os.environ.get("PORTICO_DB_URL")
         if url is None:
             options.data_dir.mkdir(parents=True, exist_ok=True)
@@ -104,7 +111,8 @@ class Portico:
         redis_url = options.redis_url or os.environ.get("PORTICO_REDIS_URL")
         # Secrets at rest (keystore passwords and files) are sealed with this key (security/secrets.py).
         self.secrets = load_secret_box(options.data_dir)
-        self.services = Services({"redis_url": redis_url, "store": self.store, "secrets": self.secrets})
+        self.services = Services({"redis_url": redis_url, "redis_prefix": redis_prefix, "store": self.store,
+                                  "secrets": self.secrets})
         # The HTTPS listener's TLS, refreshed with every snapshot (gateway/parts/tls.py).
         self.listener_tls = ListenerTls(options.https) if options.https_port is not None else None
         if self.listener_tls is not None:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import portico
+from portico.counters import REDIS_PREFIX
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="database URL, e.g. postgresql://user@host/db (default: SQLite in --data-dir)")
     serve.add_argument("--redis", default=os.environ.get("PORTICO_REDIS_URL"),
                        help="Redis URL for counters shared by several nodes, e.g. redis://127.0.0.1:6379/0")
+    serve.add_argument("--redis-prefix", default=os.environ.get("PORTICO_REDIS_PREFIX") or REDIS_PREFIX,
+                       help="prefix of the counters' Redis keys: nodes of one cluster share it, another cluster "
+                            f"using the same Redis needs its own (default {REDIS_PREFIX})")
     serve.add_argument("--log-level", default=os.environ.get("PORTICO_LOG_LEVEL", "info"),
                        choices=["debug", "info", "warning", "error"])
     serve.add_argument("--shutdown-timeout", type=float, default=10.0,
@@ -98,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     https = HttpsOptions(args.https_keystore, args.https_key_alias, args.https_truststore, args.https_client_auth)
     options = ServeOptions(host=args.host, port=args.port, data_dir=args.data_dir, db_url=args.db,
-                           shutdown_timeout=args.shutdown_timeout, redis_url=args.redis,
+                           shutdown_timeout=args.shutdown_timeout, redis_url=args.redis, redis_prefix=args.redis_prefix,
                            https_port=args.https_port, https=https)
     _install_loop()
     try:

@@ -9,6 +9,7 @@ import asyncio
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -19,6 +20,7 @@ from portico.admin.errors import ApiError, not_found
 from portico.domain.api import Api, ApiSource, NativeEndpoint
 from portico.domain.policy import Enforcement, LocalizedText, Policy, PolicyAction, StageEnforcements
 from portico.specs import ImportedSpec, SpecError, fetch_spec, import_spec, render
+from portico.specs.normalize import source_format_of
 from portico.store import Store, StoreTransaction
 
 MAX_SPEC_BYTES = 10 * 1024 * 1024
@@ -135,22 +137,27 @@ async def _json_input(data: dict[str, Any], allow_empty: bool) -> SpecInput:
     if definition is not None:
         if not isinstance(definition, dict):
             raise ApiError(400, "field 'apiDefinition' must be a JSON object")
-        return SpecInput(_definition_document(definition), data)
+        return SpecInput(_definition_document(definition, data.get("type")), data)
     if allow_empty:
         return SpecInput(None, data)
     raise ApiError(400, "one of 'url', 'apiDefinition' (JSON) or a multipart 'file' is required")
 
 
-def _definition_document(definition: dict[str, Any]) -> bytes:
-    """An inline definition is either a full OpenAPI/Swagger document or our normalized model."""
+def _definition_document(definition: dict[str, Any], declared: Any) -> bytes:
+    """An inline definition is either a full OpenAPI/Swagger document or our normalized model.
+
+    The model is rendered in the format the request names, else in its own source format, so a
+    Swagger 2 API read back and sent again stays a Swagger 2 API."""
     import orjson
 
     if "openapi" in definition or "swagger" in definition:
         return orjson.dumps(definition)
     if not isinstance(definition.get("paths", {}), dict):
         raise ApiError(400, "apiDefinition.paths must be an object")
+    model = {"info": {"title": "", "version": ""}, **definition}
+    fmt = declared.strip().lower() if isinstance(declared, str) else ""
     try:
-        document = render({"info": {"title": "", "version": ""}, **definition}, "openapi")
+        document = render(model, fmt if fmt in SPEC_TYPES else source_format_of(model))
     except (SpecError, KeyError, TypeError, AttributeError) as exc:
         raise ApiError(400, f"apiDefinition is not a usable API definition: {exc}") from None
     return orjson.dumps(document)
@@ -213,7 +220,17 @@ async def write_policy_assets(tx: StoreTransaction, policy: Policy, actions: lis
 
 
 def absolute_endpoints(spec: ImportedSpec) -> list[str]:
-    return [u for u in spec.native_endpoints if u.startswith(("http://", "https://"))]
+    """The http(s) base URLs with a host ("http:///v1" has none: it cannot be routed to)."""
+    out = []
+    for url in spec.native_endpoints:
+        try:
+            parts = urlsplit(url)
+            usable = parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # a port that is not a number, or out of range
+            usable = False
+        if usable:
+            out.append(url)
+    return out
 
 
 def build_api(

@@ -12,6 +12,7 @@ from portico.admin.api_assets import (
     SpecInput,
     absolute_endpoints,
     build_api,
+    check_name_and_version,
     default_policy,
     load_api,
     new_id,
@@ -30,11 +31,13 @@ from portico.admin.context import context_of
 from portico.admin.errors import ApiError
 from portico.domain.api import Api, NativeEndpoint
 from portico.domain.application import Application
+from portico.domain.package import Package
 from portico.domain.policy import Policy, PolicyAction
-from portico.specs import SpecError, render
+from portico.specs import SpecError, carry_exposure, render
 from portico.store import StoreTransaction
 from portico.wire.apis import api_list, api_response, versions_list
 from portico.wire.applications import applications_response
+from portico.wire.packages import package_body
 
 
 async def create_api(request: Request) -> Response:
@@ -46,10 +49,12 @@ async def create_api(request: Request) -> Response:
         version = (spec_in.field("apiVersion") or spec.version or "1.0").strip()
         if not name:
             raise ApiError(400, "field 'apiName' is required when the definition has no info.title")
+        _check_usable_defaults(spec_in, name, version)
         api_id = new_id()
         endpoints = absolute_endpoints(spec)
         policy, actions = default_policy(api_id, name, endpoints[0] if endpoints else None)
         api = build_api(spec, spec_in, api_id, policy.id, name, version)
+        _settle_exposure(api, spec_in, None)
         api.scopes = settle_scopes(spec_in.fields, submitted_definition(spec_in.fields), api.apiDefinition, None)
         api.teams = await teams.teams_for_new(request, tx, "api", api.model_dump(mode="json"),
                                               spec_in.fields.get("teams"))
@@ -96,7 +101,9 @@ async def update_api(request: Request) -> Response:
         if spec is not None:
             await _retarget_default_routing(tx, api, absolute_endpoints(spec))
             api.apiDefinition = spec.definition
-            api.nativeEndpoint = [NativeEndpoint(uri=u) for u in absolute_endpoints(spec)]
+            _settle_exposure(api, spec_in, previous)
+            # A document with only relative servers leaves the routing where it was: so does the endpoint.
+            api.nativeEndpoint = [NativeEndpoint(uri=u) for u in absolute_endpoints(spec)] or api.nativeEndpoint
             api.sourceFormat = spec.source_format
             await tx.upsert("api_source", api.id, source_of(spec, spec_in).model_dump())
         submitted = submitted_definition(spec_in.fields) if spec is not None else None
@@ -112,17 +119,49 @@ async def update_api(request: Request) -> Response:
     return json_response(api_response(api, versions))
 
 
+def _check_usable_defaults(spec_in: SpecInput, name: str, version: str) -> None:
+    """A name or version taken from the document, when unusable, is named as the document's."""
+    for field, taken, where in (("apiName", name, "info.title"), ("apiVersion", version, "info.version")):
+        if spec_in.field(field):
+            continue
+        try:
+            check_name_and_version(taken, "1") if field == "apiName" else check_name_and_version("x", taken)
+        except ApiError:
+            raise ApiError(400, f"{where} {taken[:60]!r} cannot be the API's {field[3:].lower()} (at most 255 "
+                                f"characters, no '/' or control characters); give field '{field}'") from None
+
+
+def _settle_exposure(api: Api, spec_in: SpecInput, previous: Api | None) -> None:
+    """Which paths and operations the new definition exposes (``enabled``): as the submitted
+    inline definition says, else as before (a re-import keeps them), else enabled."""
+    try:
+        carry_exposure(api.apiDefinition, submitted_definition(spec_in.fields),
+                       previous.apiDefinition if previous is not None else None)
+    except SpecError as exc:
+        raise ApiError(400, str(exc)) from None
+    if api.isActive and not _has_enabled_operations(api):
+        raise ApiError(400, f"API {api.apiName} {api.apiVersion} is active and would have no enabled operation; "
+                            "enable one, or deactivate the API first")
+
+
 def _check_system_version(api: Api, spec_in: SpecInput) -> None:
     sent = spec_in.fields.get("systemVersion")
-    if sent is not None and str(sent) != str(api.systemVersion):
+    if sent is None:
+        return
+    text = str(sent).strip() if isinstance(sent, int | str) and not isinstance(sent, bool) else ""
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        raise ApiError(400, f"field 'systemVersion' must be an integer, got {sent!r:.40}")
+    if int(text) != api.systemVersion:
         raise ApiError(409, f"the API was changed meanwhile (systemVersion {api.systemVersion}, sent {sent})")
 
 
 def _apply_metadata(api: Api, spec_in: SpecInput) -> None:
     for key in ("apiDescription", "maturityState"):
-        value = spec_in.field(key)
-        if value:
-            setattr(api, key, value)
+        if spec_in.fields.get(key) is not None:  # sent, even empty: an empty one clears the field
+            setattr(api, key, spec_in.field(key))
+    name = spec_in.field("apiName")
+    if name and name != api.apiName:
+        raise ApiError(400, f"field 'apiName': the name of an API cannot be changed by update (it is {api.apiName!r})")
     version = spec_in.field("apiVersion")
     if version and version != api.apiVersion:
         raise ApiError(400, "the version of an API cannot be changed by update; use POST /apis/{id}/versions")
@@ -173,6 +212,15 @@ async def _delete_one(request: Request, tx: StoreTransaction, api_id: str, force
     if apps and not force:
         names = ", ".join(a.name for a in apps)
         raise ApiError(400, f"applications are registered to API {api.apiName}: {names}; use forceDelete=true")
+    packages = [(Package.model_validate(r.body), r.revision) for r in await tx.list("package")]
+    packages = [(p, revision) for p, revision in packages if api_id in p.apiIds]
+    if packages and not force:
+        names = ", ".join(p.name for p, _ in packages)
+        raise ApiError(400, f"API {api.apiName} is in packages {names} (their subscribers use it); remove it from "
+                            "them, or use forceDelete=true")
+    for package, revision in packages:
+        package.apiIds = [i for i in package.apiIds if i != api_id]
+        await tx.update("package", package.id, package_body(package), revision, name=package.name)
     for app in apps:
         app.apiIds = [i for i in app.apiIds if i != api_id]
         row = await tx.get("application", app.id)
@@ -199,7 +247,7 @@ async def delete_api(request: Request) -> Response:
 
 
 async def delete_apis(request: Request) -> Response:
-    ids = ids_param(request, "apiIds")
+    ids = list(dict.fromkeys(ids_param(request, "apiIds") or ()))  # an id named twice is deleted once
     if not ids:
         raise ApiError(400, "query parameter 'apiIds' is required")
     ctx = context_of(request)
@@ -271,6 +319,9 @@ async def create_version(request: Request) -> Response:
     async with ctx.store.transaction() as tx:
         api, _ = await load_api(tx, request.path_params["apiId"])
         await teams.require_visible(request, tx, api, "API", api.id)
+        if api.federation:
+            raise ApiError(400, f"API {api.apiName} {api.apiVersion} is federated from "
+                                f"{api.federation.get('provider', 'another gateway')}: its versions come from there")
         versions = await versions_of(tx, api.apiName)
         if versions[-1].id != api.id:
             raise ApiError(400, "a new version can be created only from the latest version of the API")

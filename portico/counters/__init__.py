@@ -8,7 +8,8 @@ every node sharing one Redis (``redis``).
 
 Backends: ``BACKENDS`` maps a short name to ``module:Class``, loaded lazily.
 ``counters_of(services)`` returns the process's store: Redis when the node was
-started with ``--redis`` (``services.options["redis_url"]``), memory otherwise."""
+started with ``--redis`` (``services.options["redis_url"]``, keys under ``services.options["redis_prefix"]``,
+``--redis-prefix``), memory otherwise."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ BACKENDS: dict[str, str] = {
     "memory": "portico.counters.memory:MemoryCounters",
     "redis": "portico.counters.redis:RedisCounters",
 }
+
+# Redis keys of the default cluster; ``--redis-prefix`` gives another cluster sharing the Redis its own.
+REDIS_PREFIX = "portico:ctr:"
 
 UNIT_MS: dict[str, int] = {
     "seconds": 1000,
@@ -156,7 +160,11 @@ def load_backend(name: str, **options: Any) -> Counters:
 
 def _create(services: Services) -> Counters:
     url = services.options.get("redis_url")
-    counters = load_backend("redis", url=url) if url else load_backend("memory")
+    if url:
+        prefix = services.options.get("redis_prefix")
+        counters = load_backend("redis", url=url, **({"prefix": prefix} if prefix is not None else {}))
+    else:
+        counters = load_backend("memory")
     services.closers.append(counters.close)
     return counters
 

@@ -1,12 +1,15 @@
-"""Counters in Redis, shared by every gateway node started with the same ``--redis`` URL.
+"""Counters in Redis, shared by every gateway node started with the same ``--redis`` URL and
+``--redis-prefix``.
 
-One Redis key per (counter key, window): ``<prefix><key>@<window start>-<window end>``, expiring shortly
-after the window ends. ``acquire`` is one Lua script (check, increment, set expiry), which
-Redis runs atomically, so N nodes with any number of clients never grant more than the limit.
+One Redis key per (counter key, window): ``<prefix><key>@<window start>-<window end>``, expiring
+shortly after the window ends. The prefix (default ``portico:ctr:``) keeps the counters of one
+cluster apart from those of another cluster, or of other programs, using the same Redis database.
+``acquire`` is one Lua script (check, increment, set expiry), which Redis runs atomically, so N
+nodes with any number of clients never grant more than the limit.
 
-When Redis cannot be reached every call raises :class:`CounterUnavailable` at once for a
-short back-off (no connect attempt per request), a warning is logged at most every 30 s, and
-the next call after the back-off tries again: the store recovers by itself."""
+When Redis cannot be reached every call raises :class:`CounterUnavailable` at once for a short
+back-off (no connect attempt per request), a warning is logged at most every 30 s, and the next
+call after the back-off tries again: the store recovers by itself."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from portico.counters import Counters, CounterUnavailable, Decision, Window
+from portico.counters import REDIS_PREFIX, Counters, CounterUnavailable, Decision, Window
 
 log = logging.getLogger("portico.counters")
 
@@ -44,11 +47,19 @@ BACKOFF_S = 1.0
 LOG_EVERY_S = 30.0
 
 
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in "\\*?[]" else c for c in text)
+
+
 class RedisCounters(Counters):
     name = "redis"
 
-    def __init__(self, url: str, prefix: str = "portico:ctr:", timeout: float = 2.0) -> None:
+    def __init__(self, url: str, prefix: str = REDIS_PREFIX, timeout: float = 2.0) -> None:
+        if not prefix:
+            raise ValueError("the Redis key prefix must not be empty")
         self.prefix = prefix
+        # SCAN patterns are globs: the prefix is matched literally, whatever characters it has.
+        self._pattern_prefix = _glob_escape(prefix)
         # A blocking pool: a burst of concurrent calls waits for a connection instead of failing.
         pool = aioredis.BlockingConnectionPool.from_url(
             url, max_connections=64, timeout=5.0, socket_connect_timeout=timeout, socket_timeout=timeout,
@@ -103,7 +114,7 @@ class RedisCounters(Counters):
 
     async def _scan(self, prefix: str) -> list[bytes]:
         found: list[bytes] = []
-        async for name in self._client.scan_iter(match=f"{self.prefix}{prefix}*", count=500):
+        async for name in self._client.scan_iter(match=f"{self._pattern_prefix}{_glob_escape(prefix)}*", count=500):
             found.append(name)
         return found
 

@@ -468,9 +468,6 @@ class Controller:
             raise LinkUnavailable(f"the agent link of integration {link.integration_id} was closed: {refused}")
         return await link.channel.request(command, payload, wait=wait)
 
-    def connected(self, integration_id: str) -> bool:
-        return bool(self.links.get(integration_id))
-
     async def drop_links(self, integration_id: str, reason: str) -> None:
         for link in list(self.links.get(integration_id, [])):
             with contextlib.suppress(p.CommandFailed):

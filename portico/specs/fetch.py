@@ -9,6 +9,7 @@ naming the URL. Deciding which hosts may be reached (SSRF policy) is the caller'
 from __future__ import annotations
 
 import asyncio
+import http.client
 import time
 import urllib.error
 import urllib.request
@@ -71,6 +72,10 @@ def _fetch(url: str, max_bytes: int, timeout: float) -> bytes:
     except (OSError, ValueError) as exc:
         # ValueError: malformed URL parts (bad port...); OSError: resets, TLS errors...
         raise SpecError(f"cannot fetch {url}: {exc}") from exc
+    except http.client.HTTPException as exc:
+        # not an HTTP server (BadStatusLine), a broken chunked body (IncompleteRead), huge headers...
+        raise SpecError(f"cannot fetch {url}: not a valid HTTP response "
+                        f"({type(exc).__name__}: {str(exc).strip()[:200]!r})") from exc
 
 
 def _read_body(url: str, response: HTTPResponse, max_bytes: int, deadline: float, timeout: float) -> bytes:
@@ -87,6 +92,9 @@ def _read_body(url: str, response: HTTPResponse, max_bytes: int, deadline: float
         # so the deadline is checked while a slow server trickles data.
         chunk = response.read1(_CHUNK)
         if not chunk:
+            if response.length:  # the server closed before its Content-Length: half a document
+                raise SpecError(f"cannot fetch {url}: the connection closed after {received} bytes of "
+                                f"{received + response.length}")
             return b"".join(chunks)
         received += len(chunk)
         if received > max_bytes:

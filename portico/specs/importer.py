@@ -16,6 +16,7 @@ from openapi_spec_validator import (
 
 from portico.specs.load import SpecError, load_document
 from portico.specs.normalize import SourceFormat, native_endpoints, normalize
+from portico.specs.shape import check_shape
 
 _VALIDATORS = {
     "2.0": OpenAPIV2SpecValidator,
@@ -78,6 +79,7 @@ def import_spec(raw: bytes, declared_type: str | None = None, validate: bool = T
     # Store the version as text: YAML reads an unquoted `swagger: 2.0` as a float.
     doc[source_format] = spec_version
     _check_structure(doc, spec_version)
+    check_shape(doc, source_format)
     refs = list(_iter_refs(doc, ()))
     _reject_external_refs(refs)
     if validate:

@@ -7,6 +7,7 @@ message a user can act on and must not let a small YAML file expand into gigabyt
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import yaml
@@ -130,12 +131,36 @@ def _to_json_compatible(value: Any, where: str, depth: int) -> Any:
         raise SpecError(f"{where or 'document'}: nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, dict):
         # Unquoted YAML response codes (`200:`) load as ints; OpenAPI keys are strings.
-        return {_key(k): _to_json_compatible(v, _join(where, _key(k)), depth + 1) for k, v in value.items()}
+        out = {}
+        for k, v in value.items():
+            key = _text(_key(k), where)
+            out[key] = _to_json_compatible(v, _join(where, key), depth + 1)
+        return out
     if isinstance(value, list):
         return [_to_json_compatible(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
-    if value is None or isinstance(value, str | int | float | bool):
+    if isinstance(value, str):
+        return _text(value, where)
+    if isinstance(value, bool) or value is None:
+        return value
+    # The stored model is JSON: NaN and Infinity have no JSON form, and integers past 64 bits
+    # cannot be written by the store's encoder.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SpecError(f"{where or 'document'}: {value} is not a JSON number")
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        raise SpecError(f"{where or 'document'}: the number {str(value)[:40]} is too large (at most 64 bits)")
+    if isinstance(value, int | float):
         return value
     raise SpecError(f"{where or 'document'}: unsupported YAML value of type {type(value).__name__}")
+
+
+def _text(value: str, where: str) -> str:
+    """``value`` if it can be stored: a lone surrogate (a JSON ``\\ud800`` escape) cannot be UTF-8."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise SpecError(f"{where or 'document'}: text with an unpaired surrogate escape") from None
+    return value
 
 
 def _key(key: Any) -> str:

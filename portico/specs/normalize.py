@@ -177,6 +177,52 @@ def _normalize_path_item(template: str, item: dict[str, Any]) -> dict[str, Any]:
     return normalized
 
 
+def carry_exposure(
+    definition: dict[str, Any], submitted: dict[str, Any] | None, previous: dict[str, Any] | None
+) -> None:
+    """Set ``enabled`` ("Expose to consumers") on every path and operation of a new ``definition``.
+
+    A flag the ``submitted`` inline definition states is taken (a definition read back from
+    ``GET /apis/{id}``, edited and sent back); otherwise the ``previous`` stored definition's flag
+    for the same path or method is kept (a re-import by file or URL keeps them, as the reference
+    does); a path or method new to the API is enabled. Raises SpecError for a flag that is not
+    a boolean.
+    """
+    sent_paths = _paths_of(submitted)
+    old_paths = _paths_of(previous)
+    for template, item in (definition.get("paths") or {}).items():
+        if not isinstance(item, dict):
+            continue
+        sent, old = sent_paths.get(template), old_paths.get(template)
+        item["enabled"] = _flag(sent, old, f"paths[{template!r}].enabled")
+        for method in HTTP_METHODS:
+            operation = item.get(method)
+            if isinstance(operation, dict):
+                operation["enabled"] = _flag(
+                    _mapping(sent, method), _mapping(old, method), f"paths[{template!r}].{method}.enabled"
+                )
+
+
+def _paths_of(definition: dict[str, Any] | None) -> dict[str, Any]:
+    paths = (definition or {}).get("paths")
+    return paths if isinstance(paths, dict) else {}
+
+
+def _mapping(item: Any, key: str) -> dict[str, Any] | None:
+    value = item.get(key) if isinstance(item, dict) else None
+    return value if isinstance(value, dict) else None
+
+
+def _flag(sent: Any, old: Any, where: str) -> bool:
+    if isinstance(sent, dict) and "enabled" in sent:
+        if not isinstance(sent["enabled"], bool):
+            raise SpecError(f"apiDefinition.{where}: must be true or false, got {sent['enabled']!r}")
+        return sent["enabled"]
+    if isinstance(old, dict):
+        return old.get("enabled") is not False
+    return True
+
+
 def operations(definition: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """(path template, lower-case method, operation) of every enabled operation, in order.
 

@@ -113,7 +113,7 @@ def _openapi_document(definition: Json, paths: Json) -> Json:
 
 def _swagger_document(definition: Json, paths: Json) -> Json:
     doc: Json = {"swagger": "2.0", "info": copy.deepcopy(definition.get("info") or {})}
-    doc.update(_swagger_location(definition))
+    doc.update(_swagger_location(definition, own=True))
     _copy(definition, doc, "consumes", "produces", "tags")
     doc["paths"] = paths
     _copy(definition, doc, "definitions", "parameters", "responses", "securityDefinitions")
@@ -131,9 +131,10 @@ def _servers_from_host(definition: Json) -> list[Json]:
     return [{"url": url} for url in urls]
 
 
-def _swagger_location(definition: Json) -> Json:
+def _swagger_location(definition: Json, own: bool = False) -> Json:
+    """host, basePath and schemes: a Swagger 2 model's own (``own``), else from its servers."""
     servers = definition.get("servers") or []
-    if definition.get("host") or not servers:
+    if own or definition.get("host") or not servers:
         host, base_path = definition.get("host") or "", definition.get("basePath") or "/"
         schemes = list(definition.get("schemes") or [])
     else:
@@ -375,7 +376,9 @@ def _security_to_openapi(scheme: Json) -> Json:
     elif kind == "oauth2":
         flow: Json = {k: scheme[k] for k in ("authorizationUrl", "tokenUrl") if k in scheme}
         flow["scopes"] = scheme.get("scopes") or {}
-        out = {"type": "oauth2", "flows": {_OAUTH_FLOWS.get(scheme.get("flow", ""), "implicit"): flow}}
+        legacy = scheme.get("flow")
+        out = {"type": "oauth2", "flows": {_OAUTH_FLOWS.get(legacy if isinstance(legacy, str) else "", "implicit"):
+                                           flow}}
     else:
         out = {k: v for k, v in scheme.items() if k in ("type", "name", "in")}
     if "description" in scheme:
@@ -455,9 +458,9 @@ def _security_definitions(source: _OpenAPISource) -> Json:
     return converted
 
 
-def _security_requirements(requirements: list[Json], source: _OpenAPISource) -> list[Json]:
+def _security_requirements(requirements: list[Json] | None, source: _OpenAPISource) -> list[Json]:
     # A requirement naming a scheme Swagger 2 cannot express is dropped with it.
-    return [r for r in requirements if not source.dropped_schemes.intersection(r)]
+    return [r for r in requirements or [] if not source.dropped_schemes.intersection(r)]
 
 
 def _path_to_swagger(item: Json, source: _OpenAPISource) -> Json:
@@ -538,6 +541,8 @@ def _collection_format(param: Json) -> str | None:
 def _schema_to_items(schema: Json, source: _OpenAPISource) -> Json:
     """A JSON Schema as Swagger 2 parameter keywords; what they cannot say becomes a string."""
     schema = source.resolve(schema, "schemas")
+    if not isinstance(schema, dict):
+        return {"type": "string"}  # a boolean schema (OpenAPI 3.1)
     items = {k: copy.deepcopy(schema[k]) for k in _SIMPLE_SCHEMA_KEYS if k in schema}
     kind = items.get("type")
     if isinstance(kind, list):  # OpenAPI 3.1: ["string", "null"]
@@ -566,10 +571,13 @@ def _request_body_to_swagger(body: Json, source: _OpenAPISource) -> tuple[list[J
 
 
 def _form_parameters(schema: Json, source: _OpenAPISource) -> list[Json]:
-    required = set(schema.get("required") or [])
+    required = {r for r in schema.get("required") or [] if isinstance(r, str)}
+    properties = schema.get("properties")
     params: list[Json] = []
-    for name, prop in (schema.get("properties") or {}).items():
+    for name, prop in (properties if isinstance(properties, dict) else {}).items():
         prop = source.resolve(prop, "schemas")
+        if not isinstance(prop, dict):
+            prop = {}  # a boolean schema (OpenAPI 3.1): any value
         param: Json = {"name": name, "in": "formData"}
         if "description" in prop:
             param["description"] = prop["description"]

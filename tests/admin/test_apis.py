@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -239,3 +241,183 @@ async def test_serves_its_own_openapi_document(node: Node) -> None:
     doc = (await node.admin.get("/openapi.json")).json()
     assert doc["openapi"].startswith("3.") and "/apis/{apiId}/activate" in doc["paths"]
     assert "post" in doc["paths"]["/applications"]
+
+
+# -- defects found in review (issue 2 section 3) -------------------------------------------------
+
+
+@pytest.mark.parametrize(("doc", "named"), [
+    ({**SWAGGER, "basePath": 5}, "basePath: expected a string"),
+    ({**SWAGGER, "host": True}, "host: expected a string"),
+    ({**SWAGGER, "definitions": "Pet"}, "definitions: expected a mapping"),
+    ({**SWAGGER, "schemes": "https"}, "schemes: expected a list"),
+    ({**SWAGGER, "securityDefinitions": {"o": {"type": "oauth2", "scopes": ["read"]}}},
+     "securityDefinitions.o.scopes"),
+    ({**SWAGGER, "paths": {"/pets": {"get": {"parameters": [{"in": "query"}], "responses": {}}}}},
+     "paths./pets.get.parameters[0].name"),
+    ({"openapi": "3.0.3", "info": {"title": "T", "version": "1"}, "servers": [{"url": 5}], "paths": {}},
+     "servers[0].url"),
+    ({"openapi": "3.0.3", "info": {"title": "T", "version": "1"}, "paths": {}, "components": {"schemas": "x"}},
+     "components.schemas: expected a mapping"),
+    ({"openapi": "3.0.3", "info": {"title": "T", "version": "1"}, "paths": {}, "components": {
+        "securitySchemes": {"o": {"type": "oauth2", "flows": "implicit"}}}}, "components.securitySchemes.o.flows"),
+    ({"openapi": "3.0.3", "info": {"title": "T", "version": "1"}, "paths": {"/a": {"post": {
+        "requestBody": {"content": {"application/json": "x"}}, "responses": {}}}}},
+     "paths./a.post.requestBody.content.application/json"),
+])
+async def test_misshapen_documents_are_400_even_without_validation(node: Node, doc: dict[str, Any],
+                                                                   named: str) -> None:
+    # openAPIImporterValidation is off by default: these were stored (or broke the import with a 500),
+    # and then every GET ?format= of the API answered 500
+    r = await _create_multipart(node, json.dumps(doc).encode())
+    assert r.status_code == 400 and named in r.json()["errorDetails"], r.text
+    assert (await node.admin.get("/apis")).json() == {"apiResponse": []}
+    api = await node.create_api(SWAGGER, activate=False, type="swagger")
+    before = (await node.admin.get(f"/apis/{api['id']}")).json()
+    r = await node.admin.put(f"/apis/{api['id']}", files={"file": ("s.json", json.dumps(doc).encode())})
+    assert r.status_code == 400 and named in r.json()["errorDetails"], r.text
+    assert (await node.admin.get(f"/apis/{api['id']}")).json() == before
+
+
+async def test_openapi_31_boolean_schemas_render_as_swagger(node: Node) -> None:
+    doc = {"openapi": "3.1.0", "info": {"title": "Forms", "version": "1"}, "paths": {"/f": {"post": {
+        "requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {
+            "type": "object", "properties": {"anything": True, "name": {"type": "string"}}}}}},
+        "parameters": [{"name": "q", "in": "query", "schema": True}],
+        "security": None, "responses": {"200": {"description": "ok"}}}}}}
+    r = await _create_multipart(node, json.dumps(doc).encode())
+    assert r.status_code == 200, r.text
+    swagger = await node.admin.get(f"/apis/{r.json()['apiResponse']['api']['id']}", params={"format": "swagger"})
+    assert swagger.status_code == 200, swagger.text
+    params = swagger.json()["paths"]["/f"]["post"]["parameters"]
+    assert [(p["name"], p["in"]) for p in params] == [("q", "query"), ("anything", "formData"), ("name", "formData")]
+
+
+async def test_renaming_by_update_is_refused(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url), activate=False)
+    r = await node.admin.put(f"/apis/{api['id']}", json={"apiName": "Other", "apiDescription": "d"})
+    assert r.status_code == 400 and "'apiName'" in r.json()["errorDetails"], r.text
+    after = (await node.admin.get(f"/apis/{api['id']}")).json()["apiResponse"]["api"]
+    assert (after["apiName"], after["apiDescription"], after["systemVersion"]) == ("Echo", "", 1)
+    same = await node.admin.put(f"/apis/{api['id']}", json={"apiName": "Echo", "apiDescription": "d"})
+    assert same.status_code == 200 and same.json()["apiResponse"]["api"]["apiDescription"] == "d", same.text
+    cleared = await node.admin.put(f"/apis/{api['id']}", json={"apiDescription": ""})
+    assert cleared.json()["apiResponse"]["api"]["apiDescription"] == "", cleared.text
+
+
+async def test_bulk_delete_naming_an_id_twice(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url), activate=False)
+    r = await node.admin.delete("/apis", params={"apiIds": f"{api['id']},{api['id']}"})
+    assert r.status_code == 204, r.text
+    assert (await node.admin.get("/apis")).json() == {"apiResponse": []}
+
+
+async def test_deleting_an_api_of_a_package(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url), activate=False)
+    other = await node.create_api(spec_for(upstream.url, "Other"), activate=False)
+    plan = (await node.admin.post("/plans", json={"name": "P"})).json()["planResponse"]
+    r = await node.admin.post("/packages", json={"name": "K", "apiIds": [api["id"], other["id"]],
+                                                 "planIds": [plan["id"]]})
+    package_id = r.json()["packageResponse"]["id"]
+    refused = await node.admin.delete(f"/apis/{api['id']}")
+    assert refused.status_code == 400 and "K" in refused.json()["errorDetails"], refused.text
+    assert (await node.admin.get(f"/apis/{api['id']}")).status_code == 200
+    assert (await node.admin.delete(f"/apis/{api['id']}", params={"forceDelete": "true"})).status_code == 204
+    package = (await node.admin.get(f"/packages/{package_id}")).json()["packageResponse"]
+    assert package["apiIds"] == [other["id"]]  # no dangling id: the package can be saved as read
+    r = await node.admin.put(f"/packages/{package_id}", json={"name": "K", "apiIds": package["apiIds"]})
+    assert r.status_code == 200, r.text
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Any]:
+    """``serve(reply)``: a loopback port answering each connection with the bytes ``reply``, then closing."""
+    sockets: list[socket.socket] = []
+
+    def serve(reply: bytes) -> str:
+        listener = socket.create_server(("127.0.0.1", 0))
+        sockets.append(listener)
+
+        def run() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    conn, _ = listener.accept()
+                    with conn:
+                        conn.recv(65536)
+                        conn.sendall(reply)
+
+        threading.Thread(target=run, daemon=True).start()
+        return f"http://127.0.0.1:{listener.getsockname()[1]}/spec.json"
+
+    yield serve
+    for listener in sockets:
+        listener.close()
+
+
+_TWO_PATHS = yaml.safe_dump({**SWAGGER, "paths": {"/a": SWAGGER["paths"]["/pets"], "/b": SWAGGER["paths"]["/pets"]}})
+_HALF = _TWO_PATHS[: _TWO_PATHS.index("  /b:")].encode()  # still a valid document, with /a only
+
+
+@pytest.mark.parametrize(("reply", "named"), [
+    (b"-ERR unknown command\r\n", "not a valid HTTP response"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "not a valid HTTP response"),
+    # the connection closes half-way through: imported, the API would have lost /b
+    (f"HTTP/1.1 200 OK\r\nContent-Length: {len(_TWO_PATHS)}\r\n\r\n".encode() + _HALF, "closed after"),
+])
+async def test_import_from_a_broken_url_is_400(node: Node, raw_server: Any, reply: bytes, named: str) -> None:
+    url = raw_server(reply)
+    r = await node.admin.post("/apis", json={"type": "swagger", "url": url})
+    assert r.status_code == 400 and named in r.json()["errorDetails"] and url in r.json()["errorDetails"], r.text
+    assert (await node.admin.get("/apis")).json() == {"apiResponse": []}
+
+
+@pytest.mark.parametrize(("raw", "named"), [
+    # stored, these broke the write with a 500, or came back changed (NaN as null)
+    (b'{"openapi": "3.0.3", "info": {"title": "a\\ud800", "version": "1"}, "paths": {}}', "info.title"),
+    (b'{"openapi": "3.0.3", "info": {"title": "T", "version": "1", "x-n": 123456789012345678901234567890},'
+     b' "paths": {}}', "info.x-n"),
+    (b'{"openapi": "3.0.3", "info": {"title": "T", "version": NaN}, "paths": {}}', "info.version"),
+])
+async def test_documents_json_cannot_store_are_400(node: Node, raw: bytes, named: str) -> None:
+    r = await _create_multipart(node, raw)
+    assert r.status_code == 400 and named in r.json()["errorDetails"], r.text
+    assert (await node.admin.get("/apis")).json() == {"apiResponse": []}
+
+
+async def test_a_title_unusable_as_name_says_so(node: Node) -> None:
+    doc = json.dumps({**SWAGGER, "info": {"title": "Pets/Store", "version": "1"}}).encode()
+    r = await _create_multipart(node, doc)
+    assert r.status_code == 400 and "info.title" in r.json()["errorDetails"], r.text
+    assert "'apiName'" in r.json()["errorDetails"]
+    assert (await _create_multipart(node, doc, apiName="PetStore")).status_code == 200
+
+
+async def test_reimport_with_relative_servers_keeps_the_native_endpoint(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url))
+    r = await node.admin.put(f"/apis/{api['id']}", json={"type": "openapi", "apiDefinition": spec_for("/v1")})
+    assert r.status_code == 200, r.text
+    # the default routing still goes to the upstream, and the API says so
+    assert [e["uri"] for e in r.json()["apiResponse"]["api"]["nativeEndpoint"]] == [upstream.url]
+    await node.reload()
+    assert (await node.gw.get("/Echo/1.0/echo")).json()["path"] == "/echo"
+
+
+async def test_system_version_must_be_a_number(node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url), activate=False)
+    for sent in ("abc", True, "²", [1], -1):
+        r = await node.admin.put(f"/apis/{api['id']}", json={"apiDescription": "x", "systemVersion": sent})
+        assert r.status_code == 400 and "'systemVersion'" in r.json()["errorDetails"], (sent, r.text)
+    assert (await node.admin.put(f"/apis/{api['id']}", json={"systemVersion": 5})).status_code == 409
+    assert (await node.admin.put(f"/apis/{api['id']}", json={"systemVersion": "1"})).status_code == 200
+
+
+@pytest.mark.parametrize("server", ["http:///v1", "http://:8080/v1", "https://host:99999/v1", "http://host:x/v1"])
+async def test_a_server_without_a_usable_host_is_no_native_endpoint(node: Node, server: str) -> None:
+    r = await node.admin.post("/apis", json={"apiDefinition": {**spec_for(server), "info": {"title": "H",
+                                                                                         "version": "1"}}})
+    assert r.status_code == 200, r.text
+    api = r.json()["apiResponse"]["api"]
+    # before, it became the native endpoint and the default routing got a URL every snapshot build refused
+    assert api["nativeEndpoint"] == []
+    policy = (await node.admin.get(f"/policies/{api['policies'][0]}")).json()["policy"]
+    assert [s["stageKey"] for s in policy["policyEnforcements"]] == ["transport"]

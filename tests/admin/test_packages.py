@@ -5,11 +5,13 @@ restart, and one limit shared by two processes through Redis."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from tests.policies.test_throttle import REDIS_URL, burst, throttle
 from tests.support.node import Node, running_node
@@ -203,8 +205,10 @@ async def test_quota_is_saved_periodically(sqlite_url: str, tmp_path: Path, upst
 def test_two_processes_share_one_limit_through_redis(sqlite_url: str, tmp_path: Path, upstream: Upstream) -> None:
     db = f"sqlite:///{tmp_path / 'shared.db'}"
     ports = [free_port(), free_port()]
+    prefix = f"portico-test:{uuid.uuid4().hex}:"  # one prefix: one cluster's counters (--redis-prefix)
     procs = [spawn(["serve", "--port", str(p), "--data-dir", str(tmp_path / f"d{i}"), "--db", db, "--redis",
-                    REDIS_URL], {"PORTICO_ADMIN_PASSWORD": "test-secret"}) for i, p in enumerate(ports)]
+                    REDIS_URL, "--redis-prefix", prefix], {"PORTICO_ADMIN_PASSWORD": "test-secret"})
+             for i, p in enumerate(ports)]
     try:
         for port, proc in zip(ports, procs, strict=True):
             wait_healthy(port, proc)
@@ -236,6 +240,18 @@ def test_two_processes_share_one_limit_through_redis(sqlite_url: str, tmp_path: 
 
         statuses = asyncio.run(fire())
         assert statuses.count(200) == 30 and statuses.count(429) == 70
+
+        async def counted_keys() -> list[bytes]:
+            redis = aioredis.Redis.from_url(REDIS_URL)
+            try:
+                keys = [k async for k in redis.scan_iter(match=f"{prefix}*")]
+                if keys:
+                    await redis.delete(*keys)
+                return keys
+            finally:
+                await redis.aclose()
+
+        assert any(sub["id"].encode() in k for k in asyncio.run(counted_keys()))
     finally:
         for proc in procs:
             proc.terminate()

@@ -16,7 +16,6 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from portico.app import Portico, ServeOptions
-from portico.counters.redis import RedisCounters
 from portico.gateway.parts.ip_deny import add_denied
 from tests.gateway.test_runtime import add_action, key_of, new_app, rules
 from tests.support.node import Node
@@ -111,9 +110,8 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 @asynccontextmanager
 async def redis_node(data_dir: Path, prefix: str) -> AsyncIterator[Node]:
     """A node counting in the shared Redis under the test's own key prefix."""
-    portico = Portico(ServeOptions(port=0, data_dir=data_dir, shutdown_timeout=2.0, redis_url=REDIS_URL))
-    counters = portico.services.get_or_create("counters", lambda s: RedisCounters(REDIS_URL, prefix=prefix))
-    portico.services.closers.append(counters.close)
+    portico = Portico(ServeOptions(port=0, data_dir=data_dir, shutdown_timeout=2.0, redis_url=REDIS_URL,
+                                   redis_prefix=prefix))
     await portico.start()
     node = Node(portico)
     try:
