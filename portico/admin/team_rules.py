@@ -89,7 +89,7 @@ async def _parse(tx: StoreTransaction, data: dict[str, Any], current: dt.TeamRul
     operator = data.get("ruleLogicalOperator", base.get("ruleLogicalOperator", "AND"))
     if not isinstance(operator, str) or operator.upper() not in ("AND", "OR"):
         raise ApiError(400, "field 'ruleLogicalOperator' must be AND or OR")
-    contexts = _contexts(data["attributeContexts"]) if "attributeContexts" in data or not current \
+    contexts = _contexts(data.get("attributeContexts")) if "attributeContexts" in data or not current \
         else current.attributeContexts
     expressions = _expressions(data["ruleExpressions"]) if "ruleExpressions" in data \
         else (current.ruleExpressions if current else [])
