@@ -8,17 +8,15 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from portico.app import Portico, ServeOptions
 from portico.gateway.parts.ip_deny import add_denied
 from tests.gateway.test_runtime import add_action, key_of, new_app, rules
-from tests.support.node import Node
+from tests.support.node import Node, running_node
 from tests.support.upstream import Upstream, spec_for
 
 PATH = "/configurations/denyByIPForFailedAuthConfig"
@@ -107,18 +105,9 @@ async def test_bad_input_leaves_the_setting_untouched(node: Node) -> None:
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-@asynccontextmanager
-async def redis_node(data_dir: Path, prefix: str) -> AsyncIterator[Node]:
+def redis_node(data_dir: Path, prefix: str) -> AbstractAsyncContextManager[Node]:
     """A node counting in the shared Redis under the test's own key prefix."""
-    portico = Portico(ServeOptions(port=0, data_dir=data_dir, shutdown_timeout=2.0, redis_url=REDIS_URL,
-                                   redis_prefix=prefix))
-    await portico.start()
-    node = Node(portico)
-    try:
-        yield node
-    finally:
-        await node.close()
-        await portico.stop()
+    return running_node(None, data_dir, redis_url=REDIS_URL, redis_prefix=prefix)
 
 
 async def guarded_api(node: Node, upstream: Upstream) -> str:

@@ -47,7 +47,8 @@ class Node:
 
 
 @asynccontextmanager
-async def running_node(db_url: str, data_dir: Path, **options: Any) -> AsyncIterator[Node]:
+async def running_node(db_url: str | None, data_dir: Path, **options: Any) -> AsyncIterator[Node]:
+    """A node on a real socket in the test's event loop (``db_url`` None: SQLite in ``data_dir``)."""
     portico = Portico(ServeOptions(port=0, db_url=db_url, data_dir=data_dir, shutdown_timeout=2.0, **options))
     await portico.start()
     node = Node(portico)
