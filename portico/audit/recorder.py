@@ -26,6 +26,7 @@ from portico.audit import AuditEntry
 from portico.audit.areas import area_of, load_enabled_areas
 from portico.store import Store, StoreTransaction
 from portico.store.tables import audit_log
+from portico.tasks import stop_task, wait_event
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +138,7 @@ class AuditRecorder:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.flush(), timeout)
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
         if self._queue:
             self.dropped += len(self._queue)
             log.warning("audit recorder closed with %d unwritten entries", len(self._queue))
@@ -148,8 +146,7 @@ class AuditRecorder:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.flush_interval)
+            await wait_event(self._wakeup, self.flush_interval)
             self._wakeup.clear()
             try:
                 while self._queue:

@@ -5,7 +5,6 @@ so a restart does not hand every subscriber a fresh quota."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ from sqlalchemy import delete, insert, select
 
 from portico.counters import Counters, Window
 from portico.store.tables import quota_counters
+from portico.tasks import stop_task
 
 if TYPE_CHECKING:
     from portico.store import Store
@@ -63,9 +63,7 @@ class QuotaSurvival:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
         try:
             await self.save()
         except Exception:

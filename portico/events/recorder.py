@@ -31,6 +31,7 @@ import orjson
 from portico.events.calls import CallRecord, call_row
 from portico.events.model import TransactionEvent
 from portico.store import Store
+from portico.tasks import stop_task, wait_event
 
 log = logging.getLogger(__name__)
 
@@ -199,14 +200,11 @@ class EventRecorder:
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.flush_interval)
+            await wait_event(self._wakeup, self.flush_interval)
             self._wakeup.clear()
             try:
                 await self._drain()

@@ -5,7 +5,6 @@ request that breached a limit; a full queue sheds alerts."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -16,6 +15,7 @@ import orjson
 from sqlalchemy import insert
 
 from portico.store.tables import gateway_events
+from portico.tasks import stop_task
 
 if TYPE_CHECKING:
     from portico.gateway.snapshot import Services
@@ -65,9 +65,7 @@ class ViolationLog:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
         await self.flush()
 
 

@@ -46,6 +46,7 @@ from portico.security.privileges import MANAGE_APIS
 from portico.security.secrets import SecretBox
 from portico.store import Store
 from portico.store.db import now_ms
+from portico.tasks import stop_task
 
 log = logging.getLogger("portico.federation.controller")
 __all__ = ["Controller", "CredentialsRevoked", "Link", "LinkUnavailable", "RelayFailed"]
@@ -249,15 +250,11 @@ class Controller:
                 try:
                     await asyncio.wait({runner, health}, return_when=asyncio.FIRST_COMPLETED)
                 finally:
-                    health.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await health
+                    await stop_task(health)
             await channel.close()
             await runner
         finally:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
+            await stop_task(runner)
             if session.link is not None:
                 await self._unregister(session.link)
 

@@ -8,12 +8,12 @@ changes made by this process."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from portico.gateway.runtime import Gateway
 from portico.gateway.snapshot import build_snapshot
 from portico.store import Store
+from portico.tasks import stop_task, wait_event
 
 log = logging.getLogger("portico.gateway")
 
@@ -55,8 +55,7 @@ class Reloader:
 
     async def _loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+            await wait_event(self._wake, self._interval)
             self._wake.clear()
             try:
                 await self.reload_now()
@@ -68,6 +67,4 @@ class Reloader:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)

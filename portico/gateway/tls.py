@@ -14,7 +14,6 @@ reason, and routes to it fail with a 502 naming it."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -37,6 +36,7 @@ from portico.security.keystore.tls import ClientAuth, client_context, server_con
 from portico.security.secrets import SecretBox
 from portico.store import Store, StoreTransaction
 from portico.store.db import now_ms
+from portico.tasks import stop_task
 
 if TYPE_CHECKING:
     from portico.events.model import TransactionEvent
@@ -233,9 +233,7 @@ class ListenerRecord:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
             self._task = None
         try:
             async with self.store.transaction() as tx:

@@ -4,7 +4,6 @@ built-in signing key (each made when missing); and the scheduled removal of expi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 
@@ -15,6 +14,7 @@ from portico.oauth.signing import ensure_builtin_key
 from portico.oauth.tokens import TokenStore
 from portico.security.secrets import SecretBox
 from portico.store import Store
+from portico.tasks import stop_task
 
 log = logging.getLogger("portico.oauth")
 REMOVAL_INTERVAL_ENV = "PORTICO_OAUTH_TOKEN_REMOVAL_INTERVAL"
@@ -76,6 +76,4 @@ class ExpiredTokenRemoval:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)

@@ -244,3 +244,21 @@ async def test_a_large_batch_is_built_in_slices_between_requests(store: Store) -
     task.cancel()
     assert sizes == [1000] and recorder.written == 1000
     assert ticks >= 1000 // 100 - 1  # the loop ran between the slices of 100 rows
+
+
+@pytest.mark.parametrize("turns", range(12))
+async def test_close_stops_a_writer_woken_at_the_same_moment(store: Store, turns: int) -> None:
+    # Python 3.11's wait_for returns its result instead of raising when the cancellation arrives
+    # just as the awaited wake-up fires: the writer loop then ran on after close() and shutdown
+    # waited for it forever. Events recorded while the writer is busy set the wake-up again.
+    recorder = EventRecorder(store, batch_size=1, flush_interval=60)
+    recorder.start()
+    await asyncio.sleep(0.05)  # the writer waits for work
+    for _ in range(3):
+        recorder.record(event())  # each one a full batch: wakes the writer
+        for _ in range(turns):
+            await asyncio.sleep(0)
+    started = time.monotonic()
+    await recorder.close(timeout=2)
+    assert time.monotonic() - started < 1.5
+    assert recorder.written == 3
