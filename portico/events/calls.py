@@ -63,7 +63,7 @@ def now_ms() -> int:
 
 def call_row(rec: CallRecord) -> tuple[Any, ...]:
     """The ``transaction_events`` row of a call record (fields as in ``CALL_FIELDS``), in the
-    recorder's column order, with the compact body."""
+    recorder's column order, with the compact body; optional columns without a value are ""."""
     (created, api_id, api_name, api_version, app_id, app_name, client_ip, correlation_id, method, operation,
      query, headers, key_header, code, failure_key, native_url, native_method, package_id, plan_id,
      total_ms, provider_ms, size) = rec
@@ -74,8 +74,10 @@ def call_row(rec: CallRecord) -> tuple[Any, ...]:
         flat += (n.decode("latin-1"), "********" if n in secret or n == key_header else v.decode("latin-1"))
     body = _dumps((COMPACT_V1, client_ip, method, operation, query, flat, failure_key, native_url, native_method,
                    int(total_ms), int(provider_ms), size))
-    return (fast_id(), created, api_id, api_name, api_version, app_id, app_name, package_id, plan_id,
-            "SUCCESS" if code < 400 and not failure_key else "FAILURE", code, correlation_id, body.decode())
+    # "" where there is no value: the recorder's statement stores NULL there (cheaper to bind than None).
+    return (fast_id(), created, api_id, api_name, api_version, app_id or "", app_name or "", package_id or "",
+            plan_id or "", "SUCCESS" if code < 400 and not failure_key else "FAILURE", code, correlation_id or "",
+            body.decode())
 
 
 COMPACT_V1 = 1

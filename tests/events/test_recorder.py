@@ -262,3 +262,33 @@ async def test_close_stops_a_writer_woken_at_the_same_moment(store: Store, turns
     await recorder.close(timeout=2)
     assert time.monotonic() - started < 1.5
     assert recorder.written == 3
+
+
+async def test_missing_values_are_stored_as_null(store: Store) -> None:
+    # Call records (the gateway's cheap form) and full events both leave NULL, not "", where a call
+    # had no application, package, plan or correlation id.
+    from portico.events.calls import CALL_FIELDS
+    from portico.events.search import EventFilter, search
+
+    values = dict.fromkeys(CALL_FIELDS)
+    values.update(created_ms=int(time.time() * 1000), api_id="api-1", api_name="PetStore", api_version="1.0",
+                  client_ip="127.0.0.1", http_method="GET", query="", request_headers=(b"host", b"x"),
+                  api_key_header=b"x-gateway-apikey", response_code=200, failure_key="", total_ms=1.0,
+                  provider_ms=0.5, data_size=10)
+    recorder = EventRecorder(store)
+    recorder.record(tuple(values[f] for f in CALL_FIELDS))
+    recorder.record(event())
+    await recorder.flush()
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(select(
+            transaction_events.c.application_id, transaction_events.c.application_name,
+            transaction_events.c.package_id, transaction_events.c.plan_id, transaction_events.c.correlation_id,
+        ))).all()
+    assert [tuple(r) for r in rows] == [(None,) * 5, (None,) * 5]
+    found, _ = await search(store, EventFilter())
+    assert all("applicationId" not in e and "correlationID" not in e for e in found)
+    values.update(application_id="app-1", application_name="Shop", correlation_id="c-1")
+    recorder.record(tuple(values[f] for f in CALL_FIELDS))
+    await recorder.flush()
+    found, _ = await search(store, EventFilter(application_id="app-1"))
+    assert [(e["applicationId"], e["applicationName"], e["correlationID"]) for e in found] == [("app-1", "Shop", "c-1")]
