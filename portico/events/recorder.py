@@ -287,7 +287,23 @@ class EventRecorder:
             if self.store.backend != "sqlite":
                 await conn.exec_driver_sql(_insert_sql(self.store.backend), rows)
                 return
-            step = SQLITE_ROWS_PER_STATEMENT
-            for start in range(0, len(rows), step):
-                chunk = rows[start : start + step]
-                await conn.exec_driver_sql(_sqlite_multi_row_sql(len(chunk)), tuple(chain.from_iterable(chunk)))
+            start = 0
+            for size in _statement_sizes(len(rows)):
+                chunk = rows[start : start + size]
+                start += size
+                await conn.exec_driver_sql(_sqlite_multi_row_sql(size), tuple(chain.from_iterable(chunk)))
+
+
+def _statement_sizes(n: int) -> list[int]:
+    """Rows per SQLite statement for a batch of ``n``: full statements, then powers of two for the
+    rest. A handful of distinct statements stay prepared in the driver's cache; a statement for
+    every remainder (a batch cut by the flush interval has any size) was parsed anew each time."""
+    full, rest = divmod(n, SQLITE_ROWS_PER_STATEMENT)
+    sizes = [SQLITE_ROWS_PER_STATEMENT] * full
+    bit = 1 << max(rest.bit_length() - 1, 0)
+    while rest:
+        if rest & bit:
+            sizes.append(bit)
+            rest -= bit
+        bit >>= 1
+    return sizes

@@ -292,3 +292,24 @@ async def test_missing_values_are_stored_as_null(store: Store) -> None:
     await recorder.flush()
     found, _ = await search(store, EventFilter(application_id="app-1"))
     assert [(e["applicationId"], e["applicationName"], e["correlationID"]) for e in found] == [("app-1", "Shop", "c-1")]
+
+
+def test_sqlite_batches_use_a_few_statement_sizes() -> None:
+    from portico.events.recorder import SQLITE_ROWS_PER_STATEMENT, _statement_sizes
+
+    seen: set[int] = set()
+    for n in range(0, 3 * SQLITE_ROWS_PER_STATEMENT + 7):
+        sizes = _statement_sizes(n)
+        assert sum(sizes) == n
+        seen.update(sizes)
+    # full statements plus powers of two: every batch size reuses prepared statements
+    assert seen <= {SQLITE_ROWS_PER_STATEMENT} | {1 << i for i in range(SQLITE_ROWS_PER_STATEMENT.bit_length())}
+
+
+async def test_odd_batch_sizes_are_written_whole(store: Store) -> None:
+    recorder = EventRecorder(store)
+    for n in (1, 3, 137, 201):
+        for _ in range(n):
+            recorder.record(event())
+        await recorder.flush()
+    assert recorder.written == await stored_count(store) == 342
