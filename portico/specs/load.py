@@ -89,11 +89,28 @@ def _load_yaml(text: str) -> Any:
         if node is None:
             return None
         _check_expansion(node)
+        _keep_version_text(node)
         return loader.construct_document(node)
     except RecursionError as exc:
         raise SpecError("not valid JSON or YAML: the document is nested too deeply") from exc
     finally:
         loader.dispose()
+
+
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+
+
+def _keep_version_text(root: yaml.Node) -> None:
+    """``info.version`` as written: an unquoted ``version: 1.10`` is the text "1.10" (an API's
+    version), not the float 1.1. Only plain scalars YAML would read as numbers are retagged."""
+    if not isinstance(root, yaml.MappingNode):
+        return
+    for key, value in root.value:
+        if isinstance(key, yaml.ScalarNode) and key.value == "info" and isinstance(value, yaml.MappingNode):
+            for field, item in value.value:
+                if (isinstance(field, yaml.ScalarNode) and field.value == "version"
+                        and isinstance(item, yaml.ScalarNode) and item.tag in _NUMBER_TAGS):
+                    item.tag = "tag:yaml.org,2002:str"
 
 
 def _check_expansion(root: yaml.Node) -> None:

@@ -62,6 +62,15 @@ async def test_create_from_yaml_swagger_upload(node: Node) -> None:
     assert swagger["swagger"] == "2.0" and "/pets" in swagger["paths"]
 
 
+async def test_unquoted_yaml_version_is_the_version_as_written(node: Node) -> None:
+    # "version: 1.10" unquoted is a float to YAML; the API is version 1.10, not 1.1
+    text = b"swagger: 2.0\ninfo:\n  title: Tens\n  version: 1.10\nhost: 127.0.0.1:1\npaths: {}\n"
+    r = await _create_multipart(node, text, "tens.yaml", type="swagger")
+    assert r.status_code == 200, r.text
+    api = r.json()["apiResponse"]["api"]
+    assert (api["apiName"], api["apiVersion"]) == ("Tens", "1.10")
+
+
 @pytest.fixture
 def spec_server() -> Iterator[str]:
     body = json.dumps(SWAGGER).encode()

@@ -91,3 +91,16 @@ def test_deeply_nested_documents_are_rejected() -> None:
         load_document(b"{" + b'"a": {' * 300 + b"}" * 301)
     with pytest.raises(SpecError, match="nested too deeply"):
         load_document(b"[" * 100_000 + b"]" * 100_000)
+
+
+@pytest.mark.parametrize(("written", "version"), [("1.10", "1.10"), ("2", "2"), ("1.0", "1.0"), ("'1.10'", "1.10"),
+                                                  ("v1", "v1"), ("1e3", "1e3")])
+def test_yaml_info_version_is_kept_as_written(written: str, version: str) -> None:
+    data, _ = load_document(f"openapi: 3.0.3\ninfo:\n  title: T\n  version: {written}\npaths: {{}}\n".encode())
+    assert data["info"]["version"] == version
+    assert data["openapi"] == "3.0.3"
+
+
+def test_numbers_elsewhere_stay_numbers() -> None:
+    data, _ = load_document(b"openapi: 3.0.3\ninfo: {title: T, version: 1.10, x-rate: 1.10}\npaths: {}\n")
+    assert data["info"] == {"title": "T", "version": "1.10", "x-rate": 1.1}
