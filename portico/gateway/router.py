@@ -3,7 +3,9 @@
 Static paths are a dict lookup; templated ones are regexes tried from the most
 specific (most literal segments) to the least. With strict matching off, a path
 that matches no template falls back to the template that matches its longest
-leading run of segments (``/mypath`` serves ``/mypath/abc``)."""
+leading run of segments (``/mypath`` serves ``/mypath/abc``). A resource the provider disabled
+(``enabled: false`` on the path) matches nothing, and a path it would match finds no fallback
+either: disabling ``/pets/{id}`` must not leave ``/pets/7`` served by ``/pets``."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ class Resource:
     literal_segments: int = 0
     segments: tuple[str, ...] = field(default=())
     param_names: tuple[str, ...] = ()
+    hidden: bool = False  # disabled by the provider: blocks its paths, serves none
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +40,11 @@ def _normalize(path: str) -> str:
     return path
 
 
-def compile_resource(template: str, methods: frozenset[str]) -> Resource:
+def compile_resource(template: str, methods: frozenset[str], hidden: bool = False) -> Resource:
     template = _normalize(template)
     segments = tuple(s for s in template.split("/") if s)
     if "{" not in template:
-        return Resource(template, methods, None, len(segments), segments)
+        return Resource(template, methods, None, len(segments), segments, hidden=hidden)
     # Positional groups: parameter names are free text in specs ("1x", "a-b", repeated names)
     # and must never be able to break the regex.
     regex = ""
@@ -54,7 +57,7 @@ def compile_resource(template: str, methods: frozenset[str]) -> Resource:
         last = m.end()
     regex += re.escape(template[last:])
     literal = sum(1 for s in segments if "{" not in s)
-    return Resource(template, methods, re.compile(f"^{regex}/?$"), literal, segments, tuple(names))
+    return Resource(template, methods, re.compile(f"^{regex}/?$"), literal, segments, tuple(names), hidden)
 
 
 class ResourceRouter:
@@ -68,14 +71,18 @@ class ResourceRouter:
 
     @property
     def resources(self) -> list[Resource]:
-        return list(self._all)
+        """The resources that can be called (not the hidden ones)."""
+        return [r for r in self._all if not r.hidden]
 
     @classmethod
     def from_paths(cls, paths: dict[str, dict[str, object]]) -> ResourceRouter:
         methods = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
         resources = []
         for template, item in paths.items():
-            if not isinstance(item, dict) or item.get("enabled") is False:
+            if not isinstance(item, dict):
+                continue
+            if item.get("enabled") is False:
+                resources.append(compile_resource(template, frozenset(), hidden=True))
                 continue
             ops = frozenset(
                 m.upper() for m, op in item.items()
@@ -88,12 +95,12 @@ class ResourceRouter:
         path = _normalize(path)
         static = self._static.get(path)
         if static is not None:
-            return Match(static, {})
+            return None if static.hidden else Match(static, {})
         for r in self._templated:
             assert r.pattern is not None
             m = r.pattern.match(path)
             if m is not None:
-                return Match(r, dict(zip(r.param_names, m.groups(), strict=True)))
+                return None if r.hidden else Match(r, dict(zip(r.param_names, m.groups(), strict=True)))
         return None if strict else self._best_prefix(path)
 
     def _best_prefix(self, path: str) -> Match | None:
@@ -106,4 +113,5 @@ class ResourceRouter:
             if all(t == s or t.startswith("{") for t, s in zip(r.segments, segments, strict=False)):
                 if best is None or n > len(best.segments):
                     best = r
-        return Match(best, {}) if best is not None else None
+        # The closest resource decides: under a disabled one, a shorter one does not step in.
+        return Match(best, {}) if best is not None and not best.hidden else None

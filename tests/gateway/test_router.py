@@ -15,6 +15,10 @@ PATHS = {
     "/e/{a-b}/{a_b}": {"get": {}},
     "/off": {"get": {"enabled": False}, "enabled": True},
     "/mypath": {"get": {}},
+    "/shop": {"get": {}},
+    "/shop/{item}": {"get": {}, "enabled": False},
+    "/shop/{item}/reviews": {"get": {}},
+    "/shop/special": {"get": {}, "enabled": False},
 }
 
 
@@ -32,6 +36,14 @@ PATHS = {
         ("/mypath/abc", True, None, None),
         ("/mypath/abc", False, "/mypath", {}),
         ("/pets/7/toys", False, "/pets/{id}", {}),
+        # a disabled resource serves nothing, and no shorter resource answers in its place
+        ("/shop", True, "/shop", {}),
+        ("/shop/7", True, None, None),
+        ("/shop/7", False, None, None),
+        ("/shop/7/photos", False, None, None),
+        ("/shop/special", False, None, None),
+        ("/shop/7/reviews", True, "/shop/{item}/reviews", {"item": "7"}),
+        ("/shop/7/reviews/1", False, "/shop/{item}/reviews", {}),
     ],
 )
 def test_match(path: str, strict: bool, template: str | None, params: dict[str, str] | None) -> None:
@@ -40,6 +52,11 @@ def test_match(path: str, strict: bool, template: str | None, params: dict[str, 
         assert match is None
     else:
         assert match is not None and match.resource.template == template and match.params == params
+
+
+def test_disabled_resources_are_not_listed() -> None:
+    templates = {r.template for r in ResourceRouter.from_paths(PATHS).resources}
+    assert "/shop" in templates and "/shop/{item}" not in templates and "/shop/special" not in templates
 
 
 def test_disabled_operations_are_not_methods() -> None:

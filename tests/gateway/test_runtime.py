@@ -118,6 +118,21 @@ async def test_strict_resource_matching_off_serves_best_prefix(node: Node, upstr
     assert r.status_code == 200 and r.json()["path"] == "/echo/1/extra"
 
 
+async def test_a_disabled_resource_is_not_served_by_a_shorter_one(node: Node, upstream: Upstream) -> None:
+    # /echo/{id} switched off: with strict matching off, /echo must not answer its paths instead
+    api = await node.create_api(spec_for(upstream.url))
+    body = (await node.admin.get(f"/apis/{api['id']}")).json()["apiResponse"]["api"]
+    body["apiDefinition"]["paths"]["/echo/{id}"]["enabled"] = False
+    assert (await node.admin.put(f"/apis/{api['id']}", json=body)).status_code == 200
+    await node.admin.put("/configurations/settings", json={"preferredSettings": {
+        "extendedKeys": {"strictResourceMatching": "false"}}})
+    await node.reload()
+    assert (await node.gw.get("/Echo/1.0/echo/7")).status_code == 404
+    assert (await node.gw.get("/Echo/1.0/echo/7/extra")).status_code == 404
+    assert (await node.gw.get("/Echo/1.0/echo")).status_code == 200
+    assert (await node.gw.get("/Echo/1.0/bytes/3/extra")).status_code == 200  # other resources still fall back
+
+
 async def test_api_key_identification(node: Node, upstream: Upstream) -> None:
     api = await node.create_api(spec_for(upstream.url))
     other = await node.create_api(spec_for(upstream.url, "Other"))
