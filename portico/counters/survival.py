@@ -1,6 +1,10 @@
 """Quota survival (``pgmen.quotaSurvival.interval``): quota counts are saved to the
 ``quota_counters`` table every interval and on shutdown, and restored when a node starts,
-so a restart does not hand every subscriber a fresh quota."""
+so a restart does not hand every subscriber a fresh quota.
+
+When the counter store (Redis) is unreachable at start the node starts anyway (calls follow
+``rateLimitFailOpen``) and the restore is retried every few seconds; nothing is saved before it
+succeeds, so live counts of a store that just came back never overwrite the saved ones."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, insert, select
 
-from portico.counters import Counters, Window
+from portico.counters import Counters, CounterUnavailable, Window
 from portico.store.tables import quota_counters
 from portico.tasks import stop_task
 
@@ -20,22 +24,32 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("portico.counters")
 
+# Seconds between attempts to restore saved counts while the counter store is unreachable.
+RESTORE_RETRY_S = 2.0
+
 
 class QuotaSurvival:
     def __init__(self, store: Store, counters: Counters, prefix: str, interval: float) -> None:
         self.store, self.counters, self.prefix, self.interval = store, counters, prefix, interval
         self._task: asyncio.Task[None] | None = None
+        self.restored = False
 
     async def restore(self) -> int:
-        """Load saved counts of windows that have not ended; returns how many."""
+        """Load saved counts of windows that have not ended; returns how many (0 when the
+        counter store is unreachable: ``restored`` stays false and the saver retries)."""
         now = int(time.time() * 1000)
         async with self.store.read() as tx:
             rows = (await tx.connection.execute(
                 select(quota_counters).where(quota_counters.c.window_end > now)
             )).all()
-        for row in rows:
-            m = row._mapping
-            await self.counters.put(m["key"], Window(m["window_start"], m["window_end"]), m["count"])
+        try:
+            for row in rows:
+                m = row._mapping
+                await self.counters.put(m["key"], Window(m["window_start"], m["window_end"]), m["count"])
+        except CounterUnavailable as exc:
+            log.warning("restoring saved quota counters postponed, the counter store is unavailable: %s", exc)
+            return 0
+        self.restored = True
         return len(rows)
 
     async def save(self) -> None:
@@ -53,18 +67,28 @@ class QuotaSurvival:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
+    async def _restore_then_save(self) -> None:
+        if not self.restored:
+            await self.restore()
+        if self.restored:
+            await self.save()
+
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(self.interval if self.restored else min(self.interval, RESTORE_RETRY_S))
             try:
-                await self.save()
-            except Exception:  # a failed save is retried next interval; traffic goes on
+                await self._restore_then_save()
+            except CounterUnavailable as exc:  # retried next interval; traffic goes on
+                log.warning("saving quota counters failed, the counter store is unavailable: %s", exc)
+            except Exception:
                 log.exception("saving quota counters failed")
 
     async def close(self) -> None:
         if self._task is not None:
             await stop_task(self._task)
         try:
-            await self.save()
+            await self._restore_then_save()
+        except CounterUnavailable as exc:
+            log.warning("saving quota counters at shutdown failed, the counter store is unavailable: %s", exc)
         except Exception:
             log.exception("saving quota counters at shutdown failed")
