@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from portico.settings import WEEKDAYS
+
 if TYPE_CHECKING:
     from portico.gateway.snapshot import Services
 
@@ -38,7 +40,6 @@ UNIT_MS: dict[str, int] = {
     "weeks": 604_800_000,
 }
 INTERVAL_UNITS = (*UNIT_MS, "months")
-WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 
 
 class CounterUnavailable(Exception):
