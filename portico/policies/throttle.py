@@ -59,12 +59,13 @@ class Limit:
     unit: str
 
 
-async def check_limit(ex: Exchange, key: str, limit: Limit) -> Violation | None:
-    """Count the call under ``key``; a violation when the limit is reached (or the store is down
-    and the gateway fails closed)."""
+async def check_limit(ex: Exchange, key: str, limit: Limit, now: int | None = None) -> Violation | None:
+    """Count the call under ``key`` in the window holding ``now`` (epoch ms, default: the current
+    time); a violation when the limit is reached (or the store is down and the gateway fails closed)."""
     snap = ex.snapshot
     settings = limit_settings(snap)
-    now = int(time.time() * 1000)
+    if now is None:
+        now = int(time.time() * 1000)
     window = window_for(now, limit.interval, limit.unit, settings.start_day)
     try:
         decision = await counters_of(snap.services).acquire(key, limit.count, window)
