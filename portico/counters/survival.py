@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import case, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portico.counters import Counters, CounterUnavailable, Window
 from portico.store.tables import quota_counters
@@ -61,8 +63,23 @@ class QuotaSurvival:
             conn = tx.connection
             await conn.execute(delete(quota_counters).where(quota_counters.c.window_end <= now))
             if rows:
-                await conn.execute(delete(quota_counters).where(quota_counters.c.key.in_([r["key"] for r in rows])))
-                await conn.execute(insert(quota_counters), rows)
+                await conn.execute(self._upsert(conn.dialect.name), rows)
+
+    @staticmethod
+    def _upsert(dialect: str) -> Any:
+        """Insert or update by key, as one statement: nodes sharing the database save at the same
+        time without a duplicate-key failure (a delete-then-insert races), and with no
+        parameter-count limit on the number of keys. A row of a later window replaces the stored
+        one; within one window the higher count stays (each node saves what it has counted)."""
+        stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(quota_counters)
+        new, old = stmt.excluded, quota_counters.c
+        return stmt.on_conflict_do_update(
+            index_elements=[old.key],
+            set_={"window_start": new.window_start, "window_end": new.window_end, "updated_at": new.updated_at,
+                  "count": case((new.window_start > old.window_start, new.count),
+                                (new.count > old.count, new.count), else_=old.count)},
+            where=new.window_start >= old.window_start,
+        )
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())

@@ -1,5 +1,6 @@
-"""Quota survival (portico/counters/survival.py) when the counter store fails: a node whose Redis
-is down at start still starts, and restores the saved counts once Redis is back."""
+"""Quota survival (portico/counters/survival.py): a node whose Redis is down at start still starts
+and restores the saved counts once Redis is back; nodes sharing a database save at once; any
+number of keys."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from portico.counters import window_for
+from portico.counters.memory import MemoryCounters
+from portico.counters.survival import QuotaSurvival
+from portico.store import Store
+from portico.store.tables import quota_counters
 from tests.admin.test_packages import calls, setup_package
 from tests.policies.test_throttle import start_redis
 from tests.support.node import running_node
@@ -44,3 +51,41 @@ async def test_redis_down_at_start_then_saved_quota_restored(sqlite_url: str, tm
     finally:
         redis_proc.kill()
         redis_proc.wait(10)
+
+
+async def _saved(store: Store) -> dict[str, tuple[int, int]]:
+    async with store.read() as tx:
+        rows = (await tx.connection.execute(select(quota_counters))).all()
+    return {r._mapping["key"]: (r._mapping["window_start"], r._mapping["count"]) for r in rows}
+
+
+async def test_nodes_sharing_a_database_save_at_once(store: Store) -> None:
+    """Two nodes' savers run at the same moment: neither fails on a duplicate key; within one
+    window the higher count is kept, and a later window replaces an earlier one."""
+    day = window_for(int(time.time() * 1000), 1, "days")
+    minute = window_for(int(time.time() * 1000) + 120_000, 1, "minutes")  # a later window of another key
+    a, b = MemoryCounters(), MemoryCounters()
+    for i in range(200):
+        await a.add(f"q:app{i}:1", day, 3)
+        await b.add(f"q:app{i}:1", day, 5)
+    await a.add("q:moved:1", day, 9)
+    await b.add("q:moved:1", minute, 1)
+    savers = [QuotaSurvival(store, a, "q:", 60), QuotaSurvival(store, b, "q:", 60)]
+    for _ in range(3):
+        await asyncio.gather(*(s.save() for s in savers))
+    saved = await _saved(store)
+    assert len(saved) == 201 and all(saved[f"q:app{i}:1"] == (day.start_ms, 5) for i in range(200))
+    assert saved["q:moved:1"] == (minute.start_ms, 1)
+
+
+async def test_many_keys_are_saved(store: Store) -> None:
+    """More keys than a statement takes parameters (PostgreSQL: 32767)."""
+    window = window_for(int(time.time() * 1000), 1, "days")
+    counters = MemoryCounters()
+    for i in range(40_000):
+        await counters.add(f"q:app{i}:1", window, 2)
+    await QuotaSurvival(store, counters, "q:", 60).save()
+    await counters.add("q:app7:1", window, 1)
+    await QuotaSurvival(store, counters, "q:", 60).save()
+    saved = await _saved(store)
+    assert len(saved) == 40_000 and saved["q:app7:1"] == (window.start_ms, 3)
