@@ -143,6 +143,12 @@ class Counters(ABC):
     async def snapshot(self, prefix: str) -> list[tuple[str, Window, int]]:
         """Every live (key, window, count) under ``prefix`` (for persistence)."""
 
+    async def incarnation(self) -> str:
+        """Identifies the store's current life: it changes when the store restarted and may have
+        lost its counts (quota survival then restores the saved ones). Raises
+        :class:`CounterUnavailable` when the backend cannot answer."""
+        return ""
+
     async def close(self) -> None:
         return None
 

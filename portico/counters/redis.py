@@ -112,6 +112,11 @@ class RedisCounters(Counters):
     async def put(self, key: str, window: Window, count: int) -> None:
         await self._call(self._put, keys=[self._key(key, window)], args=[count, self._ttl(window)])
 
+    async def incarnation(self) -> str:
+        # A restarted Redis gets a new run_id (without persistence it comes back empty).
+        info = await self._call(self._client.info, "server")
+        return str(info.get("run_id", ""))
+
     async def _scan(self, prefix: str) -> list[bytes]:
         found: list[bytes] = []
         async for name in self._client.scan_iter(match=f"{self._pattern_prefix}{_glob_escape(prefix)}*", count=500):

@@ -4,7 +4,9 @@ so a restart does not hand every subscriber a fresh quota.
 
 When the counter store (Redis) is unreachable at start the node starts anyway (calls follow
 ``rateLimitFailOpen``) and the restore is retried every few seconds; nothing is saved before it
-succeeds, so live counts of a store that just came back never overwrite the saved ones."""
+succeeds. When the store restarts (``Counters.incarnation`` changes: a Redis without persistence
+comes back empty), the saved counts are restored again within a few seconds, without restarting
+the node (restoring keeps a higher live count, so it is harmless when nothing was lost)."""
 
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ class QuotaSurvival:
         self.store, self.counters, self.prefix, self.interval = store, counters, prefix, interval
         self._task: asyncio.Task[None] | None = None
         self.restored = False
+        self._incarnation = ""  # of the counter store the saved counts were last restored into
+        self._postponed = False
 
     async def restore(self) -> int:
         """Load saved counts of windows that have not ended; returns how many (0 when the
@@ -45,13 +49,16 @@ class QuotaSurvival:
                 select(quota_counters).where(quota_counters.c.window_end > now)
             )).all()
         try:
+            incarnation = await self.counters.incarnation()
             for row in rows:
                 m = row._mapping
                 await self.counters.put(m["key"], Window(m["window_start"], m["window_end"]), m["count"])
         except CounterUnavailable as exc:
-            log.warning("restoring saved quota counters postponed, the counter store is unavailable: %s", exc)
+            if not self._postponed:  # once per outage; the saver retries every few seconds
+                log.warning("restoring saved quota counters postponed, the counter store is unavailable: %s", exc)
+            self._postponed = True
             return 0
-        self.restored = True
+        self.restored, self._incarnation, self._postponed = True, incarnation, False
         return len(rows)
 
     async def save(self) -> None:
@@ -84,21 +91,30 @@ class QuotaSurvival:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
-    async def _restore_then_save(self) -> None:
+    async def _restore_then_save(self, save: bool = True) -> None:
+        if self.restored and await self.counters.incarnation() != self._incarnation:
+            log.warning("the counter store restarted; restoring saved quota counters")
+            self.restored = False
         if not self.restored:
             await self.restore()
-        if self.restored:
+        if self.restored and save:
             await self.save()
 
     async def _run(self) -> None:
+        last_save = time.monotonic()
         while True:
-            await asyncio.sleep(self.interval if self.restored else min(self.interval, RESTORE_RETRY_S))
+            # Wake often enough to restore soon after the store comes back; save every interval.
+            await asyncio.sleep(min(self.interval, RESTORE_RETRY_S))
+            due = time.monotonic() - last_save >= self.interval
             try:
-                await self._restore_then_save()
-            except CounterUnavailable as exc:  # retried next interval; traffic goes on
-                log.warning("saving quota counters failed, the counter store is unavailable: %s", exc)
+                await self._restore_then_save(due)
+            except CounterUnavailable as exc:  # retried at the next wake-up; traffic goes on
+                if due:  # (the store logs its outages itself: once per interval here is enough)
+                    log.warning("saving quota counters failed, the counter store is unavailable: %s", exc)
             except Exception:
                 log.exception("saving quota counters failed")
+            if due:
+                last_save = time.monotonic()
 
     async def close(self) -> None:
         if self._task is not None:

@@ -1,6 +1,6 @@
 """Quota survival (portico/counters/survival.py): a node whose Redis is down at start still starts
-and restores the saved counts once Redis is back; nodes sharing a database save at once; any
-number of keys."""
+and restores the saved counts once Redis is back, as it does when Redis restarts empty; nodes
+sharing a database save at once; any number of keys."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from portico.store import Store
 from portico.store.tables import quota_counters
 from tests.admin.test_packages import calls, setup_package
 from tests.policies.test_throttle import start_redis
-from tests.support.node import running_node
+from tests.support.node import Node, running_node
 from tests.support.process import free_port
 from tests.support.upstream import Upstream
 
@@ -40,13 +40,48 @@ async def test_redis_down_at_start_then_saved_quota_restored(sqlite_url: str, tm
         async with running_node(sqlite_url, tmp_path / "data", redis_url=url) as node:
             assert await calls(node, key, 1) == [200]  # Redis down: fail open (the default)
             redis_proc = start_redis(port)  # back, and empty
+            await _usage_reaches(node, sub["id"], 2)  # the saved count, without a restart
+            assert await calls(node, key, 2) == [200, 429]
+    finally:
+        redis_proc.kill()
+        redis_proc.wait(10)
+
+
+async def _usage_reaches(node: Node, app_id: str, used: int) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        r = await node.admin.get(f"/subscriptions/{app_id}/usage")
+        if r.status_code == 200 and r.json()["usedQuota"] == used:
+            return
+        assert time.monotonic() < deadline, r.text
+        await asyncio.sleep(0.2)
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+async def test_saved_quota_restored_after_redis_restarts_empty(sqlite_url: str, tmp_path: Path,
+                                                               upstream: Upstream) -> None:
+    """Redis restarts without its data while the node runs: the saved counts come back."""
+    port = free_port()
+    redis_proc = start_redis(port)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        async with running_node(sqlite_url, tmp_path / "data", redis_url=url) as node:
+            r = await node.admin.put("/configurations/settings", json={"preferredSettings": {
+                "extendedKeys": {"pgmen.quotaSurvival.interval": "0.2"}}})
+            assert r.status_code == 200, r.text  # read when the saver starts: restart to apply
+        async with running_node(sqlite_url, tmp_path / "data", redis_url=url) as node:
+            *_, sub = await setup_package(node, upstream, quota=3)
+            key = sub["accessTokens"]["apiAccessKey"]["apiAccessKey"]
+            assert await calls(node, key, 2) == [200, 200]
             deadline = time.monotonic() + 30
-            while True:  # the saved count (2) comes back without a restart
-                r = await node.admin.get(f"/subscriptions/{sub['id']}/usage")
-                if r.status_code == 200 and r.json()["usedQuota"] == 2:
-                    break
-                assert time.monotonic() < deadline, r.text
+            while not any(k.startswith(f"q:{sub['id']}:") and c == 2 for k, (_, c) in (await _saved(
+                    node.portico.store)).items()):
+                assert time.monotonic() < deadline
                 await asyncio.sleep(0.2)
+            redis_proc.kill()
+            redis_proc.wait(10)
+            redis_proc = start_redis(port)  # back, and empty
+            await _usage_reaches(node, sub["id"], 2)
             assert await calls(node, key, 2) == [200, 429]
     finally:
         redis_proc.kill()
