@@ -66,6 +66,16 @@ async def test_add_put_snapshot_reset(counters: Counters) -> None:
     assert await counters.snapshot("q:") == []
 
 
+async def test_a_late_add_to_a_finished_window_leaves_the_current_one_alone(counters: Counters) -> None:
+    # A call admitted before a boundary has its success tallied after it, in its own window.
+    w1, w2 = Window(1_000, 2_000_000_000_000_000), Window(2_000_000_000_000_000, 3_000_000_000_000_000)
+    await counters.add("q:a:ok", w2, 3)
+    await counters.add("q:a:ok", w1)
+    await counters.put("q:a:ok", w1, 9)
+    assert await counters.get("q:a:ok", w2) == 3
+    assert (await counters.add("q:a:ok", w2)) == 4
+
+
 def test_unknown_backend_is_named() -> None:
     with pytest.raises(ValueError, match="memory"):
         load_backend("etcd")
