@@ -15,6 +15,7 @@ true lets calls through, false answers 503."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -142,6 +143,11 @@ class Throttle(PolicyHandler):
         self._every = config.alertFrequency == "every"
         self._local_log = any(d.destinationType == "localLog" for d in config.destination)
         self._message = config.alertMessage
+        # Counters follow the rule, not the handler object: a reload with the same rule keeps
+        # counting. Rules for different consumers count apart (each rule's limit is its own).
+        consumers = "" if self._consumers is None else "/" + hashlib.sha256(
+            "\n".join(sorted(self._consumers)).encode()).hexdigest()[:16]
+        self._rule_key = f"{self._limit.count}/{config.alertInterval}{config.alertIntervalUnit}{consumers}"
 
     async def run(self, ex: Exchange) -> Violation | None:
         app = ex.application
@@ -151,7 +157,7 @@ class Throttle(PolicyHandler):
         if self._limit.count == 0:
             return Violation(429, "RATE_LIMIT_EXCEEDED", "The rate limit allows no requests.")
         consumer = (app.id if app else "-") if self._per_consumer else "*"
-        key = f"thr:{ex.api.id}:{self._config_key()}:{consumer}"
+        key = f"thr:{ex.api.id}:{self._rule_key}:{consumer}"
         counted = ex.policy_state("throttle")
         if key in counted:  # an identical rule already counted this call
             return None
@@ -169,9 +175,3 @@ class Throttle(PolicyHandler):
                 "limit": self._limit.count, "interval": self._limit.interval, "intervalUnit": self._limit.unit,
             })
         return violation
-
-    def _config_key(self) -> str:
-        # Counters follow the rule, not the handler object: a reload with the same rule keeps counting.
-        cfg = self.config
-        assert isinstance(cfg, ThrottleConfig)
-        return f"{self._limit.count}/{cfg.alertInterval}{cfg.alertIntervalUnit}"
