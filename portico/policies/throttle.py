@@ -15,7 +15,6 @@ true lets calls through, false answers 503."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -143,11 +142,10 @@ class Throttle(PolicyHandler):
         self._every = config.alertFrequency == "every"
         self._local_log = any(d.destinationType == "localLog" for d in config.destination)
         self._message = config.alertMessage
-        # Counters follow the rule, not the handler object: a reload with the same rule keeps
-        # counting. Rules for different consumers count apart (each rule's limit is its own).
-        consumers = "" if self._consumers is None else "/" + hashlib.sha256(
-            "\n".join(sorted(self._consumers)).encode()).hexdigest()[:16]
-        self._rule_key = f"{self._limit.count}/{config.alertInterval}{config.alertIntervalUnit}{consumers}"
+        # Counters follow the rule (its stored action, ``action_id``, and its limit), not the handler
+        # object: a reload with the same rule keeps counting. Rules for different consumers, or on
+        # different resources, count apart (each rule's limit is its own).
+        self._rule_key = f"{self._limit.count}/{config.alertInterval}{config.alertIntervalUnit}"
 
     async def run(self, ex: Exchange) -> Violation | None:
         app = ex.application
@@ -157,7 +155,7 @@ class Throttle(PolicyHandler):
         if self._limit.count == 0:
             return Violation(429, "RATE_LIMIT_EXCEEDED", "The rate limit allows no requests.")
         consumer = (app.id if app else "-") if self._per_consumer else "*"
-        key = f"thr:{ex.api.id}:{self._rule_key}:{consumer}"
+        key = f"thr:{ex.api.id}:{self.action_id}:{self._rule_key}:{consumer}"
         counted = ex.policy_state("throttle")
         if key in counted:  # an identical rule already counted this call
             return None

@@ -178,6 +178,24 @@ async def test_rules_for_different_consumers_count_apart(sqlite_node: Node, upst
         assert got == [200, 200, 429]
 
 
+async def test_rules_on_different_resources_count_apart(sqlite_node: Node, upstream: Upstream) -> None:
+    """The same limit on two resources (resource-scoped policies): each resource has its own counter."""
+    node = sqlite_node
+    api = await node.create_api(spec_for(upstream.url))
+    for path in ("/echo", "/status/{id}"):
+        r = await node.admin.post("/policyActions", json={"policyAction": {
+            "templateKey": "throttle", "names": [], "parameters": throttle(2)}})
+        assert r.status_code == 201, r.text
+        r = await node.admin.post(f"/policies?apiId={api['id']}", json={"policy": {
+            "names": [{"value": path}], "policyScope": "RESOURCE", "scope": {"resourcePath": path, "methods": ["GET"]},
+            "policyEnforcements": [{"stageKey": "LMT", "enforcements": [
+                {"enforcementObjectId": r.json()["policyAction"]["id"], "order": "0"}]}]}})
+        assert r.status_code == 201, r.text
+    await node.reload()
+    for path in ("/Echo/1.0/echo", "/Echo/1.0/status/200"):
+        assert [(await node.gw.get(path)).status_code for _ in range(3)] == [200, 200, 429]
+
+
 async def test_unknown_consumer_ids_need_an_application(sqlite_node: Node, upstream: Upstream) -> None:
     api = await sqlite_node.create_api(spec_for(upstream.url))
     await add_action(sqlite_node, api, "throttle", "LMT", throttle(1, consumers=[str(uuid.uuid4())]))
