@@ -87,6 +87,9 @@ _UNITS = {
     "m": 2592000, "month": 2592000, "months": 2592000,
     "y": 31536000, "year": 31536000, "years": 31536000,
 }
+# startDayOfTheWeek: weekly counting windows (rate limits, quotas) begin at 00:00 UTC on this day.
+WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+
 _PERIOD = re.compile(r"^\s*(\d+)\s*([a-zA-Z]+)\s*$")
 
 
@@ -125,6 +128,11 @@ def validate_setting(key: str, value: Any) -> str:
             raise ValueError(f"setting {key!r} must not be negative")
     if key == "apiKeyExpirationPeriod":
         parse_period(value)
+    if key == "startDayOfTheWeek":
+        if value.strip().upper() not in WEEKDAYS:
+            raise ValueError(f"setting 'startDayOfTheWeek' must be a day of the week (MONDAY ... SUNDAY), "
+                             f"got {value!r}")
+        value = value.strip().upper()  # stored as every reader compares it
     if key == "apiKeyHeader" and not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", value):
         raise ValueError(f"setting 'apiKeyHeader' must be a valid header name, got {value!r}")
     if key == "customCertificateHeader" and not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]*", value.strip()):

@@ -15,6 +15,7 @@ from portico.admin.common import ids_param, json_response, read_object
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError, not_found
 from portico.domain.package import PLAN_STAGE_KEYS
+from portico.domain.plan_limits import sla_quota_problem
 from portico.domain.policy import LocalizedText, Policy, PolicyAction, StageEnforcements
 from portico.policies.base import ConfigError, validate_parameters
 from portico.policies.registry import HANDLERS, STAGE_KEYS, STAGES
@@ -125,6 +126,8 @@ def _action_from(data: dict[str, Any], action_id: str) -> PolicyAction:
         validate_parameters(handler, data.get("parameters", []))
     except ConfigError as exc:
         raise ApiError(400, str(exc)) from None
+    if key == "monitorSLA" and (problem := sla_quota_problem(data.get("parameters", []))):
+        raise ApiError(400, f"monitorSLA: {problem}")
     try:
         return PolicyAction.model_validate({**data, "id": action_id})
     except ValidationError as exc:

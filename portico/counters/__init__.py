@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from portico.settings import WEEKDAYS
+
 if TYPE_CHECKING:
     from portico.gateway.snapshot import Services
 
@@ -38,7 +40,6 @@ UNIT_MS: dict[str, int] = {
     "weeks": 604_800_000,
 }
 INTERVAL_UNITS = (*UNIT_MS, "months")
-WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 
 
 class CounterUnavailable(Exception):
@@ -141,6 +142,12 @@ class Counters(ABC):
     @abstractmethod
     async def snapshot(self, prefix: str) -> list[tuple[str, Window, int]]:
         """Every live (key, window, count) under ``prefix`` (for persistence)."""
+
+    async def incarnation(self) -> str:
+        """Identifies the store's current life: it changes when the store restarted and may have
+        lost its counts (quota survival then restores the saved ones). Raises
+        :class:`CounterUnavailable` when the backend cannot answer."""
+        return ""
 
     async def close(self) -> None:
         return None

@@ -1,5 +1,9 @@
 """In-process counters (the default). Exact within one process: every operation runs to
-completion without awaiting, so the event loop cannot interleave two check-and-increments."""
+completion without awaiting, so the event loop cannot interleave two check-and-increments.
+
+One entry per key holds the count of the key's latest window. An operation on a window that
+ended before that one began (a call admitted before a boundary whose success is tallied after
+it) is not stored: it would otherwise replace, and so reset, the current window's count."""
 
 from __future__ import annotations
 
@@ -25,6 +29,10 @@ class MemoryCounters(Counters):
             self._counts = {k: v for k, v in self._counts.items() if v[0].end_ms > now}
             self._prune_at = max(self.PRUNE_AT, 2 * len(self._counts))
 
+    def _stale(self, key: str, window: Window) -> bool:
+        entry = self._counts.get(key)
+        return entry is not None and window.end_ms <= entry[0].start_ms
+
     def _current(self, key: str, window: Window) -> int:
         entry = self._counts.get(key)
         if entry is None:
@@ -35,6 +43,8 @@ class MemoryCounters(Counters):
         return entry[1]
 
     async def acquire(self, key: str, limit: int, window: Window) -> Decision:
+        if self._stale(key, window):  # its window is over: nothing left to count against
+            return Decision(limit > 0, 1, window)
         count = self._current(key, window)
         if count >= limit:
             return Decision(False, count, window)
@@ -42,6 +52,8 @@ class MemoryCounters(Counters):
         return Decision(True, count + 1, window)
 
     async def add(self, key: str, window: Window, amount: int = 1) -> int:
+        if self._stale(key, window):
+            return amount
         count = self._current(key, window) + amount
         self._set(key, window, count)
         return count
@@ -50,6 +62,8 @@ class MemoryCounters(Counters):
         return self._current(key, window)
 
     async def put(self, key: str, window: Window, count: int) -> None:
+        if self._stale(key, window):
+            return
         self._set(key, window, max(count, self._current(key, window)))
 
     async def reset(self, prefix: str) -> None:

@@ -9,7 +9,9 @@ nodes with any number of clients never grant more than the limit.
 
 When Redis cannot be reached every call raises :class:`CounterUnavailable` at once for a short
 back-off (no connect attempt per request), a warning is logged at most every 30 s, and the next
-call after the back-off tries again: the store recovers by itself."""
+call after the back-off tries again while the others keep failing at once until it answers (a
+hung Redis costs one call the socket timeout per back-off, not every call in flight): the store
+recovers by itself."""
 
 from __future__ import annotations
 
@@ -69,6 +71,7 @@ class RedisCounters(Counters):
         self._add = self._client.register_script(_ADD)
         self._put = self._client.register_script(_PUT)
         self._down_until = 0.0
+        self._probing = False
         self._last_log = 0.0
         self._url = url
 
@@ -81,8 +84,10 @@ class RedisCounters(Counters):
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         now = time.monotonic()
-        if now < self._down_until:
+        if now < self._down_until or self._probing:
             raise CounterUnavailable("the Redis counter store is unreachable")
+        probe = self._down_until > 0  # the first call after a back-off finds out for all the others
+        self._probing = probe
         try:
             result = await fn(*args, **kwargs)
         except (RedisError, OSError, TimeoutError) as exc:
@@ -91,6 +96,9 @@ class RedisCounters(Counters):
                 self._last_log = now
                 log.warning("Redis counter store %s unreachable (%s); retrying every %.0fs", self._url, exc, BACKOFF_S)
             raise CounterUnavailable(str(exc)) from exc
+        finally:
+            if probe:
+                self._probing = False
         if self._last_log and self._down_until:
             log.warning("Redis counter store %s reachable again", self._url)
             self._last_log = 0.0
@@ -111,6 +119,11 @@ class RedisCounters(Counters):
 
     async def put(self, key: str, window: Window, count: int) -> None:
         await self._call(self._put, keys=[self._key(key, window)], args=[count, self._ttl(window)])
+
+    async def incarnation(self) -> str:
+        # A restarted Redis gets a new run_id (without persistence it comes back empty).
+        info = await self._call(self._client.info, "server")
+        return str(info.get("run_id", ""))
 
     async def _scan(self, prefix: str) -> list[bytes]:
         found: list[bytes] = []

@@ -45,20 +45,60 @@ def _value(param: dict[str, Any] | None) -> str | None:
     return str(values[0]) if isinstance(values, list) and values else None
 
 
-def _sla_quota(action: PolicyAction) -> tuple[Limit, int | None] | None:
-    """monitorSLA quota: ``monitorRules.value`` with extendedProperties quota / notifyPercent."""
-    rules = _first(action.parameters, "monitorRules")
+def _sla_value(parameters: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """monitorSLA's ``monitorRules.value`` parameter and its extendedProperties as a dict."""
+    rules = _first(parameters, "monitorRules")
     inner = rules.get("parameters", []) if rules else []
     value = _first(inner, "value")
-    props = {p.get("key"): p.get("value") for p in (value or {}).get("extendedProperties", []) if isinstance(p, dict)}
+    raw = (value or {}).get("extendedProperties", [])
+    props: dict[str, Any] = {str(p.get("key")): p.get("value") for p in (raw if isinstance(raw, list) else [])
+                             if isinstance(p, dict)}
+    return value, props
+
+
+def _whole(text: Any) -> int:
+    number = float(str(text))
+    if number != int(number):
+        raise ValueError(f"{text!r} is not a whole number")
+    return int(number)
+
+
+def sla_quota_problem(parameters: list[dict[str, Any]]) -> str | None:
+    """What is wrong with a monitorSLA action's quota extendedProperties (None: nothing), so the
+    management API refuses what the gateway could not enforce (a quota it would silently drop)."""
+    _, props = _sla_value(parameters)
+    if props.get("quota") is not None:
+        try:
+            if _whole(props["quota"]) < 0:
+                return "extendedProperties 'quota' must not be negative"
+        except (ValueError, OverflowError):
+            return f"extendedProperties 'quota' must be a whole number, got {props['quota']!r}"
+        interval = _value(_first(parameters, "alertInterval"))
+        try:
+            _whole(interval or "1")
+        except (ValueError, OverflowError):
+            return f"parameter 'alertInterval' of a quota must be a whole number, got {interval!r}"
+    if props.get("notifyPercent") is not None:
+        try:
+            percent = float(str(props["notifyPercent"]))
+        except ValueError:
+            percent = -1.0
+        if not 0 < percent <= 100:
+            return f"extendedProperties 'notifyPercent' must be a number from 1 to 100, got {props['notifyPercent']!r}"
+    return None
+
+
+def _sla_quota(action: PolicyAction) -> tuple[Limit, int | None] | None:
+    """monitorSLA quota: ``monitorRules.value`` with extendedProperties quota / notifyPercent."""
+    value, props = _sla_value(action.parameters)
     try:
-        quota = int(float(str(props.get("quota") or _value(value) or "")))
-        interval = int(_value(_first(action.parameters, "alertInterval")) or "1")
+        quota = _whole(props.get("quota") or _value(value) or "")
+        interval = _whole(_value(_first(action.parameters, "alertInterval")) or "1")
         unit = _value(_first(action.parameters, "alertIntervalUnit")) or "minutes"
         notify = int(float(str(props["notifyPercent"]))) if props.get("notifyPercent") else None
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
-    return Limit("quota", quota, max(interval, 1), unit), notify
+    return Limit("quota", max(quota, 0), max(interval, 1), unit), notify
 
 
 def _stage_actions(policy: Policy | None, actions: dict[str, PolicyAction]) -> list[PolicyAction]:

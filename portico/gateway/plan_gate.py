@@ -4,7 +4,9 @@ the packages snapshot part; other APIs never run it).
 The calling application must hold a subscription whose package contains the API (or be
 registered to the API directly, which bypasses plans). The plan's rate limit and quota are
 counted per application across every API of the package; ``ex.package_id``/``ex.plan_id`` are
-set for events. Success and failure counts of the current quota window feed the usage API."""
+set for events. Success and failure counts feed the usage API; they are tallied in the quota
+window the call was admitted in, so a call in flight across a window boundary counts in one window
+(``usedQuota`` and ``successCount`` agree)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from portico.policies.throttle import Limit, check_limit, first_breach, limit_se
 if TYPE_CHECKING:
     from portico.gateway.exchange import Exchange
 
+# Per-request state of a call under a quota: "window" (the quota window the call was admitted in), "key".
+_STATE = "planEnforcement"
 NOT_SUBSCRIBED = Violation(403, "APPLICATION_NOT_SUBSCRIBED", "The application has no subscription for this API.")
 
 
@@ -58,23 +62,28 @@ class PlanGate(PolicyHandler):
             return None if ex.api.id in app.api_ids else NOT_SUBSCRIBED
         ex.package_id, ex.plan_id = sub.package_id, sub.plan_id
         limits = sub.limits
+        now = int(time.time() * 1000)
+        if limits.quota is not None:
+            quota = limits.quota
+            window = window_for(now, quota.interval, quota.unit, limit_settings(ex.snapshot).start_day)
+            ex.policy_state(_STATE).update(window=window, key=sub.quota_key)
         if limits.rate is not None:
             violation = await check_limit(ex, sub.rate_key, limits.rate)
             if violation is not None:
                 await self._alert(ex, sub, sub.rate_key, limits.rate, violation)
                 return violation
         if limits.quota is not None:
-            return await self._count_quota(ex, sub, limits.quota)
+            return await self._count_quota(ex, sub, limits.quota, now)
         return None
 
-    async def _count_quota(self, ex: Exchange, sub: ActiveSubscription, quota: Limit) -> Violation | None:
+    async def _count_quota(self, ex: Exchange, sub: ActiveSubscription, quota: Limit, now: int) -> Violation | None:
         if sub.limits.quota_blocks:
-            violation = await check_limit(ex, sub.quota_key, quota)
+            violation = await check_limit(ex, sub.quota_key, quota, now)
             if violation is not None:
                 await self._alert(ex, sub, sub.quota_key, quota, violation)
             return violation
         # monitorSLA quota: count everything, notify once when notifyPercent of the quota is used.
-        window = window_for(int(time.time() * 1000), quota.interval, quota.unit, limit_settings(ex.snapshot).start_day)
+        window: Window = ex.policy_state(_STATE)["window"]
         try:
             used = await counters_of(ex.snapshot.services).add(sub.quota_key, window)
         except CounterUnavailable:
@@ -98,14 +107,11 @@ class PlanGate(PolicyHandler):
         })
 
     def on_complete(self, ex: Exchange, status: int) -> None:
-        app = ex.application
-        sub = self._subs.get(app.id) if app is not None and ex.plan_id is not None else None
-        if sub is None or sub.limits.quota is None:
-            return
-        quota = sub.limits.quota
-        window = window_for(int(time.time() * 1000), quota.interval, quota.unit, limit_settings(ex.snapshot).start_day)
+        state = ex.state.get(_STATE) if ex.state else None
+        if not state:
+            return  # not a subscriber's call, or a plan without quota
         suffix = ":ok" if status < 400 else ":fail"
-        task = asyncio.get_running_loop().create_task(self._tally(ex, sub.quota_key + suffix, window))
+        task = asyncio.get_running_loop().create_task(self._tally(ex, state["key"] + suffix, state["window"]))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

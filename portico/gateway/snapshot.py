@@ -244,6 +244,7 @@ class _Compiler:
             return None
         handler = cls(config)
         handler.placed_stage = stage
+        handler.action_id = action_id
         return handler
 
     def chain(self, api: Api, resource: str | None, method: str | None) -> dict[str, list[PolicyHandler]]:

@@ -78,6 +78,7 @@ class PolicyHandler:
     def __init__(self, config: PolicyConfig) -> None:
         self.config = config
         self.placed_stage = self.stage  # where the policy enforces it; set when compiled
+        self.action_id = ""  # the stored policy action it was built from; set when compiled
 
     @classmethod
     def allowed_stages(cls) -> tuple[str, ...]:

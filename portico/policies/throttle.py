@@ -59,12 +59,13 @@ class Limit:
     unit: str
 
 
-async def check_limit(ex: Exchange, key: str, limit: Limit) -> Violation | None:
-    """Count the call under ``key``; a violation when the limit is reached (or the store is down
-    and the gateway fails closed)."""
+async def check_limit(ex: Exchange, key: str, limit: Limit, now: int | None = None) -> Violation | None:
+    """Count the call under ``key`` in the window holding ``now`` (epoch ms, default: the current
+    time); a violation when the limit is reached (or the store is down and the gateway fails closed)."""
     snap = ex.snapshot
     settings = limit_settings(snap)
-    now = int(time.time() * 1000)
+    if now is None:
+        now = int(time.time() * 1000)
     window = window_for(now, limit.interval, limit.unit, settings.start_day)
     try:
         decision = await counters_of(snap.services).acquire(key, limit.count, window)
@@ -141,6 +142,10 @@ class Throttle(PolicyHandler):
         self._every = config.alertFrequency == "every"
         self._local_log = any(d.destinationType == "localLog" for d in config.destination)
         self._message = config.alertMessage
+        # Counters follow the rule (its stored action, ``action_id``, and its limit), not the handler
+        # object: a reload with the same rule keeps counting. Rules for different consumers, or on
+        # different resources, count apart (each rule's limit is its own).
+        self._rule_key = f"{self._limit.count}/{config.alertInterval}{config.alertIntervalUnit}"
 
     async def run(self, ex: Exchange) -> Violation | None:
         app = ex.application
@@ -150,7 +155,7 @@ class Throttle(PolicyHandler):
         if self._limit.count == 0:
             return Violation(429, "RATE_LIMIT_EXCEEDED", "The rate limit allows no requests.")
         consumer = (app.id if app else "-") if self._per_consumer else "*"
-        key = f"thr:{ex.api.id}:{self._config_key()}:{consumer}"
+        key = f"thr:{ex.api.id}:{self.action_id}:{self._rule_key}:{consumer}"
         counted = ex.policy_state("throttle")
         if key in counted:  # an identical rule already counted this call
             return None
@@ -168,9 +173,3 @@ class Throttle(PolicyHandler):
                 "limit": self._limit.count, "interval": self._limit.interval, "intervalUnit": self._limit.unit,
             })
         return violation
-
-    def _config_key(self) -> str:
-        # Counters follow the rule, not the handler object: a reload with the same rule keeps counting.
-        cfg = self.config
-        assert isinstance(cfg, ThrottleConfig)
-        return f"{self._limit.count}/{cfg.alertInterval}{cfg.alertIntervalUnit}"

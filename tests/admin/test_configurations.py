@@ -34,6 +34,8 @@ async def test_settings_roundtrip(node: Node) -> None:
         ({"preferredSettings": {"extendedKeys": ["x"]}}, "extendedKeys"),
         ({"preferredSettings": {"other": {}}}, "other"),
         ({"preferredSettings": {"extendedKeys": {"apiKeyHeader": {"x": 1}}}}, "apiKeyHeader"),
+        ({"preferredSettings": {"extendedKeys": {"startDayOfTheWeek": "FUNDAY"}}}, "startDayOfTheWeek"),
+        ({"preferredSettings": {"extendedKeys": {"startDayOfTheWeek": ""}}}, "startDayOfTheWeek"),
     ],
 )
 async def test_bad_settings_rejected_and_nothing_saved(node: Node, body: dict[str, Any], fragment: str) -> None:

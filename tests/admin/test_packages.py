@@ -67,6 +67,43 @@ async def store_sla_action(node: Node, quota: int, notify: int) -> str:
     return action_id
 
 
+def sla_params(quota: object, notify: object = "80", interval: str = "1") -> list[dict[str, Any]]:
+    return [
+        {"templateKey": "monitorRules", "parameters": [
+            {"templateKey": "monitorRuleName", "values": ["requestCount"]},
+            {"templateKey": "monitorRuleOperator", "values": ["GT"]},
+            {"templateKey": "value", "values": ["150"], "extendedProperties": [
+                {"key": "quota", "value": quota}, {"key": "notifyPercent", "value": notify}]}]},
+        {"templateKey": "alertInterval", "values": [interval]},
+        {"templateKey": "alertIntervalUnit", "values": ["days"]}]
+
+
+@pytest.mark.parametrize(("params", "fragment"), [
+    (sla_params("-5"), "'quota' must not be negative"),
+    (sla_params("lots"), "'quota' must be a whole number"),
+    (sla_params("2.5"), "'quota' must be a whole number"),
+    (sla_params("10", "abc"), "'notifyPercent'"),
+    (sla_params("10", "0"), "'notifyPercent'"),
+    (sla_params("10", "150"), "'notifyPercent'"),
+    (sla_params("10", interval="1.5"), "'alertInterval'"),
+])
+async def test_bad_monitor_sla_quota_is_rejected(sqlite_node: Node, params: list[dict[str, Any]],
+                                                 fragment: str) -> None:
+    """A quota the gateway could not enforce (it would drop it silently) is refused, on create and update."""
+    body = {"policyAction": {"names": [{"value": "q", "locale": "en"}], "templateKey": "monitorSLA",
+                             "parameters": params}}
+    r = await sqlite_node.admin.post("/policyActions", json=body)
+    assert r.status_code == 400 and fragment in r.json()["errorDetails"], r.text
+    good = await sqlite_node.admin.post("/policyActions", json={"policyAction": {
+        **body["policyAction"], "parameters": sla_params("150")}})
+    assert good.status_code == 201, good.text
+    action_id = good.json()["policyAction"]["id"]
+    r = await sqlite_node.admin.put(f"/policyActions/{action_id}", json=body)
+    assert r.status_code == 400 and fragment in r.json()["errorDetails"], r.text
+    stored = (await sqlite_node.admin.get(f"/policyActions/{action_id}")).json()["policyAction"]
+    assert stored["parameters"][0]["parameters"][2]["extendedProperties"][0]["value"] == "150"
+
+
 async def make_package(node: Node, api_ids: list[str], plan_ids: list[str], activate: bool = True) -> dict[str, Any]:
     r = await node.admin.post("/packages", json={"name": "Gold", "apiIds": api_ids, "planIds": plan_ids})
     assert r.status_code == 201, r.text

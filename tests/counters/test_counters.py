@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import signal
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -66,6 +69,16 @@ async def test_add_put_snapshot_reset(counters: Counters) -> None:
     assert await counters.snapshot("q:") == []
 
 
+async def test_a_late_add_to_a_finished_window_leaves_the_current_one_alone(counters: Counters) -> None:
+    # A call admitted before a boundary has its success tallied after it, in its own window.
+    w1, w2 = Window(1_000, 2_000_000_000_000_000), Window(2_000_000_000_000_000, 3_000_000_000_000_000)
+    await counters.add("q:a:ok", w2, 3)
+    await counters.add("q:a:ok", w1)
+    await counters.put("q:a:ok", w1, 9)
+    assert await counters.get("q:a:ok", w2) == 3
+    assert (await counters.add("q:a:ok", w2)) == 4
+
+
 def test_unknown_backend_is_named() -> None:
     with pytest.raises(ValueError, match="memory"):
         load_backend("etcd")
@@ -82,3 +95,38 @@ def test_window_for_is_right_on_both_sides_of_a_boundary_whatever_was_asked_befo
     assert window_for(ms("2026-11-22T11:30:00"), 1, "hours") is window_for(ms("2026-11-22T11:45:00"), 1, "hours")
     assert window_for(ms("2026-11-22T11:30:00"), 2, "hours") == Window(ms("2026-11-22T10:00:00"),
                                                                       ms("2026-11-22T12:00:00"))
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+async def test_a_hung_redis_costs_one_call_the_timeout_per_back_off() -> None:
+    """Redis stops answering (SIGSTOP: connections open, no replies): after the back-off one call
+    finds out whether it is back; the others fail at once instead of each waiting the timeout."""
+    from portico.counters import CounterUnavailable
+    from portico.counters.redis import RedisCounters
+    from tests.policies.test_throttle import start_redis
+    from tests.support.process import free_port
+
+    port = free_port()
+    proc = start_redis(port)
+    counters = RedisCounters(f"redis://127.0.0.1:{port}/0", prefix=f"test:{uuid.uuid4().hex}:", timeout=1.0)
+    window = Window(0, 2_000_000_000_000_000)
+    try:
+        assert (await counters.acquire("k", 5, window)).allowed
+        proc.send_signal(signal.SIGSTOP)
+        with pytest.raises(CounterUnavailable):
+            await counters.acquire("k", 5, window)  # times out: the store is down
+        await asyncio.sleep(1.2)  # past the back-off
+
+        async def timed() -> float:
+            start = time.monotonic()
+            with pytest.raises(CounterUnavailable):
+                await counters.acquire("k", 5, window)
+            return time.monotonic() - start
+
+        durations = await asyncio.gather(*(timed() for _ in range(20)))
+        assert sum(d >= 0.9 for d in durations) == 1, durations  # only the probe waited the timeout
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        await counters.close()
+        proc.kill()
+        proc.wait(10)

@@ -162,6 +162,40 @@ async def test_identical_rules_count_a_call_once(sqlite_node: Node, upstream: Up
     assert [(await sqlite_node.gw.get("/Echo/1.0/echo")).status_code for _ in range(3)] == [200, 200, 429]
 
 
+async def test_rules_for_different_consumers_count_apart(sqlite_node: Node, upstream: Upstream) -> None:
+    """Two rules with the same limit, one for application a and one for b: each has its own counter
+    (a's calls do not use up b's allowance)."""
+    node = sqlite_node
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "evaluatePolicy", "IAM", rules("apiKey"))
+    a, b = await new_app(node, [api["id"]], name="a"), await new_app(node, [api["id"]], name="b")
+    await add_action(node, api, "throttle", "LMT", throttle(2, consumers=[a["id"]]))
+    await add_action(node, api, "throttle", "LMT", throttle(2, consumers=[b["name"]]))
+    await node.reload()
+    for app in (a, b):
+        got = [(await node.gw.get("/Echo/1.0/echo", headers={"x-Gateway-APIKey": key_of(app)})).status_code
+               for _ in range(3)]
+        assert got == [200, 200, 429]
+
+
+async def test_rules_on_different_resources_count_apart(sqlite_node: Node, upstream: Upstream) -> None:
+    """The same limit on two resources (resource-scoped policies): each resource has its own counter."""
+    node = sqlite_node
+    api = await node.create_api(spec_for(upstream.url))
+    for path in ("/echo", "/status/{id}"):
+        r = await node.admin.post("/policyActions", json={"policyAction": {
+            "templateKey": "throttle", "names": [], "parameters": throttle(2)}})
+        assert r.status_code == 201, r.text
+        r = await node.admin.post(f"/policies?apiId={api['id']}", json={"policy": {
+            "names": [{"value": path}], "policyScope": "RESOURCE", "scope": {"resourcePath": path, "methods": ["GET"]},
+            "policyEnforcements": [{"stageKey": "LMT", "enforcements": [
+                {"enforcementObjectId": r.json()["policyAction"]["id"], "order": "0"}]}]}})
+        assert r.status_code == 201, r.text
+    await node.reload()
+    for path in ("/Echo/1.0/echo", "/Echo/1.0/status/200"):
+        assert [(await node.gw.get(path)).status_code for _ in range(3)] == [200, 200, 429]
+
+
 async def test_unknown_consumer_ids_need_an_application(sqlite_node: Node, upstream: Upstream) -> None:
     api = await sqlite_node.create_api(spec_for(upstream.url))
     await add_action(sqlite_node, api, "throttle", "LMT", throttle(1, consumers=[str(uuid.uuid4())]))
