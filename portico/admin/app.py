@@ -7,6 +7,8 @@ import logging
 import pkgutil
 from collections.abc import Awaitable, Callable
 
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,7 +22,7 @@ from portico.admin.common import json_response
 from portico.admin.context import AdminContext, context_of
 from portico.admin.errors import ApiError
 from portico.admin.openapi import build_document
-from portico.store import ConflictError
+from portico.store import STORE_BUSY, ConflictError, store_busy
 
 log = logging.getLogger("portico.admin")
 BASE = "/rest/apigateway"
@@ -81,6 +83,16 @@ async def _timeout(request: Request, exc: Exception) -> Response:
     return json_response({"errorDetails": "the client stopped sending the request body"}, 408)
 
 
+async def _store_error(request: Request, exc: Exception) -> Response:
+    """A store too busy to take the call now (see ``store_busy``) is a 503 the client may retry."""
+    if not store_busy(exc):
+        return await _unexpected(request, exc)
+    log.warning("store busy on %s %s: %s", request.method, request.url.path, exc)
+    response = json_response({"errorDetails": STORE_BUSY}, 503)
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return json_response({"errorDetails": f"internal error ({type(exc).__name__})"}, 500)
@@ -100,7 +112,7 @@ def build_admin_app(ctx: AdminContext) -> Starlette:
         routes=[Mount(BASE, routes=guarded)],
         exception_handlers={
             ApiError: _api_error, HTTPException: _http_error, ConflictError: _conflict, TimeoutError: _timeout,
-            Exception: _unexpected,
+            OperationalError: _store_error, PoolTimeout: _store_error, Exception: _unexpected,
         },
     )
     app.state.portico = ctx

@@ -276,17 +276,24 @@ class Gateway:
             ex.response = buffered
             await self._response_phase(ex)
             return ex.response.status, provider_ms, await relay_buffered(ex.response, resp, ex.request.method)
-        if plan.response:
-            ex.response = BufferedResponse(up.status, list(up.headers), b"", up.reason)
-            await self._response_phase(ex)
-            up.headers = ex.response.headers
         try:
+            if plan.response:
+                ex.response = BufferedResponse(up.status, list(up.headers), b"", up.reason)
+                await self._response_phase(ex)
+                up.headers = ex.response.headers
             sent = await relay_response(up, resp, ex.request.method == "HEAD")
         except (UpstreamTimeout, UpstreamClosed) as exc:
             # Mid-body failure: the head is out, so the only honest signal left is to cut the connection.
             log.warning("native response of %s broke off: %s", ex.api.name, exc)
             await up.aclose()
             raise Failure(502, "NATIVE_BODY_BROKEN", str(exc)) from None
+        except BaseException:
+            # The client went away mid-body, a response policy refused the answer, or shutdown
+            # cancelled the request: the rest of the native body is never read, so close its
+            # connection (a half-read one would sit paused, outside the pool, for as long as the
+            # native service keeps it open).
+            await up.aclose()
+            raise
         return up.status, provider_ms, sent
 
     @staticmethod

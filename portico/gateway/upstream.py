@@ -477,11 +477,13 @@ class UpstreamPool:
                 return await waiter
             except UpstreamClosed:
                 conn.abort()
+                _abandon(waiter)
                 if fresh or conn.got_bytes or not _can_retry(method, body, conn):
                     raise
                 conn, fresh = None, True  # a stale pooled connection: once more on a new one
             except BaseException:
                 conn.abort()
+                _abandon(waiter)
                 raise
 
     async def close(self) -> None:
@@ -572,6 +574,16 @@ class UpstreamPool:
         idle = self._idle.get(conn.key)
         if idle is not None and conn in idle:
             idle.remove(conn)
+
+
+def _abandon(waiter: asyncio.Future[UpstreamResponse]) -> None:
+    """Nobody will await ``waiter`` any more (sending the request failed: the client went away
+    mid-upload, say). Cancel it, or mark its exception retrieved, so that the connection's end
+    does not make asyncio log "Future exception was never retrieved" for it."""
+    if not waiter.done():
+        waiter.cancel()
+    elif not waiter.cancelled():
+        waiter.exception()
 
 
 def _tls_reason(host: str, port: int, exc: ssl.SSLError, outcome: str = "failed") -> str:

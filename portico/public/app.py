@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -16,6 +18,7 @@ from portico.admin.context import AdminContext
 from portico.gateway.asgi import ASGIApp
 from portico.public import jwt, oauth2
 from portico.public.common import json_out
+from portico.store import STORE_BUSY, store_busy
 
 log = logging.getLogger("portico.public")
 PREFIXES = ("/rest/pub/apigateway/", "/invoke/pub.apigateway.oauth2/", "/oauth2/", "/.well-known/")
@@ -42,13 +45,22 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return json_out({"errorDetails": message}, exc.status_code)
 
 
+async def _store_error(request: Request, exc: Exception) -> Response:
+    if not store_busy(exc):
+        return await _unexpected(request, exc)
+    log.warning("store busy on %s %s: %s", request.method, request.url.path, exc)
+    return json_out({"errorDetails": STORE_BUSY}, 503, {"Retry-After": "1"})
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return json_out({"errorDetails": f"internal error ({type(exc).__name__})"}, 500)
 
 
 def build_public_app(ctx: AdminContext) -> Starlette:
-    app = Starlette(routes=list(routes), exception_handlers={HTTPException: _http_error, Exception: _unexpected})
+    handlers = {HTTPException: _http_error, OperationalError: _store_error, PoolTimeout: _store_error,
+                Exception: _unexpected}
+    app = Starlette(routes=list(routes), exception_handlers=handlers)
     app.state.portico = ctx  # the same context as the management app: store, secrets, user authentication
     return app
 

@@ -1,5 +1,13 @@
 """Persistence: one SQLAlchemy (async) store for SQLite and PostgreSQL."""
 
-from portico.store.db import AssetRow, ConflictError, Store, StoreTransaction, normalize_db_url
+from portico.store.db import (
+    STORE_BUSY,
+    AssetRow,
+    ConflictError,
+    Store,
+    StoreTransaction,
+    normalize_db_url,
+    store_busy,
+)
 
-__all__ = ["AssetRow", "ConflictError", "Store", "StoreTransaction", "normalize_db_url"]
+__all__ = ["STORE_BUSY", "AssetRow", "ConflictError", "Store", "StoreTransaction", "normalize_db_url", "store_busy"]

@@ -17,14 +17,38 @@ from typing import Any
 import orjson
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from portico.store.tables import assets, config_state
 
+# How long a SQLite statement waits for another process's write lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+# How long a writer waits for its turn behind this process's other writers (SQLAlchemy's pool
+# timeout: past it, sqlalchemy.exc.TimeoutError, which the APIs answer 503).
+SQLITE_WRITE_WAIT = 60.0
+
 
 class ConflictError(Exception):
     """An update lost the optimistic version check, or a create collided."""
+
+
+STORE_BUSY = "the store is busy (too many writes at once, or another process holds it); try again shortly"
+_BUSY_SQLITE = ("database is locked", "database table is locked", "database is busy")
+
+
+def store_busy(exc: BaseException) -> bool:
+    """True when ``exc`` says the store could not take a statement now rather than that anything
+    is wrong: no pooled connection came free in time, or SQLite's lock stayed taken past the busy
+    timeout. The APIs answer it 503 (with ``STORE_BUSY``) instead of 500; the transaction was
+    rolled back, so retrying is safe."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if isinstance(exc, OperationalError):
+        text = str(exc.orig).lower()
+        return any(marker in text for marker in _BUSY_SQLITE)
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +225,7 @@ def _sqlite_setup(engine: AsyncEngine, immediate: bool) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
@@ -219,11 +243,19 @@ class Store:
         kwargs: dict[str, Any] = {"echo": echo, "json_deserializer": _json_loads}
         if self.backend == "postgresql":
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
-        self.read_engine: AsyncEngine = self.engine
-        if self.backend == "sqlite":
+        self.engine: AsyncEngine
+        self.read_engine: AsyncEngine
+        if self.backend != "sqlite":
+            self.engine = self.read_engine = create_async_engine(self.url, **kwargs)
+        else:
             # Writers take the write lock when they begin (BEGIN IMMEDIATE), so concurrent writes
             # queue up instead of failing on a stale snapshot; readers use their own engine.
+            # SQLite has one writer at a time anyway: the write engine holds one connection, so a
+            # process's writers queue for it in order (for up to SQLITE_WRITE_WAIT seconds) rather
+            # than polling SQLite's lock, where a burst of them under load outlasted the busy
+            # timeout and failed with "database is locked".
+            self.engine = create_async_engine(self.url, **kwargs, pool_size=1, max_overflow=0,
+                                              pool_timeout=SQLITE_WRITE_WAIT)
             _sqlite_setup(self.engine, immediate=True)
             self.read_engine = create_async_engine(self.url, **kwargs)
             _sqlite_setup(self.read_engine, immediate=False)

@@ -350,3 +350,28 @@ async def test_request_values_in_a_routing_uri_are_percent_encoded(sqlite_node: 
     assert sneaky.json()["path"] == "/echo/a%3Fadmin%3D1%23x"
     spaced = await node.gw.get("/Echo/1.0/echo", params={"p": "a b/../c"})
     assert spaced.json()["path"] == "/echo/a%20b%2F..%2Fc"
+
+
+async def _read_head_and_hang_up(port: int, path: str) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await reader.readuntil(b"\r\n\r\n")
+    await reader.read(1000)  # some of the body: the gateway is relaying it
+    writer.close()
+    await writer.wait_closed()
+
+
+async def test_client_hanging_up_mid_body_closes_the_native_connection(sqlite_node: Node, upstream: Upstream) -> None:
+    """A client gone while a long native body streams: the native connection is closed, not left
+    half-read (paused, outside the pool) until the native service gives up on it."""
+    node = sqlite_node
+    await node.create_api(spec_for(upstream.url))
+    pool = node.portico.pool
+    for _ in range(3):
+        await _read_head_and_hang_up(node.portico.port, "/gateway/Echo/1.0/bytes/200000000")
+    for _ in range(100):  # the gateway notices the disconnect on its next write
+        if not pool._connections:
+            break
+        await asyncio.sleep(0.1)
+    assert not pool._connections
+    assert (await node.gw.get("/Echo/1.0/echo")).status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import shutil
 import socket
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from portico.gateway.http import Request, ResponseWriter
+from portico.gateway.http import ClientDisconnected, Request, ResponseWriter
 from portico.gateway.server import HttpServer
 from portico.gateway.upstream import (
     UpstreamClosed,
@@ -362,3 +363,26 @@ async def test_unread_whole_answer_still_pools_its_connection(upstream: HttpServ
     _, again = await call(pool, upstream.port, "/echo/w")
     assert json.loads(seen)["port"] == json.loads(again)["port"]
     assert len(pool._connections) == 1
+
+
+async def test_request_body_failing_mid_stream_leaves_no_unretrieved_future(
+    upstream: HttpServer, pool: UpstreamPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client gone mid-upload (its body stream raises): the exchange is abandoned without
+    asyncio logging "Future exception was never retrieved" for the head nobody waits for any more
+    (one ERROR per abandoned upload under load)."""
+
+    async def client_leaves() -> AsyncIterator[bytes]:
+        yield CHUNK
+        raise ClientDisconnected("client disconnected")
+
+    for _ in range(3):
+        with pytest.raises(ClientDisconnected):
+            await pool.request("POST", "http", "127.0.0.1", upstream.port, "/count", [], client_leaves(),
+                               None, 2.0, 5.0)
+    await asyncio.sleep(0.2)  # the aborted connections are lost
+    gc.collect()
+    await asyncio.sleep(0)
+    assert "never retrieved" not in caplog.text
+    status, _ = await call(pool, upstream.port, "/echo")
+    assert status == 200
