@@ -135,7 +135,7 @@ class EventRecorder:
         # returns only after batches already taken by the loop are done too.
         self._write_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._catching_up: set[asyncio.Task[None]] = set()  # flushes started by catch_up()
+        self._catching_up: set[asyncio.Task[None]] = set()  # the flush started by catch_up(), while it runs
         self._closed = False
         self._drops_unreported = 0
         self._last_drop_warning = float("-inf")  # the first drop is always reported
@@ -188,9 +188,14 @@ class EventRecorder:
         write goes on in the background."""
         if not self._queue and not self._write_lock.locked():
             return
-        task = asyncio.get_running_loop().create_task(self.flush())
-        self._catching_up.add(task)
-        task.add_done_callback(self._catching_up.discard)
+        # A running catch-up serves every caller: it writes until the queue is empty, so it also
+        # writes what was recorded after it started. Under steady traffic it runs as long as the
+        # traffic does; one more per search would pile up for as long.
+        task = next((t for t in self._catching_up if not t.done()), None)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self.flush())
+            self._catching_up.add(task)
+            task.add_done_callback(self._catching_up.discard)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(task), timeout)
 

@@ -313,3 +313,30 @@ async def test_odd_batch_sizes_are_written_whole(store: Store) -> None:
             recorder.record(event())
         await recorder.flush()
     assert recorder.written == await stored_count(store) == 342
+
+
+async def test_searches_during_sustained_traffic_share_one_catch_up(store: Store) -> None:
+    """Under steady traffic the queue never empties, so a catch-up flush runs as long as the
+    traffic does; each search used to start one more, and a dashboard polling the event search
+    piled up tasks for as long as the load lasted."""
+    recorder = EventRecorder(store, flush_interval=60)
+    recorder.start()
+    traffic = True
+
+    async def gateway() -> None:
+        while traffic:
+            for _ in range(10):
+                recorder.record(event())
+            await asyncio.sleep(0)  # requests keep arriving while each batch is written
+
+    producer = asyncio.create_task(gateway())
+    try:
+        for _ in range(10):
+            await asyncio.sleep(0.01)  # some traffic
+            await recorder.catch_up(timeout=0.05)
+        assert len(recorder._catching_up) <= 1
+    finally:
+        traffic = False
+        await producer
+        await recorder.close()
+    assert recorder.pending == 0 and recorder.dropped == 0 and not recorder._catching_up
