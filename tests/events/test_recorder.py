@@ -327,7 +327,9 @@ async def test_searches_during_sustained_traffic_share_one_catch_up(store: Store
         while traffic:
             for _ in range(10):
                 recorder.record(event())
-            await asyncio.sleep(0)  # requests keep arriving while each batch is written
+            # requests keep arriving while each batch is written (paced: ~10,000 a second at most,
+            # so that a slow machine's writer keeps up and nothing is shed)
+            await asyncio.sleep(0.001)
 
     producer = asyncio.create_task(gateway())
     try:
