@@ -305,6 +305,12 @@ class _UpstreamConnection(asyncio.Protocol):
             # Under TLS 1.3 a native service refusing our client certificate says so after the
             # handshake: an alert on the first read.
             self._fail(UpstreamTlsError(_tls_reason(self.key[1], self.key[2], exc, "refused")))
+        elif isinstance(exc, ConnectionError) and self.key[0] == "https" and not self.got_bytes and not self.reused:
+            # The same refusal when our request's write hits the closed socket before the alert is
+            # read (a race under load): the connection broke right after the handshake.
+            self._fail(UpstreamTlsError(
+                f"TLS connection to {self.key[1]}:{self.key[2]} closed by the native service right after the "
+                f"handshake, before any answer (it may require a client certificate, or refuse ours): {exc}"))
         else:
             self._fail(UpstreamClosed("upstream closed the connection" + (f": {exc}" if exc else "")))
         for waiter in (self._drain_waiter,):

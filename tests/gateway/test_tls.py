@@ -316,15 +316,18 @@ async def test_two_way_tls_to_a_native_service(sqlite_node: Node, fx: Fixtures, 
         api = await node.create_api(spec_for(up.url))
         # No client key configured: the native side refuses. Under TLS 1.3 the refusal (an alert)
         # arrives after the handshake, on the first read; it is still a TLS failure, with the alert.
+        # When our request's write hits the closed socket before the alert is read (a race on a
+        # loaded machine), it is still a TLS failure, saying the connection broke after the handshake.
         refused = await node.gw.get("/Echo/1.0/echo")
         assert refused.status_code == 502, refused.text
-        assert "CERTIFICATE_REQUIRED" in refused.text, refused.text
+        assert "CERTIFICATE_REQUIRED" in refused.text or "client certificate" in refused.text, refused.text
         await node.portico.events.flush()
         day = time.strftime("%Y-%m-%d", time.gmtime())
         events = (await node.admin.get("/transactionalEvents/_search", params={
             "apiId": api["id"], "fromDate": day, "toDate": day})).json()["transaction"]
         assert events[0]["errorOrigin"] == "NATIVE_TLS_ERROR", events[0]
-        assert "CERTIFICATE_REQUIRED" in events[0]["customFields"]["nativeTlsError"], events[0]
+        reason = events[0]["customFields"]["nativeTlsError"]
+        assert "CERTIFICATE_REQUIRED" in reason or "client certificate" in reason, events[0]
         r = await upload(node, "keystore", "ClientKeys", fx.read("client.p12"), keyStoreType="PKCS12",
                          keyStorePassword=P12_PASS, pkAliasesList="client", pkPasswordsList=P12_PASS)
         assert r.status_code == 200, r.text
