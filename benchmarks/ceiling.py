@@ -28,7 +28,7 @@ from pathlib import Path
 
 import portico_config
 import services
-from cpu_cost import Variant, start_variant, tree_ticks, wrk_run
+from cpu_cost import Variant, _Pids, start_variant, tree_ticks, wrk_run
 from run import Cleanup, raise_interrupt, reference_nginx, start_nginx
 from services import BenchError
 
@@ -43,11 +43,6 @@ class Row:
     rps: list[float] = field(default_factory=list)
     ratio: list[float] = field(default_factory=list)
     cost: list[float] = field(default_factory=list)
-
-
-class _Pids:
-    def __init__(self) -> None:
-        self.pids: list[int] = []
 
 
 def start_reference_server(kind: str, cleanup: Cleanup) -> Row:
