@@ -384,11 +384,17 @@ class _Connection(asyncio.Protocol):
                 self.abort()
                 raise
             except Exception:
-                logger.exception("gateway handler failed on %s %s", request.method, request.path)
-                if response.started or self._closed:
-                    self.abort()
+                # The one log of an unexpected error: the ASGI apps answer their 500 and raise on
+                # for the server to log (Starlette's ServerErrorMiddleware), so they log nothing.
+                logger.exception("unhandled error on %s %s", request.method, request.path)
+                if self._closed:
                     return
-                await response.respond(500, _JSON_HEADERS, _ERROR_JSON)
+                if not response.started:
+                    await response.respond(500, _JSON_HEADERS, _ERROR_JSON)
+                elif not response.ended:
+                    self.abort()  # a body cut short: only closing tells the client
+                    return
+                # else: answered in full before raising; the connection serves on
             if not self._finish(request, response):
                 return
             if not queue:

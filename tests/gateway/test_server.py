@@ -234,6 +234,28 @@ async def test_handler_exception_is_500_and_logged(
     await client.close()
 
 
+async def test_handler_exception_after_a_complete_response_keeps_the_connection(
+    serve: Callable[..., Awaitable[HttpServer]], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The ASGI convention (Starlette's ServerErrorMiddleware): answer 500, then raise for the
+    # server to log. The answer is complete, so it stands and the connection serves on.
+    async def answered_then_raised(request: Request, response: ResponseWriter) -> None:
+        if request.path == "/gateway/boom":
+            await response.respond(500, JSON, b'{"errorDetails": "internal error"}')
+            raise ValueError("boom")
+        await echo(request, response)
+
+    server = await serve(answered_then_raised)
+    client = await RawClient.open(server.port)
+    with caplog.at_level(logging.ERROR, logger="portico.gateway.server"):
+        answer = await client.request(get("/gateway/boom"))
+        assert answer.status == 500 and answer.keep_alive
+        assert (await client.request(get("/gateway/fine"))).status == 200
+    logged = [r for r in caplog.records if r.exc_info and "boom" in str(r.exc_info[1])]
+    assert len(logged) == 1
+    await client.close()
+
+
 async def test_handler_exception_after_start_aborts(serve: Callable[..., Awaitable[HttpServer]]) -> None:
     async def half(request: Request, response: ResponseWriter) -> None:
         await response.start(200, [], 100)
