@@ -7,6 +7,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -69,9 +70,9 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path, upstream: Upstre
 
 
 def test_sigterm_past_the_shutdown_wait_answers_503_and_records_it(tmp_path: Path, upstream: Upstream) -> None:
-    # The native service hangs (3 s) past the shutdown wait (0.5 s): the call is cut, answered
+    # The native service hangs (6 s) past the shutdown wait (0.5 s): the call is cut, answered
     # 503, and its event says why (GATEWAY_SHUTDOWN), written before the process exits.
-    exits: dict[str, object] = {}
+    exits: dict[str, Any] = {}
     with serving(tmp_path / "d", extra=("--shutdown-timeout", "0.5"), exits=exits) as port:
         admin = f"http://127.0.0.1:{port}/rest/apigateway"
         api = httpx.post(f"{admin}/apis", auth=AUTH, json={"type": "openapi", "apiDefinition": spec_for(upstream.url)})
@@ -81,7 +82,7 @@ def test_sigterm_past_the_shutdown_wait_answers_503_and_records_it(tmp_path: Pat
 
         def hanging_call() -> None:
             try:
-                result["answer"] = httpx.get(f"http://127.0.0.1:{port}/gateway/Echo/1.0/slow/3", timeout=10)
+                result["answer"] = httpx.get(f"http://127.0.0.1:{port}/gateway/Echo/1.0/slow/6", timeout=10)
             except httpx.HTTPError as exc:
                 result["answer"] = exc
 
@@ -89,7 +90,7 @@ def test_sigterm_past_the_shutdown_wait_answers_503_and_records_it(tmp_path: Pat
         caller.start()
         time.sleep(0.3)
     caller.join(timeout=10)
-    assert exits["returncode"] == 0 and float(exits["seconds"]) < 2.5, exits  # type: ignore[arg-type]
+    assert exits["returncode"] == 0 and exits["seconds"] < 4.5, exits
     answer = result["answer"]
     assert isinstance(answer, httpx.Response), answer
     assert answer.status_code == 503 and answer.headers["connection"] == "close"

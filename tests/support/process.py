@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -46,7 +47,7 @@ def wait_healthy(port: int, proc: subprocess.Popen[str], timeout: float = 20.0) 
 @contextmanager
 def serving(
     data_dir: Path, db_url: str | None = None, password: str = "test-secret", extra: tuple[str, ...] = (),
-    exits: dict[str, object] | None = None,
+    exits: dict[str, Any] | None = None,
 ) -> Iterator[int]:
     """``portico serve`` on a free port (``extra``: more arguments) until the block ends with
     SIGTERM. ``exits``, when given, receives the process's ``returncode``, the ``seconds`` it took
