@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from starlette.applications import Starlette
+
 from portico.admin.app import build_admin_app
 from portico.admin.context import AdminContext
 from portico.admin.global_policies import seed_transaction_logging
@@ -122,6 +124,8 @@ class Portico:
         self.gateway: Gateway | None = None
         self.reloader: Reloader | None = None
         self.server: HttpServer | None = None
+        self.admin_app: Starlette | None = None  # the management API (/rest/apigateway)
+        self.public_app: Starlette | None = None  # the public endpoints (portico/public)
         self.federation: Controller | None = None  # agent links (issue 6)
         self.token_removal = ExpiredTokenRemoval(self.store, removal_interval())  # OAuth tokens (issue 5)
 
@@ -153,9 +157,10 @@ class Portico:
                            settle=self.reloader.settle,
                            extras={"services": self.services, "reloader": self.reloader, "secrets": self.secrets,
                                    "federation": self.federation})
-        admin_app = build_admin_app(ctx)
+        self.admin_app = admin_app = build_admin_app(ctx)
         # /rest/pub/apigateway, /invoke/pub.apigateway.oauth2, /oauth2, /.well-known: the public endpoints
-        asgi_app = with_public(build_public_app(ctx), admin_app)
+        self.public_app = build_public_app(ctx)
+        asgi_app = with_public(self.public_app, admin_app)
         self.server = HttpServer(self.gateway.handle, asgi_app,
                                  upgrades={FEDERATION_PATH: upgrade_handler(self.federation, admin_app)})
         self.events.start()

@@ -4,8 +4,9 @@ Static paths are a dict lookup; templated ones are regexes tried from the most
 specific (most literal segments) to the least. With strict matching off, a path
 that matches no template falls back to the template that matches its longest
 leading run of segments (``/mypath`` serves ``/mypath/abc``). A resource the provider disabled
-(``enabled: false`` on the path) matches nothing, and a path it would match finds no fallback
-either: disabling ``/pets/{id}`` must not leave ``/pets/7`` served by ``/pets``."""
+(``enabled: false`` on the path, or on every one of its methods) matches nothing, and a path it
+would match finds no fallback either: disabling ``/pets/{id}`` must not leave ``/pets/7`` served
+by ``/pets``. A resource with only some methods disabled answers those like undefined ones."""
 
 from __future__ import annotations
 
@@ -81,14 +82,14 @@ class ResourceRouter:
         for template, item in paths.items():
             if not isinstance(item, dict):
                 continue
-            if item.get("enabled") is False:
-                resources.append(compile_resource(template, frozenset(), hidden=True))
-                continue
             ops = frozenset(
                 m.upper() for m, op in item.items()
                 if m in methods and not (isinstance(op, dict) and op.get("enabled") is False)
             )
-            resources.append(compile_resource(template, ops))
+            # A resource with no enabled method exposes nothing: it is as disabled as one whose
+            # path is switched off (404, and no shorter resource answers in its place).
+            hidden = item.get("enabled") is False or not ops
+            resources.append(compile_resource(template, frozenset() if hidden else ops, hidden=hidden))
         return cls(resources)
 
     def match(self, path: str, strict: bool = True) -> Match | None:

@@ -9,6 +9,7 @@ on failure ``_send_fault`` (``on_fault`` handlers, then the error template) -> `
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -102,6 +103,11 @@ class Gateway:
                 status, sent = await self._send_fault(resp, snap, f, api, req, ex, client_ip)
         except ClientDisconnected:
             status, failure_key = 499, "CLIENT_DISCONNECTED"
+        except asyncio.CancelledError:
+            # The server cancels a request only at shutdown, past its grace period, after
+            # answering 503 (or cutting an answer under way): say so in the event.
+            status, failure_key = 503, "GATEWAY_SHUTDOWN"
+            raise
         finally:
             if ex is not None and ex.plan.complete:
                 self._complete(ex, status)

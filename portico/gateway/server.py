@@ -88,6 +88,10 @@ class _Rejected(Exception):
 
 
 _LINGER_SECONDS = 2.0
+# Past the shutdown grace period: the answer to a request that has none yet, and how long the
+# cancelled requests get to finish their bookkeeping (transaction events) before shutdown returns.
+_SHUTDOWN_ANSWER = error_response(503, "the server is shutting down")
+_CANCELLED_WAIT = 2.0
 
 
 class HttpServer:
@@ -137,7 +141,10 @@ class HttpServer:
 
     async def shutdown(self, timeout: float) -> None:  # noqa: ASYNC109 (the documented API)
         """Stop accepting, close idle connections, give in-flight requests ``timeout`` seconds to
-        finish (their responses carry ``Connection: close``), then abort what is left."""
+        finish (their responses carry ``Connection: close``), then cut what is left: a request
+        still without an answer is answered 503, one whose answer is under way is aborted, and
+        their handlers are cancelled (the only time the server cancels one). Returns once the
+        cancelled handlers have run to their end (at most ``_CANCELLED_WAIT`` more seconds)."""
         self.closing = True
         if self._server is not None:
             self._server.close()
@@ -151,8 +158,9 @@ class HttpServer:
                 await asyncio.wait_for(self._all_closed.wait(), timeout)
             except TimeoutError:
                 logger.warning("shutdown: aborting %d connections still busy", len(self._connections))
-            for conn in list(self._connections):
-                conn.cancel()
+            cancelled = [task for conn in list(self._connections) if (task := conn.cancel()) is not None]
+            if cancelled:
+                await asyncio.wait(cancelled, timeout=_CANCELLED_WAIT)
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -381,14 +389,21 @@ class _Connection(asyncio.Protocol):
                 self.abort()  # client gone (or upstream pipe broke mid-response): nothing more to say
                 return
             except asyncio.CancelledError:
-                self.abort()
+                if not self._transport.is_closing():  # closing: shutdown's 503 is on its way out
+                    self.abort()
                 raise
             except Exception:
-                logger.exception("gateway handler failed on %s %s", request.method, request.path)
-                if response.started or self._closed:
-                    self.abort()
+                # The one log of an unexpected error: the ASGI apps answer their 500 and raise on
+                # for the server to log (Starlette's ServerErrorMiddleware), so they log nothing.
+                logger.exception("unhandled error on %s %s", request.method, request.path)
+                if self._closed:
                     return
-                await response.respond(500, _JSON_HEADERS, _ERROR_JSON)
+                if not response.started:
+                    await response.respond(500, _JSON_HEADERS, _ERROR_JSON)
+                elif not response.ended:
+                    self.abort()  # a body cut short: only closing tells the client
+                    return
+                # else: answered in full before raising; the connection serves on
             if not self._finish(request, response):
                 return
             if not queue:
@@ -524,11 +539,21 @@ class _Connection(asyncio.Protocol):
         if not self._closed:
             self._transport.abort()
 
-    def cancel(self) -> None:
-        """Abort and cancel the request being served (shutdown past its grace period)."""
-        self.abort()
-        if self._worker is not None and not self._worker.done():
-            self._worker.cancel()
+    def cancel(self) -> asyncio.Task[None] | None:
+        """Shutdown past its grace period: answer 503 and close if the request being served has no
+        answer yet, else abort; cancel its handler. Returns the cancelled worker task, if any."""
+        active = self._active
+        if active is not None and not active.started and not self._closed:
+            active.preempt()
+            self._transport.write(_SHUTDOWN_ANSWER)
+            self.close()
+        else:
+            self.abort()
+        worker = self._worker
+        if worker is None or worker.done():
+            return None
+        worker.cancel()
+        return worker
 
     def close_if_idle(self) -> None:
         if self._active is None:
@@ -702,3 +727,8 @@ class _ResponseStream(ResponseWriter):
 
     async def wait_disconnected(self) -> None:
         await self._conn.wait_disconnected()
+
+    def preempt(self) -> None:
+        """The server answers in the handler's place (shutdown's 503): nothing more goes out."""
+        self._started = self.ended = True
+        self.keep_alive = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -145,11 +146,16 @@ async def test_chunked_request_body_reaches_the_app_in_pieces(serve: Any) -> Non
     await client.close()
 
 
-async def test_app_exception_is_500(serve: Any) -> None:
+async def test_app_exception_is_500(serve: Any, caplog: pytest.LogCaptureFixture) -> None:
+    # Starlette answers 500 and re-raises for the server to log: one log, and the connection
+    # stays usable after the complete answer.
     server = await serve(APP)
     client = await RawClient.open(server.port)
-    answer = await client.request(get("/fail"))
-    assert answer.status == 500
+    with caplog.at_level(logging.ERROR):
+        answer = await client.request(get("/fail"))
+        assert answer.status == 500 and answer.keep_alive
+        assert (await client.request(get("/items/x"))).status == 200
+    assert len([r for r in caplog.records if r.exc_info and "management bug" in str(r.exc_info[1])]) == 1
     await client.close()
 
 

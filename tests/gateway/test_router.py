@@ -14,6 +14,8 @@ PATHS = {
     "/c/{id}/d/{id}": {"get": {}},
     "/e/{a-b}/{a_b}": {"get": {}},
     "/off": {"get": {"enabled": False}, "enabled": True},
+    "/off/{id}": {"get": {"enabled": False}, "delete": {"enabled": False}},
+    "/some": {"get": {}, "post": {"enabled": False}},
     "/mypath": {"get": {}},
     "/shop": {"get": {}},
     "/shop/{item}": {"get": {}, "enabled": False},
@@ -44,6 +46,11 @@ PATHS = {
         ("/shop/special", False, None, None),
         ("/shop/7/reviews", True, "/shop/{item}/reviews", {"item": "7"}),
         ("/shop/7/reviews/1", False, "/shop/{item}/reviews", {}),
+        # every method disabled: as hidden as a disabled path, also from the shorter /off
+        ("/off", True, None, None),
+        ("/off/7", True, None, None),
+        ("/off/7", False, None, None),
+        ("/off/7/x", False, None, None),
     ],
 )
 def test_match(path: str, strict: bool, template: str | None, params: dict[str, str] | None) -> None:
@@ -57,10 +64,11 @@ def test_match(path: str, strict: bool, template: str | None, params: dict[str, 
 def test_disabled_resources_are_not_listed() -> None:
     templates = {r.template for r in ResourceRouter.from_paths(PATHS).resources}
     assert "/shop" in templates and "/shop/{item}" not in templates and "/shop/special" not in templates
+    assert "/some" in templates and "/off" not in templates and "/off/{id}" not in templates
 
 
 def test_disabled_operations_are_not_methods() -> None:
     router = ResourceRouter.from_paths(PATHS)
-    match = router.match("/off")
-    assert match is not None and match.resource.methods == frozenset()
+    match = router.match("/some")
+    assert match is not None and match.resource.methods == frozenset({"GET"})
     assert router.match("/pets").resource.methods == frozenset({"GET", "POST"})  # type: ignore[union-attr]

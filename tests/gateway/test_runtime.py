@@ -133,6 +133,31 @@ async def test_a_disabled_resource_is_not_served_by_a_shorter_one(node: Node, up
     assert (await node.gw.get("/Echo/1.0/bytes/3/extra")).status_code == 200  # other resources still fall back
 
 
+async def test_a_resource_with_every_method_disabled_is_not_found(node: Node, upstream: Upstream) -> None:
+    # Every method of /echo/{id} switched off exposes nothing: the resource answers as a disabled
+    # one (404, also with strict matching off), while a resource keeping a method answers 405.
+    api = await node.create_api(spec_for(upstream.url))
+    body = (await node.admin.get(f"/apis/{api['id']}")).json()["apiResponse"]["api"]
+    paths = body["apiDefinition"]["paths"]
+    paths["/echo/{id}"]["get"]["enabled"] = paths["/echo/{id}"]["delete"]["enabled"] = False
+    paths["/echo"]["post"]["enabled"] = False
+    assert (await node.admin.put(f"/apis/{api['id']}", json=body)).status_code == 200
+    await node.reload()
+    for method in ("GET", "DELETE", "PATCH"):
+        gone = await node.gw.request(method, "/Echo/1.0/echo/7")
+        assert gone.status_code == 404, (method, gone.text)
+        assert "No resource matches /echo/7" in gone.json()["Exception"]  # the error template
+    assert (await node.gw.post("/Echo/1.0/echo")).status_code == 405
+    assert (await node.gw.get("/Echo/1.0/echo")).status_code == 200
+    await node.admin.put("/configurations/settings", json={"preferredSettings": {
+        "extendedKeys": {"strictResourceMatching": "false"}}})
+    await node.reload()
+    assert (await node.gw.get("/Echo/1.0/echo/7")).status_code == 404
+    assert (await node.gw.get("/Echo/1.0/echo/7/extra")).status_code == 404  # /echo does not step in
+    assert (await node.gw.post("/Echo/1.0/echo")).status_code == 405
+    assert (await node.gw.get("/Echo/1.0/echo")).status_code == 200
+
+
 async def test_api_key_identification(node: Node, upstream: Upstream) -> None:
     api = await node.create_api(spec_for(upstream.url))
     other = await node.create_api(spec_for(upstream.url, "Other"))

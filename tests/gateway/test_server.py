@@ -234,6 +234,28 @@ async def test_handler_exception_is_500_and_logged(
     await client.close()
 
 
+async def test_handler_exception_after_a_complete_response_keeps_the_connection(
+    serve: Callable[..., Awaitable[HttpServer]], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The ASGI convention (Starlette's ServerErrorMiddleware): answer 500, then raise for the
+    # server to log. The answer is complete, so it stands and the connection serves on.
+    async def answered_then_raised(request: Request, response: ResponseWriter) -> None:
+        if request.path == "/gateway/boom":
+            await response.respond(500, JSON, b'{"errorDetails": "internal error"}')
+            raise ValueError("boom")
+        await echo(request, response)
+
+    server = await serve(answered_then_raised)
+    client = await RawClient.open(server.port)
+    with caplog.at_level(logging.ERROR, logger="portico.gateway.server"):
+        answer = await client.request(get("/gateway/boom"))
+        assert answer.status == 500 and answer.keep_alive
+        assert (await client.request(get("/gateway/fine"))).status == 200
+    logged = [r for r in caplog.records if r.exc_info and "boom" in str(r.exc_info[1])]
+    assert len(logged) == 1
+    await client.close()
+
+
 async def test_handler_exception_after_start_aborts(serve: Callable[..., Awaitable[HttpServer]]) -> None:
     async def half(request: Request, response: ResponseWriter) -> None:
         await response.start(200, [], 100)
@@ -305,12 +327,34 @@ async def test_graceful_shutdown_waits_for_in_flight_request() -> None:
         await RawClient.open(server.port)
 
 
-async def test_shutdown_aborts_requests_past_the_grace_period() -> None:
-    server = HttpServer(echo, None)
+async def test_shutdown_cuts_requests_past_the_grace_period() -> None:
+    # Past the grace period a request without an answer gets a 503 and a closed connection, an
+    # answer under way is aborted; both handlers are cancelled and have ended when shutdown returns.
+    ended: list[str] = []
+
+    async def slow(request: Request, response: ResponseWriter) -> None:
+        try:
+            if request.path == "/gateway/streaming":
+                await response.start(200, [], 100)
+                await response.write(b"partial")
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.1)  # bookkeeping on the way out (the gateway records its event)
+            ended.append(request.path)
+            raise
+
+    server = HttpServer(slow, None)
     await server.start("127.0.0.1", 0)
-    client = await RawClient.open(server.port)
-    client.send(get("/gateway/sleep/10000"))
+    waiting = await RawClient.open(server.port)
+    waiting.send(get("/gateway/waiting"))
+    streaming = await RawClient.open(server.port)
+    streaming.send(get("/gateway/streaming"))
     await asyncio.sleep(0.05)
     await asyncio.wait_for(server.shutdown(0.2), 2.0)
+    assert sorted(ended) == ["/gateway/streaming", "/gateway/waiting"]
+    answer = await waiting.response()
+    assert answer.status == 503 and answer.header(b"connection") == b"close"
+    assert json.loads(answer.body) == {"errorDetails": "the server is shutting down"}
+    assert await waiting.closed_by_server()
     with pytest.raises((EOFError, ConnectionError)):
-        await client.response()
+        await streaming.response()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
 
 from portico.app import Portico, ServeOptions
 
@@ -34,6 +37,19 @@ class Node:
             assert r.status_code == 200, r.text
         await self.reload()
         return api
+
+    def mount(self, path: str, endpoint: Callable[[Request], Awaitable[Response]], public: bool = False) -> None:
+        """Add a route to the running management app (under /rest/apigateway) or, with ``public``,
+        to the public endpoints' app (a full path under one of their prefixes): a test-only
+        endpoint served with the app's own error mapping, e.g. one that fails like a bug would."""
+        app = self.portico.public_app if public else self.portico.admin_app
+        assert app is not None
+        routes = app.router.routes
+        if not public:
+            mount = routes[0]
+            assert isinstance(mount, Mount)
+            routes = mount.routes
+        routes.append(Route(path, endpoint))
 
     async def user_ids(self, path: str, key: str) -> list[str]:
         """Ids listed at ``path`` without the built-in ones (the transaction-logging policy)."""

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -44,9 +45,15 @@ def wait_healthy(port: int, proc: subprocess.Popen[str], timeout: float = 20.0) 
 
 
 @contextmanager
-def serving(data_dir: Path, db_url: str | None = None, password: str = "test-secret") -> Iterator[int]:
+def serving(
+    data_dir: Path, db_url: str | None = None, password: str = "test-secret", extra: tuple[str, ...] = (),
+    exits: dict[str, Any] | None = None,
+) -> Iterator[int]:
+    """``portico serve`` on a free port (``extra``: more arguments) until the block ends with
+    SIGTERM. ``exits``, when given, receives the process's ``returncode``, the ``seconds`` it took
+    to exit after SIGTERM and its ``output``."""
     port = free_port()
-    args = ["serve", "--port", str(port), "--data-dir", str(data_dir)]
+    args = ["serve", "--port", str(port), "--data-dir", str(data_dir), *extra]
     if db_url:
         args += ["--db", db_url]
     proc = spawn(args, {"PORTICO_ADMIN_PASSWORD": password})
@@ -55,7 +62,11 @@ def serving(data_dir: Path, db_url: str | None = None, password: str = "test-sec
         yield port
     finally:
         proc.terminate()
+        started = time.monotonic()
         try:
-            proc.wait(timeout=15)
+            output, _ = proc.communicate(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+            output, _ = proc.communicate()
+        if exits is not None:
+            exits.update(returncode=proc.returncode, seconds=time.monotonic() - started, output=output)
