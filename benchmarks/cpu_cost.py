@@ -70,8 +70,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def wrk_run(url: str, duration: float, keys: Path | None) -> tuple[WrkResult, int]:
-    argv = ["taskset", "-c", "0", "wrk", "-t1", "-c64", f"-d{duration:g}s"]
+def wrk_run(url: str, duration: float, keys: Path | None, connections: int = 64) -> tuple[WrkResult, int]:
+    argv = ["taskset", "-c", "0", "wrk", "-t1", f"-c{connections}", f"-d{duration:g}s"]
     if keys is not None:
         argv += ["-s", str(KEYFILE_LUA), url, "--", str(keys), portico_config.KEY_HEADER]
     else:
