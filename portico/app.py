@@ -34,7 +34,7 @@ from portico.security.passwords import hash_password, verify_password
 from portico.security.principal import seed_predefined
 from portico.security.secrets import load_secret_box
 from portico.store import Store
-from portico.store.db import now_ms, sqlite_url_for
+from portico.store.db import FIRST_START_LOCK, now_ms, sqlite_url_for
 
 log = logging.getLogger("portico")
 DEFAULT_ADMIN_PASSWORD = "manage"
@@ -135,10 +135,7 @@ class Portico:
 
     async def start(self) -> None:
         await self.store.migrate()
-        default_password = await seed_administrator(self.store)
-        async with self.store.transaction() as tx:
-            await seed_transaction_logging(tx)
-        await seed_oauth(self.store, self.secrets)  # the local authorization server, DCR presets, signing key
+        default_password = await self._seed()
         if default_password and not is_loopback(self.options.host):
             await self.store.close()
             raise StartupError(
@@ -169,6 +166,17 @@ class Portico:
                  self.options.host, self.port)
         if self.listener_tls is not None:
             await self._start_https(asgi_app, admin_app)
+
+    async def _seed(self) -> bool:
+        """What a store needs before it serves (first start, or rows deleted since); True if the
+        Administrator still has the default password. Each seed checks for its rows and inserts the
+        missing ones, so nodes started together take turns: the next one finds them there."""
+        async with self.store.exclusive(FIRST_START_LOCK):
+            default_password = await seed_administrator(self.store)
+            async with self.store.transaction() as tx:
+                await seed_transaction_logging(tx)
+            await seed_oauth(self.store, self.secrets)  # the local authorization server, DCR presets, signing key
+        return default_password
 
     async def _start_https(self, asgi_app: Any, admin_app: Any) -> None:
         """The second listener: the same gateway and management API over TLS (issue 5)."""
