@@ -17,7 +17,7 @@ from portico.admin.app import build_admin_app
 from portico.admin.context import AdminContext
 from portico.admin.global_policies import seed_transaction_logging
 from portico.audit.recorder import AuditRecorder
-from portico.counters import REDIS_PREFIX
+from portico.counters import REDIS_PREFIX, redis_prefix_problem
 from portico.events.recorder import EventRecorder
 from portico.federation.controller import Controller
 from portico.federation.ws_server import PATH as FEDERATION_PATH
@@ -98,8 +98,9 @@ class Portico:
         redis_prefix = options.redis_prefix
         if redis_prefix is None:
             redis_prefix = os.environ.get("PORTICO_REDIS_PREFIX") or REDIS_PREFIX
-        if not redis_prefix:
-            raise StartupError("--redis-prefix must not be empty: the counters need a key prefix of their own")
+        problem = redis_prefix_problem(redis_prefix)
+        if problem:
+            raise StartupError(f"--redis-prefix {problem}")
         url = options.db_url or os.environ.get("PORTICO_DB_URL")
         if url is None:
             options.data_dir.mkdir(parents=True, exist_ok=True)
