@@ -29,8 +29,8 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # timeout: past it, sqlalchemy.exc.TimeoutError, which the APIs answer 503).
 SQLITE_WRITE_WAIT = 60.0
 
-# PostgreSQL advisory locks (``Store.exclusive``) are keyed by two int4s: Portico's own class, so
-# another program's advisory locks on the same database never collide with ours, then the purpose.
+# PostgreSQL advisory locks (``Store.migrate``, ``Store.exclusive``) are keyed by two int4s: a class
+# of Portico's own (kept apart from another program's locks on the same database), then the purpose.
 _LOCK_CLASS = 0x506F7274  # "Port"
 MIGRATION_LOCK = 1
 FIRST_START_LOCK = 2  # seeding at start (portico/app.py)

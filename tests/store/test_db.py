@@ -65,8 +65,13 @@ async def test_migrate_is_idempotent(store: Store) -> None:
 
 
 async def test_nodes_migrate_an_empty_database_at_once(db_url: str) -> None:
-    """Several nodes' first start at the same moment: one creates the schema, the others wait
-    and find it at head (PostgreSQL used to fail all but one on a duplicate catalog row)."""
+    """Several nodes' first start at the same moment (here three engines): one creates the schema,
+    the others wait and find it at head (they used to fail on a duplicate catalog row, or hang).
+    PostgreSQL only, the store for several nodes. (On SQLite, engines of one process racing to
+    create a new file sometimes fail to switch it to WAL, "database is locked"; not seen with
+    separate processes.)"""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("nodes share PostgreSQL")
     stores = [Store(db_url) for _ in range(3)]
     try:
         await asyncio.wait_for(asyncio.gather(*(s.migrate() for s in stores)), 60)
