@@ -19,7 +19,7 @@ from portico.admin.app import build_admin_app
 from portico.admin.context import AdminContext
 from portico.admin.global_policies import seed_transaction_logging
 from portico.audit.recorder import AuditRecorder
-from portico.counters import REDIS_PREFIX
+from portico.counters import REDIS_PREFIX, redis_prefix_problem
 from portico.events.recorder import EventRecorder
 from portico.federation.controller import Controller
 from portico.federation.ws_server import PATH as FEDERATION_PATH
@@ -36,7 +36,7 @@ from portico.security.passwords import hash_password, verify_password
 from portico.security.principal import seed_predefined
 from portico.security.secrets import load_secret_box
 from portico.store import Store
-from portico.store.db import now_ms, sqlite_url_for
+from portico.store.db import FIRST_START_LOCK, now_ms, sqlite_url_for
 
 log = logging.getLogger("portico")
 DEFAULT_ADMIN_PASSWORD = "manage"
@@ -100,8 +100,9 @@ class Portico:
         redis_prefix = options.redis_prefix
         if redis_prefix is None:
             redis_prefix = os.environ.get("PORTICO_REDIS_PREFIX") or REDIS_PREFIX
-        if not redis_prefix:
-            raise StartupError("--redis-prefix must not be empty: the counters need a key prefix of their own")
+        problem = redis_prefix_problem(redis_prefix)
+        if problem:
+            raise StartupError(f"--redis-prefix {problem}")
         url = options.db_url or os.environ.get("PORTICO_DB_URL")
         if url is None:
             options.data_dir.mkdir(parents=True, exist_ok=True)
@@ -139,10 +140,7 @@ class Portico:
 
     async def start(self) -> None:
         await self.store.migrate()
-        default_password = await seed_administrator(self.store)
-        async with self.store.transaction() as tx:
-            await seed_transaction_logging(tx)
-        await seed_oauth(self.store, self.secrets)  # the local authorization server, DCR presets, signing key
+        default_password = await self._seed()
         if default_password and not is_loopback(self.options.host):
             await self.store.close()
             raise StartupError(
@@ -174,6 +172,17 @@ class Portico:
                  self.options.host, self.port)
         if self.listener_tls is not None:
             await self._start_https(asgi_app, admin_app)
+
+    async def _seed(self) -> bool:
+        """What a store needs before it serves (first start, or rows deleted since); True if the
+        Administrator still has the default password. Each seed checks for its rows and inserts the
+        missing ones, so nodes started together take turns: the next one finds them there."""
+        async with self.store.exclusive(FIRST_START_LOCK):
+            default_password = await seed_administrator(self.store)
+            async with self.store.transaction() as tx:
+                await seed_transaction_logging(tx)
+            await seed_oauth(self.store, self.secrets)  # the local authorization server, DCR presets, signing key
+        return default_password
 
     async def _start_https(self, asgi_app: Any, admin_app: Any) -> None:
         """The second listener: the same gateway and management API over TLS (issue 5)."""

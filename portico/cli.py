@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="Redis URL for counters shared by several nodes, e.g. redis://127.0.0.1:6379/0")
     serve.add_argument("--redis-prefix", default=os.environ.get("PORTICO_REDIS_PREFIX") or REDIS_PREFIX,
                        help="prefix of the counters' Redis keys: nodes of one cluster share it, another cluster "
-                            f"using the same Redis needs its own (default {REDIS_PREFIX})")
+                            f"using the same Redis needs its own; no '|' (default {REDIS_PREFIX})")
     serve.add_argument("--log-level", default=os.environ.get("PORTICO_LOG_LEVEL", "info"),
                        choices=["debug", "info", "warning", "error"])
     serve.add_argument("--shutdown-timeout", type=float, default=10.0,

@@ -31,6 +31,19 @@ BACKENDS: dict[str, str] = {
 
 # Redis keys of the default cluster; ``--redis-prefix`` gives another cluster sharing the Redis its own.
 REDIS_PREFIX = "portico:ctr:"
+# Ends the prefix in every Redis name (``<prefix>|<key>@<window>``). A prefix may not contain it, so
+# the names of one prefix never start like those of another: ``portico`` and ``portico2`` (or
+# ``porticoq:``, the start of ``portico``'s quota keys) each list, save and clear only their own.
+REDIS_PREFIX_END = "|"
+
+
+def redis_prefix_problem(prefix: str) -> str | None:
+    """Why ``prefix`` cannot be a ``--redis-prefix``; None when it can."""
+    if not prefix:
+        return "must not be empty: the counters need a key prefix of their own"
+    if REDIS_PREFIX_END in prefix:
+        return f"must not contain {REDIS_PREFIX_END!r}: it ends the prefix in every Redis key"
+    return None
 
 UNIT_MS: dict[str, int] = {
     "seconds": 1000,

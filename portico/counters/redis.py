@@ -1,9 +1,11 @@
 """Counters in Redis, shared by every gateway node started with the same ``--redis`` URL and
 ``--redis-prefix``.
 
-One Redis key per (counter key, window): ``<prefix><key>@<window start>-<window end>``, expiring
+One Redis key per (counter key, window): ``<prefix>|<key>@<window start>-<window end>``, expiring
 shortly after the window ends. The prefix (default ``portico:ctr:``) keeps the counters of one
-cluster apart from those of another cluster, or of other programs, using the same Redis database.
+cluster apart from those of another cluster, or of other programs, using the same Redis database;
+it cannot contain the ``|`` that ends it, so no two prefixes' names overlap, however the prefixes
+start (``portico`` does not see ``portico2``'s keys).
 ``acquire`` is one Lua script (check, increment, set expiry), which Redis runs atomically, so N
 nodes with any number of clients never grant more than the limit.
 
@@ -22,7 +24,15 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from portico.counters import REDIS_PREFIX, Counters, CounterUnavailable, Decision, Window
+from portico.counters import (
+    REDIS_PREFIX,
+    REDIS_PREFIX_END,
+    Counters,
+    CounterUnavailable,
+    Decision,
+    Window,
+    redis_prefix_problem,
+)
 
 log = logging.getLogger("portico.counters")
 
@@ -57,11 +67,13 @@ class RedisCounters(Counters):
     name = "redis"
 
     def __init__(self, url: str, prefix: str = REDIS_PREFIX, timeout: float = 2.0) -> None:
-        if not prefix:
-            raise ValueError("the Redis key prefix must not be empty")
+        problem = redis_prefix_problem(prefix)
+        if problem:
+            raise ValueError(f"the Redis key prefix {problem}")
         self.prefix = prefix
+        self._head = prefix + REDIS_PREFIX_END  # what every name of this prefix, and only of it, starts with
         # SCAN patterns are globs: the prefix is matched literally, whatever characters it has.
-        self._pattern_prefix = _glob_escape(prefix)
+        self._pattern_prefix = _glob_escape(self._head)
         # A blocking pool: a burst of concurrent calls waits for a connection instead of failing.
         pool = aioredis.BlockingConnectionPool.from_url(
             url, max_connections=64, timeout=5.0, socket_connect_timeout=timeout, socket_timeout=timeout,
@@ -76,7 +88,7 @@ class RedisCounters(Counters):
         self._url = url
 
     def _key(self, key: str, window: Window) -> str:
-        return f"{self.prefix}{key}@{window.start_ms}-{window.end_ms}"
+        return f"{self._head}{key}@{window.start_ms}-{window.end_ms}"
 
     @staticmethod
     def _ttl(window: Window) -> int:
@@ -147,7 +159,7 @@ class RedisCounters(Counters):
                 continue
             full, _, span = name.decode().rpartition("@")
             start, _, end = span.partition("-")
-            out.append((full[len(self.prefix):], Window(int(start), int(end)), int(value)))
+            out.append((full[len(self._head):], Window(int(start), int(end)), int(value)))
         return out
 
     async def close(self) -> None:

@@ -7,13 +7,11 @@ import asyncio
 import logging
 import os
 
-from sqlalchemy.exc import IntegrityError
-
 from portico.oauth.config import LOCAL_ID, PRESETS, default_local
 from portico.oauth.signing import ensure_builtin_key
 from portico.oauth.tokens import TokenStore
 from portico.security.secrets import SecretBox
-from portico.store import Store
+from portico.store import ConflictError, Store
 from portico.tasks import stop_task
 
 log = logging.getLogger("portico.oauth")
@@ -40,7 +38,7 @@ async def seed_oauth(store: Store, box: SecretBox) -> None:
                 if await tx.get("alias", alias_id) is None:
                     await tx.insert("alias", alias_id, body, name=name)
                     log.info("seeded the %s alias %r", body.get("type"), name)
-        except IntegrityError:
+        except ConflictError:  # (what StoreTransaction.insert raises for a duplicate key)
             pass  # another node seeded it at the same time
 
 

@@ -20,12 +20,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from sqlalchemy.exc import IntegrityError
 
 from portico.oauth.config import LOCAL_ID, AuthServer, default_local
 from portico.security.keystore.records import KEYSTORE, KeystoreUnavailable, load_key_pair, store_version
 from portico.security.secrets import SecretBox
-from portico.store import Store, StoreTransaction
+from portico.store import ConflictError, Store, StoreTransaction
 from portico.store.db import now_ms
 
 KIND = "oauthSigningKey"
@@ -108,7 +107,7 @@ async def ensure_builtin_key(store: Store, box: SecretBox) -> None:
         async with store.transaction() as tx:
             if await tx.get(KIND, BUILTIN_ID) is None:
                 await tx.insert(KIND, BUILTIN_ID, {"sealed": box.seal(pem, _CONTEXT), "created": now_ms()})
-    except IntegrityError:
+    except ConflictError:  # (what StoreTransaction.insert raises for a duplicate key)
         pass  # another node made it first
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -28,6 +28,12 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # How long a writer waits for its turn behind this process's other writers (SQLAlchemy's pool
 # timeout: past it, sqlalchemy.exc.TimeoutError, which the APIs answer 503).
 SQLITE_WRITE_WAIT = 60.0
+
+# PostgreSQL advisory locks (``Store.migrate``, ``Store.exclusive``) are keyed by two int4s: a class
+# of Portico's own (kept apart from another program's locks on the same database), then the purpose.
+_LOCK_CLASS = 0x506F7274  # "Port"
+MIGRATION_LOCK = 1
+FIRST_START_LOCK = 2  # seeding at start (portico/app.py)
 
 
 class ConflictError(Exception):
@@ -261,11 +267,40 @@ class Store:
             _sqlite_setup(self.read_engine, immediate=False)
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision."""
+        """Bring the schema to the newest Alembic revision; safe with several nodes at once.
+
+        Nodes started together on an empty PostgreSQL database used to create the same tables side
+        by side, and all but one failed on a duplicate catalog row (``pg_type_typname_nsp_index``).
+        The migrating transaction takes an advisory lock first: the other nodes wait for it to
+        commit and then find the schema at head. (On SQLite the write transaction's BEGIN IMMEDIATE
+        serialises the processes already.)"""
         from portico.store.migrate import upgrade_to_head
 
         async with self.engine.begin() as conn:
+            await self._lock(conn, MIGRATION_LOCK)
             await conn.run_sync(upgrade_to_head)
+
+    async def _lock(self, conn: AsyncConnection, purpose: int) -> None:
+        """Wait for the advisory lock ``purpose``, held until ``conn``'s transaction ends."""
+        if self.backend == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:c, :p)"), {"c": _LOCK_CLASS, "p": purpose})
+
+    @asynccontextmanager
+    async def exclusive(self, purpose: int) -> AsyncIterator[None]:
+        """One holder at a time of ``purpose`` across every process sharing the database, for work
+        done in transactions of its own (e.g. the first-start seeding, which checks for a row and
+        inserts it: two nodes at once both inserted, and one failed to start).
+
+        On PostgreSQL a transaction-scoped advisory lock on a connection of its own, kept open
+        until the block ends; it is released whatever happens, since the transaction ends with the
+        block (and with the connection, if the process dies). On SQLite nothing more is needed:
+        every write transaction takes the database's one write lock at BEGIN."""
+        if self.backend != "postgresql":
+            yield
+            return
+        async with self.engine.begin() as conn:
+            await self._lock(conn, purpose)
+            yield
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[StoreTransaction]:

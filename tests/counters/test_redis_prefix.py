@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import time
 import uuid
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -14,8 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from sqlalchemy import select
 
 from portico.app import Portico, ServeOptions, StartupError
+from portico.counters import REDIS_PREFIX_END, load_backend, window_for
+from portico.counters.survival import QuotaSurvival
+from portico.domain.plan_limits import QUOTA_PREFIX
+from portico.store import Store
+from portico.store.tables import quota_counters
 from tests.gateway.test_runtime import add_action
 from tests.policies.test_throttle import throttle
 from tests.support.node import Node, running_node
@@ -52,7 +59,7 @@ async def test_one_prefix_shares_a_limit_another_counts_apart(db_url: str, tmp_p
             assert await passed([c], 30) == 20  # c's count started from zero
             assert await passed([a, b, c], 30) == 0
         for prefix in (ours, theirs):  # the count and its "alerted once" flag, under each prefix
-            assert len([k async for k in redis.scan_iter(match=f"{prefix}thr:{api['id']}:*")]) == 2
+            assert len([k async for k in redis.scan_iter(match=f"{prefix}{REDIS_PREFIX_END}thr:{api['id']}:*")]) == 2
     finally:
         for prefix in (ours, theirs):
             keys = [k async for k in redis.scan_iter(match=f"{prefix}*")]
@@ -81,6 +88,38 @@ async def test_a_prefix_with_glob_characters_is_matched_literally() -> None:
         await other.close()
 
 
-def test_an_empty_prefix_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(StartupError, match="--redis-prefix"):
-        Portico(ServeOptions(port=0, data_dir=tmp_path, redis_url=REDIS_URL, redis_prefix=""))
+async def test_prefixes_that_start_one_another_keep_apart(store: Store) -> None:
+    """``P``, ``P2`` and ``Pq:`` (the start of ``P``'s quota keys): each prefix lists, saves,
+    restores and clears only its own counters (the names used to be ``<prefix><key>``, so ``P``'s
+    ``q:`` scan also matched every key of ``Pq:``, and clearing under ``P`` those of ``P2``)."""
+    ours = f"portico-test-{uuid.uuid4().hex}"
+    prefixes = (ours, f"{ours}2", f"{ours}{QUOTA_PREFIX}")
+    window = window_for(int(time.time() * 1000), 1, "days")
+    mine, longer, lookalike = (load_backend("redis", url=REDIS_URL, prefix=p) for p in prefixes)
+    key = f"{QUOTA_PREFIX}app:1"
+    try:
+        for counters, count in ((mine, 2), (longer, 5), (lookalike, 7)):
+            await counters.add(key, window, count)
+        assert [(k, n) for k, _, n in await mine.snapshot(QUOTA_PREFIX)] == [(key, 2)]
+        assert [(k, n) for k, _, n in await mine.snapshot("")] == [(key, 2)]
+        await QuotaSurvival(store, mine, QUOTA_PREFIX, 60).save()
+        async with store.read() as tx:
+            saved = (await tx.connection.execute(select(quota_counters.c.key, quota_counters.c.count))).all()
+        assert [tuple(r) for r in saved] == [(key, 2)]
+        await mine.reset(key)  # a subscription's quota cleared (admin/subscriptions.py)
+        await mine.reset("")
+        assert [await c.get(key, window) for c in (mine, longer, lookalike)] == [0, 5, 7]
+        assert await QuotaSurvival(store, mine, QUOTA_PREFIX, 60).restore() == 1
+        assert [await c.get(key, window) for c in (mine, longer, lookalike)] == [2, 5, 7]
+    finally:
+        for counters in (mine, longer, lookalike):
+            await counters.reset("")
+            await counters.close()
+
+
+@pytest.mark.parametrize(("prefix", "reason"), [("", "empty"), ("a|b:", "must not contain '|'")])
+def test_an_empty_prefix_or_one_with_the_end_mark_is_refused(tmp_path: Path, prefix: str, reason: str) -> None:
+    with pytest.raises(StartupError, match=f"--redis-prefix .*{reason}"):
+        Portico(ServeOptions(port=0, data_dir=tmp_path, redis_url=REDIS_URL, redis_prefix=prefix))
+    with pytest.raises(ValueError, match=reason):
+        load_backend("redis", url=REDIS_URL, prefix=prefix)

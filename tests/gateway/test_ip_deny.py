@@ -14,6 +14,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from portico.counters import REDIS_PREFIX_END
 from portico.gateway.parts.ip_deny import add_denied
 from tests.gateway.test_runtime import add_action, key_of, new_app, rules
 from tests.support.node import Node, running_node
@@ -133,8 +134,8 @@ async def test_block_shared_by_two_nodes_through_redis_then_expiry(tmp_path: Pat
                 blocked = await node.gw.get("/Echo/1.0/echo", headers={"x-gateway-apikey": keys[node]})
                 assert blocked.status_code == 403 and "blocked" in blocked.json()["Exception"], blocked.text
             stored = [k.decode() async for k in store.scan_iter(match=f"{prefix}*")]
-            assert any(k.startswith(f"{prefix}ipdeny:block:127.0.0.1@") for k in stored), stored
-            assert any(k.startswith(f"{prefix}ipdeny:fail:127.0.0.1@") for k in stored), stored
+            assert any(k.startswith(f"{prefix}{REDIS_PREFIX_END}ipdeny:block:127.0.0.1@") for k in stored), stored
+            assert any(k.startswith(f"{prefix}{REDIS_PREFIX_END}ipdeny:fail:127.0.0.1@") for k in stored), stored
             await asyncio.sleep(2.2)  # blockIntervalInSeconds: the block ends on every node
             for node in (a, b):
                 assert (await node.gw.get("/Echo/1.0/echo", headers={"x-gateway-apikey": keys[node]})).status_code \

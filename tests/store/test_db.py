@@ -64,6 +64,50 @@ async def test_migrate_is_idempotent(store: Store) -> None:
     assert await store.config_revision() >= 1
 
 
+async def test_nodes_migrate_an_empty_database_at_once(db_url: str) -> None:
+    """Several nodes' first start at the same moment (here three engines): one creates the schema,
+    the others wait and find it at head (they used to fail on a duplicate catalog row, or hang).
+    PostgreSQL only, the store for several nodes. (On SQLite, engines of one process racing to
+    create a new file sometimes fail to switch it to WAL, "database is locked"; not seen with
+    separate processes.)"""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("nodes share PostgreSQL")
+    stores = [Store(db_url) for _ in range(3)]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(s.migrate() for s in stores)), 60)
+        assert [await s.config_revision() for s in stores] == [1, 1, 1]
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_exclusive_has_one_holder_across_stores(db_url: str) -> None:
+    """PostgreSQL: one holder at a time across processes (here two engines), released when the
+    block ends, also by an exception. SQLite: no lock needed (its writers queue at BEGIN)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL advisory lock")
+    stores = [Store(db_url) for _ in range(2)]
+    inside: list[int] = []
+    seen: list[list[int]] = []
+
+    async def hold(n: int) -> None:
+        async with stores[n].exclusive(db.FIRST_START_LOCK):
+            inside.append(n)
+            await asyncio.sleep(0.2)
+            seen.append(list(inside))
+            inside.remove(n)
+
+    try:
+        with pytest.raises(RuntimeError):
+            async with stores[0].exclusive(db.FIRST_START_LOCK):
+                raise RuntimeError("boom")
+        await asyncio.wait_for(asyncio.gather(hold(0), hold(1)), 10)
+        assert sorted(seen) == [[0], [1]]
+    finally:
+        for s in stores:
+            await s.close()
+
+
 def test_rejects_unknown_backends() -> None:
     with pytest.raises(ValueError, match="unsupported database backend"):
         Store("mysql://localhost/x")

@@ -33,13 +33,17 @@ async def _settings(tx: StoreTransaction) -> dict[str, str]:
 
 
 async def _start_survival(services: Services, interval: float) -> None:
+    """Restore the saved quota counts and start saving them, once per process. Registered only
+    after the restore: a store error there fails this build, and the next build (the reloader keeps
+    the last snapshot and tries again) must restore and start it rather than find it done. Builds
+    run one at a time (at start, then under the reloader's lock), so none starts a second one."""
     store = services.options.get("store")
     if store is None or services.options.get("quota_survival") is not None:
         return
     survival = QuotaSurvival(store, counters_of(services), QUOTA_PREFIX, interval)
-    services.options["quota_survival"] = survival
-    await survival.restore()
+    await survival.restore()  # an unreachable counter store is not an error: the saver retries it
     survival.start()
+    services.options["quota_survival"] = survival
     services.closers.append(survival.close)
 
 
