@@ -136,6 +136,12 @@ class Counters(ABC):
         """Count one call if the window's count is below ``limit``; atomic across callers.
         Raises :class:`CounterUnavailable` when the backend cannot answer."""
 
+    def acquire_now(self, key: str, limit: int, window: Window) -> Decision | None:
+        """``acquire`` done at once, for a backend that holds its counts in the process; None
+        when the answer needs a round trip (then await ``acquire``). Limited calls go through
+        here first: an in-process count then costs no coroutine at all."""
+        return None
+
     @abstractmethod
     async def add(self, key: str, window: Window, amount: int = 1) -> int:
         """Add unconditionally (success/failure tallies); returns the new count."""

@@ -43,6 +43,9 @@ class MemoryCounters(Counters):
         return entry[1]
 
     async def acquire(self, key: str, limit: int, window: Window) -> Decision:
+        return self.acquire_now(key, limit, window)
+
+    def acquire_now(self, key: str, limit: int, window: Window) -> Decision:
         if self._stale(key, window):  # its window is over: nothing left to count against
             return Decision(limit > 0, 1, window)
         count = self._current(key, window)

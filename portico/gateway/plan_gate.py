@@ -19,7 +19,7 @@ from portico.counters import CounterUnavailable, Window, counters_of, window_for
 from portico.domain.plan_limits import PlanLimits
 from portico.events.violations import violations_of
 from portico.policies.base import PolicyConfig, PolicyHandler, Violation
-from portico.policies.throttle import Limit, check_limit, first_breach, limit_settings
+from portico.policies.throttle import Limit, Verdict, check_limit, first_breach, limit_settings, settle
 
 if TYPE_CHECKING:
     from portico.gateway.exchange import Exchange
@@ -53,7 +53,7 @@ class PlanGate(PolicyHandler):
         self.template_key = "planEnforcement"  # type: ignore[misc]
         self._subs = subscriptions
 
-    async def run(self, ex: Exchange) -> Violation | None:
+    def run(self, ex: Exchange) -> Verdict:
         app = ex.application
         if app is None:
             return None  # IAM let an anonymous call through
@@ -68,17 +68,27 @@ class PlanGate(PolicyHandler):
             window = window_for(now, quota.interval, quota.unit, limit_settings(ex.snapshot).start_day)
             ex.policy_state(_STATE).update(window=window, key=sub.quota_key)
         if limits.rate is not None:
-            violation = await check_limit(ex, sub.rate_key, limits.rate)
-            if violation is not None:
-                await self._alert(ex, sub, sub.rate_key, limits.rate, violation)
-                return violation
+            verdict = check_limit(ex, sub.rate_key, limits.rate)
+            if verdict is not None:  # a breach, or counters elsewhere: the rest waits for the answer
+                return self._after_rate(ex, sub, verdict, now)
+        if limits.quota is not None:
+            return self._count_quota(ex, sub, limits.quota, now)
+        return None  # within the rate limit, no quota: answered without a coroutine
+
+    async def _after_rate(self, ex: Exchange, sub: ActiveSubscription, verdict: Verdict, now: int) -> Violation | None:
+        violation = await settle(verdict)
+        limits = sub.limits
+        if violation is not None:
+            assert limits.rate is not None
+            await self._alert(ex, sub, sub.rate_key, limits.rate, violation)
+            return violation
         if limits.quota is not None:
             return await self._count_quota(ex, sub, limits.quota, now)
         return None
 
     async def _count_quota(self, ex: Exchange, sub: ActiveSubscription, quota: Limit, now: int) -> Violation | None:
         if sub.limits.quota_blocks:
-            violation = await check_limit(ex, sub.quota_key, quota, now)
+            violation = await settle(check_limit(ex, sub.quota_key, quota, now))
             if violation is not None:
                 await self._alert(ex, sub, sub.quota_key, quota, violation)
             return violation

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from portico.counters import CounterUnavailable, counters_of, window_for
+from portico.counters import Counters, CounterUnavailable, Window, counters_of, window_for
 from portico.events.violations import violations_of
 from portico.policies.base import PolicyConfig, PolicyHandler, Violation
 
@@ -59,22 +60,47 @@ class Limit:
     unit: str
 
 
-async def check_limit(ex: Exchange, key: str, limit: Limit, now: int | None = None) -> Violation | None:
+# What ``check_limit`` returns: the answer, or (counters held elsewhere, e.g. Redis) an awaitable of it.
+Verdict = Violation | None | Awaitable[Violation | None]
+
+
+def check_limit(ex: Exchange, key: str, limit: Limit, now: int | None = None) -> Verdict:
     """Count the call under ``key`` in the window holding ``now`` (epoch ms, default: the current
-    time); a violation when the limit is reached (or the store is down and the gateway fails closed)."""
+    time); a violation when the limit is reached (or the store is down and the gateway fails closed).
+
+    Answers at once when the counter store can (in-process counters: no coroutine on the hot
+    path), else returns an awaitable of the answer. ``settle`` turns either into the answer."""
     snap = ex.snapshot
     settings = limit_settings(snap)
     if now is None:
         now = int(time.time() * 1000)
     window = window_for(now, limit.interval, limit.unit, settings.start_day)
+    counters = counters_of(snap.services)
+    decision = counters.acquire_now(key, limit.count, window)
+    if decision is None:
+        return _check_remote(counters, settings, key, limit, window, now)
+    return None if decision.allowed else _exceeded(limit, window, now)
+
+
+async def settle(verdict: Verdict) -> Violation | None:
+    """The answer of a ``check_limit`` verdict, awaiting it if it is not there yet."""
+    if verdict is None or isinstance(verdict, Violation):
+        return verdict
+    return await verdict
+
+
+async def _check_remote(counters: Counters, settings: LimitSettings, key: str, limit: Limit, window: Window,
+                        now: int) -> Violation | None:
     try:
-        decision = await counters_of(snap.services).acquire(key, limit.count, window)
+        decision = await counters.acquire(key, limit.count, window)
     except CounterUnavailable:
         if settings.fail_open:
             return None
         return Violation(503, "RATE_LIMIT_STORE_UNAVAILABLE", "The rate-limit counter store is unavailable.")
-    if decision.allowed:
-        return None
+    return None if decision.allowed else _exceeded(limit, window, now)
+
+
+def _exceeded(limit: Limit, window: Window, now: int) -> Violation:
     retry_after = max(1, -(-(window.end_ms - now) // 1000))
     message = f"The {limit.name} of {limit.count} requests per {limit.interval} {limit.unit} is exceeded."
     headers = ((b"retry-after", str(retry_after).encode()),)
@@ -147,7 +173,7 @@ class Throttle(PolicyHandler):
         # different resources, count apart (each rule's limit is its own).
         self._rule_key = f"{self._limit.count}/{config.alertInterval}{config.alertIntervalUnit}"
 
-    async def run(self, ex: Exchange) -> Violation | None:
+    def run(self, ex: Exchange) -> Verdict:
         app = ex.application
         if self._consumers is not None and (app is None or (app.id not in self._consumers
                                                             and app.name not in self._consumers)):
@@ -160,9 +186,17 @@ class Throttle(PolicyHandler):
         if key in counted:  # an identical rule already counted this call
             return None
         counted[key] = True
-        violation = await check_limit(ex, key, self._limit)
+        verdict = check_limit(ex, key, self._limit)
+        if verdict is None:
+            return None  # the common case, answered without a coroutine
+        return self._refuse(ex, key, verdict)
+
+    async def _refuse(self, ex: Exchange, key: str, verdict: Verdict) -> Violation | None:
+        """A breach (or a verdict still to come): alert as configured, then answer."""
+        violation = await settle(verdict)
         if violation is None or violation.status != 429:
             return violation
+        app = ex.application
         if self._every or await first_breach(ex, key, self._limit):
             if self._local_log:
                 log.warning("throttle: %s %s, application %s: %s", ex.api.name, ex.api.version,
