@@ -71,9 +71,9 @@ def throughput_rows(results: list[ScenarioResult]) -> list[list[str]]:
             por = median_rps(res.throughput["portico"])
             ratio = median_ratio(res.throughput["portico"], res.throughput["reference"])
             goal = MIN_RATIO[res.name]
-            cells = [f"{por:,.0f}", f"{ratio:.2f}", f">= {goal:.1f}", verdict(ratio >= goal and not dirty)]
+            cells = [f"{por:,.0f}", f"{ratio:.2f}", f">= {goal:g}", verdict(ratio >= goal and not dirty)]
         else:
-            cells = ["-", "-", f">= {MIN_RATIO[res.name]:.1f}", "-"]
+            cells = ["-", "-", f">= {MIN_RATIO[res.name]:g}", "-"]
         rows.append([res.name, res.labels["reference"], f"{ref:,.0f}", *cells, note])
     return rows
 
