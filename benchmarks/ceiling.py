@@ -8,9 +8,12 @@ Runs, pinned to CPU1 like Portico in `run.py`, and alternating round by round:
 - `portico`: the `proxy` scenario of `run.py` (the `portico` command, or `--portico-rev REV`).
 
 For each: requests/second under `wrk -t1 -c64`, the ratio to nginx A in the same round, and the
-CPU microseconds per request of the Python processes. The gap between `raw` and `layers` is what
-Portico's HTTP layers cost, the gap between `layers` and `portico` what the gateway's own work
-costs (API resolution, the policy phases, routing, the transaction event).
+CPU microseconds per request, split into user space and kernel (system calls, the loopback TCP
+stack, wake-ups: `/proc/PID/stat` utime and stime of the process tree, nginx's workers included).
+The gap between `raw` and `layers` is what Portico's HTTP layers cost, the gap between `layers`
+and `portico` what the gateway's own work costs (API resolution, the policy phases, routing, the
+transaction event). The kernel column bounds every proxy from below: a ratio r to nginx A needs
+a total per request of at most (nginx A's total) / r.
 
     python3 benchmarks/ceiling.py --rounds 3 --duration 8
 """
@@ -28,7 +31,7 @@ from pathlib import Path
 
 import portico_config
 import services
-from cpu_cost import Variant, _Pids, start_variant, tree_ticks, wrk_run
+from cpu_cost import Variant, _Pids, start_variant, wrk_run
 from run import Cleanup, raise_interrupt, reference_nginx, start_nginx
 from services import BenchError
 
@@ -39,10 +42,11 @@ HERE = Path(__file__).resolve().parent
 class Row:
     name: str
     url: str
-    pid: int | None = None  # a Python process to meter, None for nginx
+    pid: int  # the process (tree) to meter
     rps: list[float] = field(default_factory=list)
     ratio: list[float] = field(default_factory=list)
-    cost: list[float] = field(default_factory=list)
+    user: list[float] = field(default_factory=list)  # us per request
+    kernel: list[float] = field(default_factory=list)
 
 
 def start_reference_server(kind: str, cleanup: Cleanup) -> Row:
@@ -74,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         services.ensure_tools()
         nginx = reference_nginx(services.shared_bench_dir())
         start_nginx(nginx["upstream"], cleanup, _Pids(), args.reuse_running)  # type: ignore[arg-type]
-        start_nginx(nginx["proxy"], cleanup, _Pids(), args.reuse_running)  # type: ignore[arg-type]
-        rows = [Row("nginx A", f"http://127.0.0.1:{nginx['proxy'].port}/json")]
+        proxy_pids = _Pids()
+        start_nginx(nginx["proxy"], cleanup, proxy_pids, args.reuse_running)  # type: ignore[arg-type]
+        rows = [Row("nginx A", f"http://127.0.0.1:{nginx['proxy'].port}/json", proxy_pids.pids[-1])]
         rows += [start_reference_server("raw", cleanup), start_reference_server("layers", cleanup)]
         variant = Variant(f"rev:{args.portico_rev}" if args.portico_rev else "installed")
         start_variant(variant, 0, args, cleanup)
@@ -85,19 +90,23 @@ def main(argv: list[str] | None = None) -> int:
             wrk_run(row.url, args.warmup, None)
         for n in range(1, args.rounds + 1):
             for row in rows:
-                before = tree_ticks(row.pid) if row.pid else 0
+                before = services.tree_split(row.pid)
                 run, served = wrk_run(row.url, args.duration, None)
-                if row.pid:
-                    row.cost.append((tree_ticks(row.pid) - before) / services.CLOCK_TICKS / max(served, 1) * 1e6)
+                after = services.tree_split(row.pid)
+                per_request = 1e6 / services.CLOCK_TICKS / max(served, 1)
+                row.user.append((after[0] - before[0]) * per_request)
+                row.kernel.append((after[1] - before[1]) * per_request)
                 row.rps.append(run.rps)
                 row.ratio.append(run.rps / rows[0].rps[-1])
                 flag = "" if run.clean else "  !! errors"
                 print(f"  round {n} {row.name:<8} {run.rps:>9,.0f} rps{flag}", flush=True)
             time.sleep(0.5)
-        print(f"\n{'target':<8}  {'rps (median)':>12}  {'vs nginx A':>10}  {'CPU us/request':>14}")
+        print(f"\n{'target':<8}  {'rps (median)':>12}  {'vs nginx A':>10}  {'CPU us/request: user':>20}  "
+              f"{'kernel':>6}  {'total':>6}")
         for row in rows:
-            cost = f"{statistics.median(row.cost):14.1f}" if row.cost else f"{'':>14}"
-            print(f"{row.name:<8}  {statistics.median(row.rps):>12,.0f}  {statistics.median(row.ratio):>10.2f}  {cost}")
+            user, kernel = statistics.median(row.user), statistics.median(row.kernel)
+            print(f"{row.name:<8}  {statistics.median(row.rps):>12,.0f}  {statistics.median(row.ratio):>10.2f}  "
+                  f"{user:>20.1f}  {kernel:>6.1f}  {user + kernel:>6.1f}")
     except KeyboardInterrupt:
         return 130
     except (BenchError, portico_config.AdminError, RuntimeError) as error:

@@ -290,11 +290,23 @@ def tree_pids(pid: int) -> list[int]:
 
 
 def process_ticks(pid: int) -> int | None:
+    split = process_split(pid)
+    return None if split is None else split[0] + split[1]
+
+
+def process_split(pid: int) -> tuple[int, int] | None:
+    """(user, kernel) clock ticks a process has used, all its threads included."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except FileNotFoundError:
         return None
-    return int(fields[11]) + int(fields[12])  # utime + stime
+    return int(fields[11]), int(fields[12])  # utime, stime
+
+
+def tree_split(pid: int) -> tuple[int, int]:
+    """(user, kernel) clock ticks of a process and its descendants."""
+    splits = [s for p in tree_pids(pid) if (s := process_split(p)) is not None]
+    return sum(u for u, _ in splits), sum(k for _, k in splits)
 
 
 def cpu_sample(roots: list[int]) -> CpuSample:
