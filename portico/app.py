@@ -198,14 +198,18 @@ class Portico:
         log.info("Portico listening on https://%s:%s", self.options.host, self.https_server.port)
 
     async def stop(self) -> None:
+        # Both listeners stop accepting at once, then drain together within one grace period:
+        # drained one after the other, the second kept taking connections while the first drained
+        # and the node took up to twice --shutdown-timeout to stop.
+        listeners = [server for server in (self.server, self.https_server) if server is not None]
+        for listener in listeners:
+            listener.stop_accepting()
         if self.federation is not None:
-            await self.federation.close()  # GOOD_BYE to the agents
-        if self.https_server is not None:
-            await self.https_server.shutdown(self.options.shutdown_timeout)
-            if self.listener_record is not None:
-                await self.listener_record.stop()
-        if self.server is not None:
-            await self.server.shutdown(self.options.shutdown_timeout)
+            await self.federation.close()  # GOOD_BYE to the agents (their links are not listener connections)
+        await asyncio.gather(*(listener.shutdown(self.options.shutdown_timeout) for listener in listeners))
+        if self.listener_record is not None:
+            await self.listener_record.stop()
+        # Only now, with every request ended or cut (cut ones record their events), are events flushed.
         if self.reloader is not None:
             await self.reloader.stop()
         await self.token_removal.stop()

@@ -139,12 +139,10 @@ class HttpServer:
             self.fallback.server = (host, self.port)
         self._sweeper = loop.call_later(1.0, self._sweep)
 
-    async def shutdown(self, timeout: float) -> None:  # noqa: ASYNC109 (the documented API)
-        """Stop accepting, close idle connections, give in-flight requests ``timeout`` seconds to
-        finish (their responses carry ``Connection: close``), then cut what is left: a request
-        still without an answer is answered 503, one whose answer is under way is aborted, and
-        their handlers are cancelled (the only time the server cancels one). Returns once the
-        cancelled handlers have run to their end (at most ``_CANCELLED_WAIT`` more seconds)."""
+    def stop_accepting(self) -> None:
+        """The first step of ``shutdown``, at once: no new connections, idle ones closed, and the
+        responses still to come carry ``Connection: close``. A node with several listeners calls
+        it on all of them before draining any, so none keeps accepting while another drains."""
         self.closing = True
         if self._server is not None:
             self._server.close()
@@ -152,6 +150,14 @@ class HttpServer:
             self._sweeper.cancel()
         for conn in list(self._connections):
             conn.close_if_idle()
+
+    async def shutdown(self, timeout: float) -> None:  # noqa: ASYNC109 (the documented API)
+        """Stop accepting (``stop_accepting``), give in-flight requests ``timeout`` seconds to
+        finish (their responses carry ``Connection: close``), then cut what is left: a request
+        still without an answer is answered 503, one whose answer is under way is aborted, and
+        their handlers are cancelled (the only time the server cancels one). Returns once the
+        cancelled handlers have run to their end (at most ``_CANCELLED_WAIT`` more seconds)."""
+        self.stop_accepting()
         if self._connections:
             self._all_closed = asyncio.Event()
             try:
