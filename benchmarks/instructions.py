@@ -106,8 +106,9 @@ def start_variant(variant: Variant, n: int, args: argparse.Namespace, cleanup: C
         variant.targets[scenario] = (api.url, key_file)
 
 
-def counted(pid: int, out: Path, spell: partial[object]) -> tuple[int, object]:
-    """Instructions callgrind counts in `pid` while `spell()` runs, and what it returned."""
+def counted(pid: int, out: Path, spell: partial[object], keep: Path | None = None) -> tuple[int, object]:
+    """Instructions callgrind counts in `pid` while `spell()` runs, and what it returned; `keep`:
+    where to copy callgrind's profile of the spell (for `callgrind_annotate`)."""
     subprocess.run(["callgrind_control", "-z", str(pid)], check=True, capture_output=True)
     subprocess.run(["callgrind_control", "-i", "on", str(pid)], check=True, capture_output=True)
     try:
@@ -119,6 +120,8 @@ def counted(pid: int, out: Path, spell: partial[object]) -> tuple[int, object]:
     subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True)
     total = 0
     for dump in out.parent.glob(out.name + "*"):
+        if keep is not None:
+            shutil.copy(dump, keep)
         found = re.search(r"^totals:\s+(\d+)", dump.read_text(errors="replace"), re.MULTILINE)
         if found:
             total += int(found.group(1))
@@ -141,7 +144,9 @@ def measure(variants: list[Variant], args: argparse.Namespace) -> None:
                 url, keys = variant.targets[scenario]
                 pid = valgrind_pid(variant.portico)
                 idle, _ = counted(pid, variant.out, partial(time.sleep, args.duration))
-                busy, result = counted(pid, variant.out, partial(wrk_run, url, args.duration, keys, args.connections))
+                keep = BENCH_DIR / f"callgrind-{scenario}-{variant.spec.replace('/', '_')}-{n}.out"
+                busy, result = counted(pid, variant.out, partial(wrk_run, url, args.duration, keys, args.connections),
+                                       keep)
                 run, served = result  # type: ignore[misc]
                 per_request = (busy - idle) / max(served, 1)
                 variant.counts.setdefault(scenario, []).append(per_request)
