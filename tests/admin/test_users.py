@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -213,3 +214,48 @@ async def test_group_membership_in_store_uses_user_ids(sqlite_node: Node) -> Non
     async with sqlite_node.portico.store.read() as tx:
         group = await tx.get(GROUP, priv.PROVIDERS)
         assert group is not None and group.body["userIds"] == [user["id"]]
+
+
+async def test_administrator_login_id_is_held(node: Node) -> None:
+    """The seeded Administrator holds its login id like any created user, under concurrency too:
+    no second account, created or renamed, ever gets it. Login ids compare exactly (case
+    included), so 'administrator' is another login id and signs in as that other user."""
+    others = [await create_user(node, f"renamer{i}") for i in range(4)]
+    results = await asyncio.gather(
+        *(node.admin.post("/users", json={"loginId": "Administrator", "password": PASSWORD}) for _ in range(6)),
+        *(node.admin.put(f"/users/{u['id']}", json={"loginId": "Administrator"}) for u in others))
+    for r in results:
+        assert r.status_code == 409, r.text
+        assert "Administrator" in r.json()["errorDetails"]
+    listed = (await node.admin.get("/users")).json()["users"]
+    assert [u["id"] for u in listed if u["loginId"] == "Administrator"] == ["Administrator"]
+    assert sorted(u["loginId"] for u in listed if u["loginId"].startswith("renamer")) == \
+        [f"renamer{i}" for i in range(4)]
+
+    lower = await create_user(node, "administrator")
+    async with client(node, "administrator") as c:
+        r = await c.post("/users/authenticate")
+        assert r.status_code == 200 and r.json()["id"] == lower["id"]
+    async with client(node, "Administrator", "test-secret") as c:
+        r = await c.post("/users/authenticate")
+        assert r.status_code == 200 and r.json()["id"] == "Administrator"
+
+
+async def test_administrator_renamed_keeps_its_old_login_id(node: Node) -> None:
+    """Renamed, the Administrator still keeps 'Administrator' from others: that is also its id,
+    which admin.auth.find_user matches too. Renamed back, it frees the other login id."""
+    other = await create_user(node, "dave")
+    r = await node.admin.put("/users/Administrator", json={"loginId": "root"})
+    assert r.status_code == 200 and r.json()["loginId"] == "root", r.text
+    r = await node.admin.post("/users", json={"loginId": "Administrator", "password": PASSWORD})
+    assert r.status_code == 409 and "Administrator" in r.json()["errorDetails"]
+    r = await node.admin.put(f"/users/{other['id']}", json={"loginId": "Administrator"})
+    assert r.status_code == 409 and "Administrator" in r.json()["errorDetails"]
+    r = await node.admin.post("/users", json={"loginId": "root", "password": PASSWORD})
+    assert r.status_code == 409 and "root" in r.json()["errorDetails"]
+
+    r = await node.admin.put("/users/Administrator", json={"loginId": "Administrator"})
+    assert r.status_code == 200, r.text
+    await create_user(node, "root")   # the Administrator's former login id is free again
+    listed = (await node.admin.get("/users")).json()["users"]
+    assert [u["id"] for u in listed if u["loginId"] == "Administrator"] == ["Administrator"]
