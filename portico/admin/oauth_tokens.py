@@ -6,9 +6,10 @@
 - ``DELETE /oauthTokens/expired``: remove expired and revoked tokens now (the scheduled job does
   the same every ``PORTICO_OAUTH_TOKEN_REMOVAL_INTERVAL`` seconds) -> ``{"removedTokensCount": N}``.
 
-With ``enableTeamWork`` on, a user sees and revokes only the tokens of clients that belong to an
-application visible to them (through the application's strategies; the rule is ``teams.py``'s);
-another token answers 404 like an unknown id. Administrators see all.
+With ``enableTeamWork`` on, a user sees, revokes and removes only the tokens of clients that belong
+to an application visible to them (through the application's strategies; the rule is ``teams.py``'s);
+another token answers 404 like an unknown id, and ``/expired`` leaves the others' dead tokens to
+them. Administrators see all.
 Token rows live outside the configuration: these calls do not move the configuration revision."""
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ async def revoke_token(request: Request) -> Response:
 
 
 async def remove_expired(request: Request) -> Response:
-    removed = await TokenStore(context_of(request).store).purge_expired()
+    removed = await TokenStore(context_of(request).store).purge_expired(client_ids=await visible_clients(request))
     return json_response({"removedTokensCount": removed})
 
 

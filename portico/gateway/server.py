@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import cast
+from typing import Any, cast
 
 import httptools
 
@@ -92,6 +92,9 @@ _LINGER_SECONDS = 2.0
 # cancelled requests get to finish their bookkeeping (transaction events) before shutdown returns.
 _SHUTDOWN_ANSWER = error_response(503, "the server is shutting down")
 _CANCELLED_WAIT = 2.0
+# A 503 to a client still sending lingers this long: shorter than _CANCELLED_WAIT, so shutdown
+# sees the connection closed within its wait.
+_SHUTDOWN_LINGER_SECONDS = 1.0
 
 
 class HttpServer:
@@ -156,7 +159,9 @@ class HttpServer:
         finish (their responses carry ``Connection: close``), then cut what is left: a request
         still without an answer is answered 503, one whose answer is under way is aborted, and
         their handlers are cancelled (the only time the server cancels one). Returns once the
-        cancelled handlers have run to their end (at most ``_CANCELLED_WAIT`` more seconds)."""
+        cancelled handlers have run to their end and the cut connections have closed (a 503 to
+        a client still sending lingers: see ``_Connection.cancel``), at most ``_CANCELLED_WAIT``
+        more seconds."""
         self.stop_accepting()
         if self._connections:
             self._all_closed = asyncio.Event()
@@ -164,9 +169,17 @@ class HttpServer:
                 await asyncio.wait_for(self._all_closed.wait(), timeout)
             except TimeoutError:
                 logger.warning("shutdown: aborting %d connections still busy", len(self._connections))
-            cancelled = [task for conn in list(self._connections) if (task := conn.cancel()) is not None]
-            if cancelled:
-                await asyncio.wait(cancelled, timeout=_CANCELLED_WAIT)
+            waits: list[asyncio.Task[Any]] = [
+                task for conn in list(self._connections) if (task := conn.cancel()) is not None
+            ]
+            closed = None
+            if self._connections:  # the lingering ones among them close within the wait
+                closed = asyncio.create_task(self._all_closed.wait())
+                waits.append(closed)
+            if waits:
+                await asyncio.wait(waits, timeout=_CANCELLED_WAIT)
+            if closed is not None:
+                closed.cancel()  # still waiting only past the timeout
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -202,6 +215,7 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
         self._client: tuple[str, int] = ("", 0)
         self._closed = False
+        self._lingering = False  # linger_close under way: the connection closes on its own
         self._pause_bits = 0  # reasons reading is paused: 1 body buffer full, 2 pipelined requests wait, 4 condemned
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -395,7 +409,8 @@ class _Connection(asyncio.Protocol):
                 self.abort()  # client gone (or upstream pipe broke mid-response): nothing more to say
                 return
             except asyncio.CancelledError:
-                if not self._transport.is_closing():  # closing: shutdown's 503 is on its way out
+                # Closing or lingering: shutdown's 503 is on its way out.
+                if not (self._transport.is_closing() or self._lingering):
                     self.abort()
                 raise
             except Exception:
@@ -520,20 +535,21 @@ class _Connection(asyncio.Protocol):
 
     # -- closing --------------------------------------------------------------------------------
 
-    def linger_close(self) -> None:
+    def linger_close(self, seconds: float = _LINGER_SECONDS) -> None:
         """Close a connection whose client is still sending a body nobody will read.
 
         Closing at once would make the kernel answer the unread data with a reset, and the
         client might never read the response already sent (an early 413, say). So: finish
         writing, drop whatever still arrives for a short while, then close."""
-        if self._closed:
+        if self._closed or self._lingering:
             return
+        self._lingering = True
         self._pending_error = b""  # data_received now drops everything
         if self._transport.can_write_eof():
             self._transport.write_eof()
         self._pause_bits = 0
         self._transport.resume_reading()
-        self._loop.call_later(_LINGER_SECONDS, self.close)
+        self._loop.call_later(seconds, self.close)
 
     def close(self) -> None:
         """Close after flushing what was written."""
@@ -547,12 +563,18 @@ class _Connection(asyncio.Protocol):
 
     def cancel(self) -> asyncio.Task[None] | None:
         """Shutdown past its grace period: answer 503 and close if the request being served has no
-        answer yet, else abort; cancel its handler. Returns the cancelled worker task, if any."""
+        answer yet, else abort; cancel its handler. Returns the cancelled worker task, if any.
+
+        The 503 to a client still sending (a body under way, or reading held back) closes
+        lingering, as early answers do: closing at once would reset the connection under it."""
         active = self._active
         if active is not None and not active.started and not self._closed:
             active.preempt()
             self._transport.write(_SHUTDOWN_ANSWER)
-            self.close()
+            if self._body is not EMPTY_BODY or self._pause_bits:
+                self.linger_close(_SHUTDOWN_LINGER_SECONDS)
+            else:
+                self.close()
         else:
             self.abort()
         worker = self._worker

@@ -237,21 +237,25 @@ class TokenStore:
             total = int((await conn.execute(count)).scalar_one())
         return [_record(r) for r in rows], total
 
-    async def purge_expired(self, now: int | None = None) -> int:
+    async def purge_expired(self, now: int | None = None, client_ids: Collection[str] | None = None) -> int:
         """Delete revoked grants and expired ones that can no longer be refreshed (no refresh token,
         no refreshes left, or the refresh token expired), the refresh tokens they rotated out, and
-        expired codes."""
+        expired codes; ``client_ids`` (when not None) narrows all of them to those clients."""
         now = now_ms() if now is None else now
         t = oauth_tokens.c
         dead = or_(t.revoked.is_(True),
                    and_(t.expires_at.is_not(None), t.expires_at <= now,
                         or_(t.refresh_hash.is_(None), t.refresh_remaining <= 0,
                             and_(t.refresh_expires_at.is_not(None), t.refresh_expires_at <= now))))
+        expired_codes = oauth_codes.c.expires_at <= now
+        if client_ids is not None:
+            dead = and_(dead, t.client_id.in_(sorted(client_ids)))
+            expired_codes = and_(expired_codes, oauth_codes.c.client_id.in_(sorted(client_ids)))
         async with self.store.engine.begin() as conn:
             dead_ids = select(oauth_tokens.c.id).where(dead)
             await conn.execute(delete(oauth_refresh_used).where(oauth_refresh_used.c.token_id.in_(dead_ids)))
             removed = (await conn.execute(delete(oauth_tokens).where(dead))).rowcount
-            await conn.execute(delete(oauth_codes).where(oauth_codes.c.expires_at <= now))
+            await conn.execute(delete(oauth_codes).where(expired_codes))
         return int(removed or 0)
 
     # -- authorization codes --------------------------------------------------------------------

@@ -43,3 +43,43 @@ async def test_tokens_are_narrowed_to_the_callers_applications(node: Node) -> No
     await set_team_work(node, False)
     async with client(node, "alice") as alice:
         assert (await alice.get("/oauthTokens")).json()["total"] == 3
+
+
+async def test_removing_expired_tokens_is_narrowed_to_the_callers_applications(node: Node) -> None:
+    await set_team_work(node, True)
+    privileges = [priv.VIEW_ADMIN_CONFIG, priv.MANAGE_SECURITY_CONFIG, priv.MANAGE_APPLICATIONS]
+    for login in ("alice", "bob"):
+        await add_user(node, login)
+    team_a = (await make_team(node, "TeamA", privileges, users=["alice"]))["id"]
+    team_b = (await make_team(node, "TeamB", privileges, users=["bob"]))["id"]
+    reg_a, sid_a = await local_client(node, "client-a")
+    reg_b, sid_b = await local_client(node, "client-b")
+    for name, team, sid in (("app-a", team_a, sid_a), ("app-b", team_b, sid_b)):
+        r = await node.admin.post("/applications", json={"name": name, "teams": [team], "authStrategyIds": [sid]})
+        assert r.status_code == 200, r.text
+    for reg in (reg_a, reg_a, reg_b, reg_b):
+        await access_token(node, reg)
+    # one dead (revoked) token per client, one live one each
+    for reg in (reg_a, reg_b):
+        listed = (await node.admin.get("/oauthTokens", params={"clientId": reg["clientId"]})).json()
+        r = await node.admin.delete(f"/oauthTokens/{listed['oauthTokens'][0]['id']}")
+        assert r.status_code == 200, r.text
+
+    async def clients_left() -> list[str]:
+        listed = (await node.admin.get("/oauthTokens")).json()["oauthTokens"]
+        return sorted(t["clientId"] for t in listed)
+
+    async with client(node, "alice") as alice, client(node, "bob") as bob:
+        r = await alice.delete("/oauthTokens/expired")
+        assert r.status_code == 200 and r.json() == {"removedTokensCount": 1}
+        # bob's dead token is left for bob (or an administrator)
+        assert await clients_left() == sorted([reg_a["clientId"], reg_b["clientId"], reg_b["clientId"]])
+        r = await bob.delete("/oauthTokens/expired")
+        assert r.json() == {"removedTokensCount": 1}
+        assert await clients_left() == sorted([reg_a["clientId"], reg_b["clientId"]])
+    # an administrator removes every client's dead tokens
+    for reg in (reg_a, reg_b):
+        listed = (await node.admin.get("/oauthTokens", params={"clientId": reg["clientId"]})).json()
+        assert (await node.admin.delete(f"/oauthTokens/{listed['oauthTokens'][0]['id']}")).status_code == 200
+    assert (await node.admin.delete("/oauthTokens/expired")).json() == {"removedTokensCount": 2}
+    assert await clients_left() == []

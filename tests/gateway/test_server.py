@@ -358,3 +358,43 @@ async def test_shutdown_cuts_requests_past_the_grace_period() -> None:
     assert await waiting.closed_by_server()
     with pytest.raises((EOFError, ConnectionError)):
         await streaming.response()
+
+
+async def test_shutdown_answer_reaches_a_client_still_uploading() -> None:
+    # A client still sending its body when shutdown cuts the request must get the 503: closing
+    # with its unread data would make the kernel reset the connection and the answer be lost.
+    async def ignores_body(request: Request, response: ResponseWriter) -> None:
+        await asyncio.sleep(10)
+
+    server = HttpServer(ignores_body, None)
+    await server.start("127.0.0.1", 0)
+    head = b"POST /gateway/upload HTTP/1.1\r\nhost: test\r\ncontent-length: 100000000\r\n\r\n"
+    client = await RawClient.open(server.port)
+    deaf = await RawClient.open(server.port)  # never reads nor stops: shutdown must not wait on it
+
+    async def upload(uploader: RawClient) -> None:  # a slow upload, still going well past the cut
+        uploader.send(head)
+        try:
+            while True:
+                uploader.send(b"x" * 16384)
+                await uploader.writer.drain()
+                await asyncio.sleep(0.02)
+        except ConnectionError:
+            pass
+
+    uploads = [asyncio.create_task(upload(client)), asyncio.create_task(upload(deaf))]
+    await asyncio.sleep(0.1)
+    started = asyncio.get_running_loop().time()
+    shutdown = asyncio.create_task(server.shutdown(0.2))
+    await asyncio.sleep(0.5)  # the cut is at 0.2 s; the client keeps sending, then looks
+    try:
+        answer = await client.response(2.0)
+        assert answer.status == 503 and answer.header(b"connection") == b"close"
+        assert json.loads(answer.body) == {"errorDetails": "the server is shutting down"}
+        await client.close()
+        await asyncio.wait_for(shutdown, 3.0)  # the lingering close is bounded
+        assert asyncio.get_running_loop().time() - started < 0.2 + 2.0 + 0.5
+    finally:
+        for task in uploads:
+            task.cancel()
+        await deaf.close()
