@@ -89,7 +89,10 @@ def tree_ticks(pid: int) -> int:
     return sum(t for p in services.tree_pids(pid) if (t := services.process_ticks(p)) is not None)
 
 
-def start_variant(variant: Variant, n: int, args: argparse.Namespace, cleanup: Cleanup) -> None:
+def start_variant(variant: Variant, n: int, args: argparse.Namespace, cleanup: Cleanup,
+                  wrapper: tuple[str, ...] = (), health_timeout: float = 60.0) -> None:
+    """Start the variant's Portico (under ``wrapper``, e.g. valgrind, when given) and configure
+    every selected scenario on it; ``variant.targets`` gets each scenario's URL and key file."""
     command, source = ["portico"], None
     kind, _, value = variant.spec.partition(":")
     if kind == "rev":
@@ -99,12 +102,12 @@ def start_variant(variant: Variant, n: int, args: argparse.Namespace, cleanup: C
         source = Path(value).resolve()
     elif kind != "installed":
         raise BenchError(f"unknown variant {variant.spec!r}: use installed, rev:REV or src:DIR")
-    if source is not None:
-        command = [sys.executable, "-m", "portico.cli"]
+    if source is not None or wrapper:
+        command = [*wrapper, sys.executable, "-m", "portico.cli"]
     password = secrets.token_urlsafe(16)
     portico = variant.portico = services.start_portico(command, password, source)
     cleanup.add(f"stop portico {variant.spec}", lambda: services.stop_portico(portico))
-    services.wait_healthy(portico)
+    services.wait_healthy(portico, timeout=health_timeout)
     print(f"{variant.spec}: portico pid {portico.process.pid} on port {portico.port}", flush=True)
     admin = portico_config.Admin(portico.base_url, password)
     for scenario in args.scenarios:
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         services.ensure_tools()
         nginx = reference_nginx(services.shared_bench_dir())
-        start_nginx(nginx["upstream"], cleanup, _Pids(), args.reuse_running)
+        start_nginx(nginx["upstream"], cleanup, _Pids(), args.reuse_running)  # type: ignore[arg-type]
         for n, variant in enumerate(variants):
             start_variant(variant, n, args, cleanup)
         measure(variants, args)

@@ -19,30 +19,30 @@ from __future__ import annotations
 
 import argparse
 import re
-import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
+import cpu_cost
 import portico_config
-import portico_plans
 import services
 from cpu_cost import SCENARIOS, _Pids, wrk_run
 from run import Cleanup, raise_interrupt, reference_nginx, start_nginx
 from services import BENCH_DIR, BenchError
 
+T = TypeVar("T")
+
 
 @dataclass
-class Variant:
-    spec: str
-    portico: services.Portico | None = None
-    out: Path | None = None
-    targets: dict[str, tuple[str, Path | None]] = field(default_factory=dict)
+class Variant(cpu_cost.Variant):
+    out: Path | None = None  # callgrind's output file
     counts: dict[str, list[float]] = field(default_factory=dict)
 
 
@@ -67,46 +67,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def source_of(spec: str, cleanup: Cleanup) -> Path | None:
-    kind, _, value = spec.partition(":")
-    if kind == "rev":
-        source = services.export_revision(value)
-        cleanup.add("remove exported source", partial(shutil.rmtree, source, ignore_errors=True))
-        return source
-    if kind == "src":
-        return Path(value).resolve()
-    if kind != "installed":
-        raise BenchError(f"unknown variant {spec!r}: use installed, rev:REV or src:DIR")
-    return None
-
-
 def start_variant(variant: Variant, n: int, args: argparse.Namespace, cleanup: Cleanup) -> None:
-    source = source_of(variant.spec, cleanup)
     variant.out = BENCH_DIR / f"callgrind-{n}.out"
-    command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={variant.out}",
-               sys.executable, "-m", "portico.cli"]
-    password = secrets.token_urlsafe(16)
-    portico = variant.portico = services.start_portico(command, password, source)
-    cleanup.add(f"stop portico {variant.spec}", lambda: services.stop_portico(portico))
-    services.wait_healthy(portico, timeout=600)
-    print(f"{variant.spec}: portico (under valgrind) pid {portico.process.pid} on port {portico.port}",
-          flush=True)
-    admin = portico_config.Admin(portico.base_url, password)
-    for scenario in args.scenarios:
-        if scenario == "proxy":
-            variant.targets[scenario] = (portico_config.configure_api(admin, "bench").url, None)
-            continue
-        print(f"  configuring {scenario}: {args.keys} applications ...", flush=True)
-        if scenario == "apikey":
-            api = portico_config.configure_api(admin, "benchkey", apps=args.keys)
-        else:
-            api = portico_plans.configure_plan_api(admin, "benchplan", args.keys)
-        key_file = BENCH_DIR / f"instr-keys-{n}-{scenario}.txt"
-        key_file.write_text("".join(f"{k}\n" for k in api.keys))
-        variant.targets[scenario] = (api.url, key_file)
+    wrapper = ("valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={variant.out}")
+    cpu_cost.start_variant(variant, n, args, cleanup, wrapper, health_timeout=600)
 
 
-def counted(pid: int, out: Path, spell: partial[object], keep: Path | None = None) -> tuple[int, object]:
+def counted(pid: int, out: Path, spell: Callable[[], T], keep: Path | None = None) -> tuple[int, T]:
     """Instructions callgrind counts in `pid` while `spell()` runs, and what it returned; `keep`:
     where to copy callgrind's profile of the spell (for `callgrind_annotate`)."""
     subprocess.run(["callgrind_control", "-z", str(pid)], check=True, capture_output=True)
@@ -147,7 +114,7 @@ def measure(variants: list[Variant], args: argparse.Namespace) -> None:
                 keep = BENCH_DIR / f"callgrind-{scenario}-{variant.spec.replace('/', '_')}-{n}.out"
                 busy, result = counted(pid, variant.out, partial(wrk_run, url, args.duration, keys, args.connections),
                                        keep)
-                run, served = result  # type: ignore[misc]
+                run, served = result
                 per_request = (busy - idle) / max(served, 1)
                 variant.counts.setdefault(scenario, []).append(per_request)
                 flag = "" if run.clean else f"  !! {run.non_2xx} non-2xx, {run.socket_errors} socket errors"
