@@ -4,13 +4,17 @@ stays active."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from portico.security import privileges as priv
 from tests.admin.teams_support import add_user, client, make_team, set_team_work
 from tests.policies.test_token_identification import access_token, local_client
 from tests.support.node import Node
 
 
-async def test_tokens_are_narrowed_to_the_callers_applications(node: Node) -> None:
+async def _two_teams(node: Node) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Team work on; alice in TeamA and bob in TeamB, each team owning an application with its own
+    local OAuth client. Returns the two clients' registrations (A's, B's)."""
     await set_team_work(node, True)
     privileges = [priv.VIEW_ADMIN_CONFIG, priv.MANAGE_SECURITY_CONFIG, priv.MANAGE_APPLICATIONS]
     for login in ("alice", "bob"):
@@ -22,6 +26,11 @@ async def test_tokens_are_narrowed_to_the_callers_applications(node: Node) -> No
     for name, team, sid in (("app-a", team_a, sid_a), ("app-b", team_b, sid_b)):
         r = await node.admin.post("/applications", json={"name": name, "teams": [team], "authStrategyIds": [sid]})
         assert r.status_code == 200, r.text
+    return reg_a, reg_b
+
+
+async def test_tokens_are_narrowed_to_the_callers_applications(node: Node) -> None:
+    reg_a, reg_b = await _two_teams(node)
     for reg in (reg_a, reg_a, reg_b):
         await access_token(node, reg)
     everything = (await node.admin.get("/oauthTokens")).json()
@@ -46,17 +55,7 @@ async def test_tokens_are_narrowed_to_the_callers_applications(node: Node) -> No
 
 
 async def test_removing_expired_tokens_is_narrowed_to_the_callers_applications(node: Node) -> None:
-    await set_team_work(node, True)
-    privileges = [priv.VIEW_ADMIN_CONFIG, priv.MANAGE_SECURITY_CONFIG, priv.MANAGE_APPLICATIONS]
-    for login in ("alice", "bob"):
-        await add_user(node, login)
-    team_a = (await make_team(node, "TeamA", privileges, users=["alice"]))["id"]
-    team_b = (await make_team(node, "TeamB", privileges, users=["bob"]))["id"]
-    reg_a, sid_a = await local_client(node, "client-a")
-    reg_b, sid_b = await local_client(node, "client-b")
-    for name, team, sid in (("app-a", team_a, sid_a), ("app-b", team_b, sid_b)):
-        r = await node.admin.post("/applications", json={"name": name, "teams": [team], "authStrategyIds": [sid]})
-        assert r.status_code == 200, r.text
+    reg_a, reg_b = await _two_teams(node)
     for reg in (reg_a, reg_a, reg_b, reg_b):
         await access_token(node, reg)
     # one dead (revoked) token per client, one live one each
