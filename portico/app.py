@@ -165,13 +165,13 @@ class Portico:
         self.audit.start()
         self.reloader.start()
         self.token_removal.start()
+        if self.listener_tls is not None:  # bound first: once HTTP answers health, HTTPS is up too
+            await self._start_https(asgi_app, admin_app)
         await self.server.start(self.options.host, self.options.port)
         # where other nodes relay federation commands for the agent links this node holds
         await self.federation.advertise(self.options.host, self.port, self.secrets)
         log.info("Portico listening on http://%s:%s (gateway /gateway/, management /rest/apigateway)",
                  self.options.host, self.port)
-        if self.listener_tls is not None:
-            await self._start_https(asgi_app, admin_app)
 
     async def _seed(self) -> bool:
         """What a store needs before it serves (first start, or rows deleted since); True if the
