@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from portico.gateway.http import Request
-    from portico.gateway.snapshot import AppView, CompiledApi, Snapshot
+    from portico.gateway.snapshot import AppView, CompiledApi, PhasePlan, Snapshot
 
 
 # ``ex.policy_state(EVENT_HOOKS)``: name -> callable(TransactionEvent), run before the event is recorded.
@@ -91,21 +91,23 @@ class Exchange:
         started: float,
         correlation_id: str,
     ) -> None:
-        self.request = request
-        self.snapshot = snapshot
-        self.api = api
-        self.plan = api.plan  # the phase plan; the resource/method match may pick a more specific one
-        self.resource_path = resource_path
+        # Annotated although the parameters say it: mypy, checking the import cycle in another
+        # order (as mypyc does, see setup.py), would not know these types where other modules use them.
+        self.request: Request = request
+        self.snapshot: Snapshot = snapshot
+        self.api: CompiledApi = api
+        self.plan: PhasePlan = api.plan  # the phase plan; the resource/method match may pick a more specific one
+        self.resource_path: str = resource_path
         self.resource = ""
         self.path_params: dict[str, str] = {}
-        self.client_ip = client_ip
+        self.client_ip: str = client_ip
         self.application: AppView | None = None
         self.user: str | None = None
         self.route: RouteTarget | None = None
-        self.started = started
-        self.correlation_id = correlation_id
-        self.method = request.method
-        self.query = request.query
+        self.started: float = started
+        self.correlation_id: str = correlation_id
+        self.method: str = request.method
+        self.query: str = request.query
         self._headers: list[tuple[bytes, bytes]] | None = None  # copied on first change
         self.body: bytes | None = None
         self.response: BufferedResponse | None = None

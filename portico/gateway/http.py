@@ -16,6 +16,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from portico.gateway.disconnect import ClientDisconnected
+
 if TYPE_CHECKING:
     from portico.gateway.client_certs import TlsPeer
 
@@ -41,10 +43,6 @@ class BodyTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"body larger than {limit} bytes")
         self.limit = limit
-
-
-class ClientDisconnected(ConnectionError):
-    """The peer went away (or the connection was aborted) while a body was read or written."""
 
 
 class FlowControl(Protocol):
@@ -254,6 +252,14 @@ class Request:
         "scheme",
         "tls",
     )
+    # Declared here as well as set in __init__: mypy, checking the import cycle in another order
+    # (as mypyc does, see setup.py), would not know the types where other modules use them.
+    method: str
+    path: str
+    query: str
+    headers: list[tuple[bytes, bytes]]
+    client_ip: str
+    client_port: int
     # HTTPS listeners only: the connection's TLS side. Left unset on plain HTTP (no cost per
     # request there): read it with getattr(request, "tls", None).
     tls: TlsPeer | None

@@ -252,16 +252,16 @@ class Gateway:
         settings = ex.snapshot.settings
         try:
             return await call_upstream(self.pool, ex, route)
-        except UpstreamTimeout as exc:
+        except UpstreamTimeout as timeout:
             status = 408 if settings.return_408_for_timeout else 504
-            message = f"The native service did not answer in time ({exc.phase})"
+            message = f"The native service did not answer in time ({timeout.phase})"
             raise Failure(status, "NATIVE_TIMEOUT", message) from None
-        except UpstreamTlsError as exc:  # an untrusted native certificate: 502 and why (issue 5)
-            raise Failure(502, TLS_FAILURE, note_tls_failure(ex, str(exc))) from None
-        except UpstreamConnectError as exc:
-            raise Failure(503, "NATIVE_UNAVAILABLE", f"Cannot connect to the native service: {exc}") from None
-        except UpstreamClosed as exc:
-            raise Failure(502, "NATIVE_PROTOCOL_ERROR", f"The native service closed the connection: {exc}") from None
+        except UpstreamTlsError as untrusted:  # an untrusted native certificate: 502 and why (issue 5)
+            raise Failure(502, TLS_FAILURE, note_tls_failure(ex, str(untrusted))) from None
+        except UpstreamConnectError as refused:
+            raise Failure(503, "NATIVE_UNAVAILABLE", f"Cannot connect to the native service: {refused}") from None
+        except UpstreamClosed as closed:
+            raise Failure(502, "NATIVE_PROTOCOL_ERROR", f"The native service closed the connection: {closed}") from None
         except TimeoutError:
             raise Failure(408, "REQUEST_BODY_TIMEOUT", "The client stopped sending the request body") from None
 

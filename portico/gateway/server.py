@@ -137,7 +137,8 @@ class HttpServer:
         else:
             self._server = await loop.create_server(lambda: _TlsConnection(self), host, port, backlog=4096,
                                                     ssl=ssl_context, ssl_handshake_timeout=self.limits.header_timeout)
-        self.port = self._server.sockets[0].getsockname()[1]
+        sockets = cast(Any, self._server).sockets  # a list under uvloop, a tuple in typeshed
+        self.port = sockets[0].getsockname()[1]
         if isinstance(self.fallback, AsgiBridge):
             self.fallback.server = (host, self.port)
         self._sweeper = loop.call_later(1.0, self._sweep)
@@ -258,17 +259,17 @@ class _Connection(asyncio.Protocol):
             self._head_bytes += len(data)
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
-            self._on_upgrade(data[int(exc.args[0]) :] if exc.args else b"")
-        except httptools.HttpParserCallbackError as exc:
-            cause = exc.__context__
+        except httptools.HttpParserUpgrade as upgrade:
+            self._on_upgrade(data[int(upgrade.args[0]) :] if upgrade.args else b"")
+        except httptools.HttpParserCallbackError as failed:
+            cause = failed.__context__
             if isinstance(cause, _Rejected):
                 self._reject(cause.status, cause.message)
             else:
-                logger.error("HTTP request parsing failed", exc_info=cause or exc)
+                logger.error("HTTP request parsing failed", exc_info=cause or failed)
                 self._reject(400, "malformed request")
-        except httptools.HttpParserError as exc:
-            self._reject(400, f"malformed request: {exc}")
+        except httptools.HttpParserError as malformed:
+            self._reject(400, f"malformed request: {malformed}")
         else:
             if self._reading_head and self._head_bytes > self._limits.max_header_bytes:
                 # Headers still incomplete but already too big: httptools would buffer them forever.

@@ -521,10 +521,10 @@ class UpstreamPool:
                 )
         except TimeoutError:
             raise UpstreamTimeout("connect") from None
-        except ssl.SSLError as exc:
-            raise UpstreamTlsError(_tls_reason(host, port, exc)) from exc
-        except OSError as exc:  # refused, DNS, unreachable
-            raise UpstreamConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
+        except ssl.SSLError as tls_error:
+            raise UpstreamTlsError(_tls_reason(host, port, tls_error)) from tls_error
+        except OSError as os_error:  # refused, DNS, unreachable
+            raise UpstreamConnectError(f"cannot connect to {host}:{port}: {os_error}") from os_error
         return conn
 
     def _bind_loop(self) -> None:
