@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+import portico
 from portico.admin.app import build_admin_app
 from portico.admin.context import AdminContext
 from portico.admin.global_policies import seed_transaction_logging
@@ -170,8 +171,8 @@ class Portico:
         await self.server.start(self.options.host, self.options.port)
         # where other nodes relay federation commands for the agent links this node holds
         await self.federation.advertise(self.options.host, self.port, self.secrets)
-        log.info("Portico listening on http://%s:%s (gateway /gateway/, management /rest/apigateway)",
-                 self.options.host, self.port)
+        log.info("Portico listening on http://%s:%s (gateway /gateway/, management /rest/apigateway; data plane %s)",
+                 self.options.host, self.port, portico.data_plane_kind())
 
     async def _seed(self) -> bool:
         """What a store needs before it serves (first start, or rows deleted since); True if the

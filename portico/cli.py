@@ -15,7 +15,8 @@ from portico.counters import REDIS_PREFIX
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="portico", description="Portico API gateway")
-    parser.add_argument("--version", action="version", version=f"portico {portico.__version__}")
+    version = f"portico {portico.__version__} (data plane {portico.data_plane_kind()})"
+    parser.add_argument("--version", action="version", version=version)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gateway and the management API")
     serve.add_argument("--host", default=os.environ.get("PORTICO_HOST", "127.0.0.1"))
