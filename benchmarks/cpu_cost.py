@@ -8,8 +8,9 @@ variant in turn gets `taskset -c 0 wrk -t1 -c64` for --duration seconds while th
 (utime + stime, /proc/PID/stat) of its process tree are sampled: cost = ticks / requests served.
 Variants alternate within a round, so slow drifts of the machine hit them alike.
 
-A variant is `installed` (the `portico` command: the working tree with `pip install -e .`),
-`rev:REV` (the `portico` package as of a git revision) or `src:DIR` (the package found in DIR).
+A variant is `installed` (the `portico` command: the working tree with `pip install -e .`, its data
+plane interpreted), `rev:REV` (Portico as of a git revision, its data plane compiled as
+`pip install .` builds it), `pyrev:REV` (the same, interpreted) or `src:DIR` (the package in DIR).
 
     python3 benchmarks/cpu_cost.py                                   # installed; proxy, apikey, plan
     python3 benchmarks/cpu_cost.py --variant rev:HEAD~3 --variant installed --scenario proxy,apikey
@@ -23,14 +24,12 @@ from __future__ import annotations
 import argparse
 import re
 import secrets
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import portico_config
@@ -95,13 +94,12 @@ def start_variant(variant: Variant, n: int, args: argparse.Namespace, cleanup: C
     every selected scenario on it; ``variant.targets`` gets each scenario's URL and key file."""
     command, source = ["portico"], None
     kind, _, value = variant.spec.partition(":")
-    if kind == "rev":
-        source = services.export_revision(value)
-        cleanup.add("remove exported source", partial(shutil.rmtree, source, ignore_errors=True))
+    if kind in ("rev", "pyrev"):
+        source = services.export_revision(value, compiled=kind == "rev")
     elif kind == "src":
         source = Path(value).resolve()
     elif kind != "installed":
-        raise BenchError(f"unknown variant {variant.spec!r}: use installed, rev:REV or src:DIR")
+        raise BenchError(f"unknown variant {variant.spec!r}: use installed, rev:REV, pyrev:REV or src:DIR")
     if source is not None or wrapper:
         command = [*wrapper, sys.executable, "-m", "portico.cli"]
     password = secrets.token_urlsafe(16)

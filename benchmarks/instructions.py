@@ -12,7 +12,7 @@ and variant: a warm-up load, then counting is switched on (`callgrind_control -i
     python3 benchmarks/instructions.py --variant rev:HEAD~1 --variant installed --scenario proxy
     python3 benchmarks/instructions.py --variant src:/tmp/other-tree --scenario proxy,apikey
 
-A variant is `installed`, `rev:REV` or `src:DIR` as in cpu_cost.py.
+A variant is `installed`, `rev:REV` (compiled), `pyrev:REV` or `src:DIR` as in cpu_cost.py.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class Variant(cpu_cost.Variant):
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scenario", default="proxy", help="comma-separated: proxy,apikey,plan (default proxy)")
-    p.add_argument("--variant", action="append", help="installed, rev:REV or src:DIR (repeatable)")
+    p.add_argument("--variant", action="append", help="installed, rev:REV, pyrev:REV or src:DIR (repeatable)")
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--duration", type=float, default=10.0, help="seconds of counted load (default 10)")
     p.add_argument("--warmup", type=float, default=5.0)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import secrets
 import shlex
-import shutil
 import signal
 import sys
 import time
@@ -71,8 +70,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--portico-rev",
         metavar="REV",
-        help="run Portico as of this git revision (e.g. HEAD) instead of the working tree / installed one",
+        help="run Portico as of this git revision (e.g. HEAD) instead of the working tree / installed one, "
+        "with its data plane compiled as `pip install .` builds it",
     )
+    p.add_argument("--interpreted", action="store_true",
+                   help="with --portico-rev: run the data plane as plain Python (as `pip install -e .`)")
     p.add_argument("--json", type=Path, help="also write all raw results to this file")
     p.add_argument(
         "--reuse-running",
@@ -159,12 +161,11 @@ def start_portico(args: argparse.Namespace, cleanup: Cleanup, setup: Setup) -> l
     password = secrets.token_urlsafe(16)
     command, source = shlex.split(args.portico_cmd), None
     if args.portico_rev:
-        source = services.export_revision(args.portico_rev)
-        cleanup.add("remove exported source", partial(shutil.rmtree, source, ignore_errors=True))
+        source = services.export_revision(args.portico_rev, compiled=not args.interpreted)
         command = [sys.executable, "-m", "portico.cli"]
     portico = services.start_portico(command, password, source)
     cleanup.add("stop portico", lambda: services.stop_portico(portico))
-    origin = f" from {args.portico_rev} ({source.name})" if source else ""
+    origin = f" from {args.portico_rev} ({source.name})" if source else " (the portico command)"
     print(f"starting portico{origin} on port {portico.port} (log {portico.log})", flush=True)
     services.wait_healthy(portico)
     setup.portico = portico

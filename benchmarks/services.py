@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -178,9 +179,11 @@ class Portico:
             return "(no log)"
 
 
-def export_revision(rev: str) -> Path:
-    """Extract the `portico` package as of git revision `rev` into a fresh directory, so a run
-    measures exactly that commit, whatever is being edited in the working tree meanwhile."""
+def export_revision(rev: str, compiled: bool = True) -> Path:
+    """Extract Portico as of git revision `rev` into a fresh directory, so a run measures exactly
+    that commit, whatever is being edited in the working tree meanwhile. With `compiled` (as a
+    `pip install .` builds it), the data plane's modules are compiled with mypyc (setup.py) where
+    the revision has that build: a minute or two, once per revision (the tree is kept)."""
     repo = Path(__file__).resolve().parent.parent
     sha = subprocess.run(
         ["git", "-C", str(repo), "rev-parse", "--short", f"{rev}^{{commit}}"],
@@ -190,15 +193,27 @@ def export_revision(rev: str) -> Path:
     )
     if sha.returncode != 0:
         raise BenchError(f"unknown revision {rev!r}: {sha.stderr.strip()}")
-    dest = BENCH_DIR / f"portico-src-{sha.stdout.strip()}"
+    commit = sha.stdout.strip()
+    dest = BENCH_DIR / f"portico-src-{commit}{'-compiled' if compiled else ''}"
+    done = dest / ".exported"
+    if done.exists():
+        return dest
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
-    archive = subprocess.Popen(
-        ["git", "-C", str(repo), "archive", sha.stdout.strip(), "portico"], stdout=subprocess.PIPE
-    )
+    listed = subprocess.run(["git", "-C", str(repo), "ls-tree", "--name-only", commit], capture_output=True,
+                            text=True, check=True).stdout.split()
+    paths = ["portico", *(name for name in ("setup.py", "pyproject.toml", "README.md") if name in listed)]
+    archive = subprocess.Popen(["git", "-C", str(repo), "archive", commit, *paths], stdout=subprocess.PIPE)
     subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
     if archive.wait() != 0:
         raise BenchError(f"git archive {rev} failed")
+    if compiled and (dest / "setup.py").exists():
+        print(f"compiling the data plane of {commit} with mypyc ...", flush=True)
+        build = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=dest,
+                               env={**os.environ, "PORTICO_COMPILE": "1"}, capture_output=True, text=True)
+        if build.returncode != 0 or not list((dest / "portico" / "gateway").glob("runtime.*.so")):
+            raise BenchError(f"mypyc build of {commit} failed:\n{build.stdout[-2000:]}\n{build.stderr[-2000:]}")
+    done.touch()
     return dest
 
 
