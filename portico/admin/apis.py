@@ -29,11 +29,12 @@ from portico.admin.api_scopes import check_removed, settle_scopes, submitted_def
 from portico.admin.common import bool_param, ids_param, int_param, json_response, read_object
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError
+from portico.admin.federated import definition_changed, refuse_changes
 from portico.domain.api import Api, NativeEndpoint
 from portico.domain.application import Application
 from portico.domain.package import Package
 from portico.domain.policy import Policy, PolicyAction
-from portico.specs import SpecError, carry_exposure, render
+from portico.specs import ImportedSpec, SpecError, carry_exposure, render
 from portico.store import StoreTransaction
 from portico.wire.apis import api_list, api_response, versions_list
 from portico.wire.applications import applications_response
@@ -97,6 +98,8 @@ async def update_api(request: Request) -> Response:
         api, revision = await load_api(tx, request.path_params["apiId"])
         await teams.require_visible(request, tx, api, "API", api.id)
         _check_system_version(api, spec_in)
+        if api.federation:
+            spec = await _check_federated_update(tx, api, spec, spec_in)
         previous = api.model_copy(deep=True)
         if spec is not None:
             await _retarget_default_routing(tx, api, absolute_endpoints(spec))
@@ -117,6 +120,20 @@ async def update_api(request: Request) -> Response:
         versions = await versions_of(tx, api.apiName)
     ctx.notify_change()
     return json_response(api_response(api, versions))
+
+
+async def _check_federated_update(tx: StoreTransaction, api: Api, spec: ImportedSpec | None,
+                                  spec_in: SpecInput) -> ImportedSpec | None:
+    """Refuse changes to what ingestion writes again (:mod:`portico.admin.federated`); a definition
+    sent back unchanged is left out of the update (its servers would become a native endpoint)."""
+    fields = []
+    if spec is not None and definition_changed(api.apiDefinition, spec, submitted_definition(spec_in.fields)):
+        fields.append("the definition ('apiDefinition': resources, methods, servers and native endpoint)")
+    description = spec_in.field("apiDescription")
+    if spec_in.fields.get("apiDescription") is not None and description != api.apiDescription.strip():
+        fields.append("'apiDescription'")
+    await refuse_changes(tx, f"API {api.apiName} {api.apiVersion}", api.federation or {}, fields)
+    return None
 
 
 def _check_usable_defaults(spec_in: SpecInput, name: str, version: str) -> None:

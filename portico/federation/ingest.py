@@ -35,6 +35,13 @@ from portico.store.db import now_ms
 INTEGRATION = "integration"
 GRANT = "federatedSubscription"  # a subscription's provider key, keyed by application id
 
+# The fields every ingestion writes again (below): the provider's, refused to management writes
+# (portico/admin/federated.py). Ingestion keeps the others, which Portico owns.
+API_OWNED = ("apiName", "apiVersion", "apiDescription", "type", "isActive", "apiDefinition", "nativeEndpoint",
+             "sourceFormat")
+PLAN_OWNED = ("name", "description", "version", "tags", "policies", "quota")
+PACKAGE_OWNED = ("apiIds", "planIds")  # a union of what was ingested: a removal would come back
+
 
 def _namespace(integration_id: str) -> uuid.UUID:
     try:
