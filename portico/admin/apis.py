@@ -34,6 +34,7 @@ from portico.domain.api import Api, NativeEndpoint
 from portico.domain.application import Application
 from portico.domain.package import Package
 from portico.domain.policy import Policy, PolicyAction
+from portico.federation import ingest
 from portico.specs import ImportedSpec, SpecError, carry_exposure, render
 from portico.store import StoreTransaction
 from portico.wire.apis import api_list, api_response, versions_list
@@ -233,8 +234,10 @@ async def _delete_one(request: Request, tx: StoreTransaction, api_id: str, force
     packages = [(p, revision) for p, revision in packages if api_id in p.apiIds]
     if packages and not force:
         names = ", ".join(p.name for p, _ in packages)
-        raise ApiError(400, f"API {api.apiName} is in packages {names} (their subscribers use it); remove it from "
-                            "them, or use forceDelete=true")
+        # the integration's package of a federated API cannot be edited (admin/federated.py)
+        hint = "" if any(p.federation for p, _ in packages) else "remove it from them, or "
+        raise ApiError(400, f"API {api.apiName} is in packages {names} (their subscribers use it); {hint}"
+                            "use forceDelete=true")
     for package, revision in packages:
         package.apiIds = [i for i in package.apiIds if i != api_id]
         await tx.update("package", package.id, package_body(package), revision, name=package.name)
@@ -250,6 +253,8 @@ async def _delete_one(request: Request, tx: StoreTransaction, api_id: str, force
     await tx.delete("api_source", api_id)
     await tx.delete("api_name", f"{api.apiName}\n{api.apiVersion}")
     await tx.delete("api", api_id)
+    if api.federation:
+        await ingest.forget_api(tx, str(api.federation.get("integrationId")), api_id)
     from portico.admin.scopes import forget_api
 
     await forget_api(tx, api_id)

@@ -34,6 +34,16 @@ async def refuse_changes(tx: StoreTransaction, what: str, fed: dict[str, Any], f
                         "ingest again")
 
 
+async def refuse_delete(tx: StoreTransaction, what: str, fed: dict[str, Any], goes: str) -> None:
+    """400: a federated plan or package goes with its provider's or with the integration."""
+    row = await tx.get(ingest.INTEGRATION, str(fed.get("integrationId")))
+    stored = row.body if row is not None else {}
+    provider = str(fed.get("provider") or stored.get("provider") or "another gateway")
+    integration = str(stored.get("name") or fed.get("integrationId"))
+    raise ApiError(400, f"{what} is federated from {provider} (integration {integration!r}) and cannot be deleted "
+                        f"in Portico: {goes}, or with the integration (DELETE /integrations/{{id}})")
+
+
 def changed(before: Any, after: Any, names: tuple[str, ...]) -> list[str]:
     """The fields among ``names`` whose values differ between two models of one asset."""
     return [f"'{name}'" for name in names if getattr(before, name) != getattr(after, name)]

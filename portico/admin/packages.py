@@ -187,6 +187,9 @@ async def delete_package(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.store.transaction() as tx:
         package, _ = await _visible_package(request, tx, request.path_params["packageId"])
+        if package.federation:
+            await federated.refuse_delete(tx, f"package {package.name!r}", package.federation,
+                                          "each ingestion lists the integration's APIs and plans in it")
         if await _subscribers(tx, package.id):
             raise ApiError(400, f"package {package.id!r} has subscriptions; delete them first")
         for policy_id in package.policyIds:
@@ -331,6 +334,10 @@ async def delete_plan(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.store.transaction() as tx:
         plan, _ = await _visible_plan(request, tx, request.path_params["planId"])
+        if plan.federation:
+            await federated.refuse_delete(tx, f"plan {plan.name!r}", plan.federation,
+                                          "it is removed, with its subscriptions, when its usage plan is gone "
+                                          "there and an ingestion of all APIs runs")
         users = [r.id for r in await tx.list("package") if plan.id in r.body.get("planIds", [])]
         if users:
             raise ApiError(400, f"plan {plan.id!r} belongs to packages {users}; remove it from them first")

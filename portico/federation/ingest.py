@@ -296,6 +296,16 @@ async def mark_removed(tx: StoreTransaction, integration_id: str, seen: set[str]
     return removed
 
 
+async def forget_api(tx: StoreTransaction, integration_id: str, api_id: str) -> None:
+    """A federated API deleted in Portico leaves its plans (an ingestion of it adds it back)."""
+    for pid, (body, revision) in (await _integration_plans(tx, integration_id)).items():
+        fed = federation_of(body) or {}
+        if api_id in fed.get("apiIds", []):
+            apis = [a for a in fed["apiIds"] if a != api_id]
+            await tx.update("plan", pid, {**body, "federation": {**fed, "apiIds": apis}}, revision,
+                            name=str(body.get("name", pid)))
+
+
 async def gone_plans(tx: StoreTransaction, integration_id: str, listed: set[str]) -> list[str]:
     """After a complete ingestion: the integration's plans the provider's listing no longer has."""
     return [pid for pid in await _integration_plans(tx, integration_id) if pid not in listed]

@@ -109,3 +109,38 @@ async def test_federated_plan_and_package_keep_what_ingestion_owns(sqlite_node: 
     pkg = (await node.admin.get(f"/packages/{pkg_id}")).json()["packageResponse"]
     assert pkg["description"] == "ours" and pkg["federation"] == {"integrationId": iid}
     assert len(pkg["apiIds"]) == 1 and len(pkg["planIds"]) == 1
+
+
+async def test_deleting_federated_assets(sqlite_node: Node, fresh: str) -> None:
+    """The integration's plans and package go with their provider or the integration: refused.
+    A federated API may be deleted (forced: its package lists it); it leaves its plans, and an
+    ingestion of it creates it again (counted as created, and NEW in a discovery: not silent)."""
+    node = sqlite_node
+    eu = apigw(fresh, "eu-west-1")
+    orders, stock = make_api(eu, "Orders"), make_api(eu, "Stock")
+    make_usage_plan(eu, "Gold", [(orders, "prod"), (stock, "prod")], quota=None)
+    fast_links(node)
+    iid = await create_integration(node)
+    async with running_agent(agent_env(node, iid, await create_token(node), fresh)):
+        await eventually(lambda: connected(node, iid))
+        await ingest(node, iid)
+        plan = (await node.admin.get("/plans")).json()["planResponse"][0]
+        _refused(await node.admin.delete(f"/plans/{plan['id']}"), "Gold")
+        _refused(await node.admin.delete(f"/packages/{package_id_for(iid)}"))
+        assert (await node.admin.get(f"/plans/{plan['id']}")).status_code == 200
+
+        apis = {a["api"]["apiName"]: a["api"]["id"] for a in (await node.admin.get("/apis")).json()["apiResponse"]}
+        r = await node.admin.delete(f"/apis/{apis['Orders']}")
+        assert r.status_code == 400 and "forceDelete=true" in r.json()["errorDetails"], r.text
+        assert "remove it from them" not in r.json()["errorDetails"]  # the integration's package cannot be edited
+        assert (await node.admin.delete(f"/apis/{apis['Orders']}?forceDelete=true")).status_code == 204
+        plan = (await node.admin.get(f"/plans/{plan['id']}")).json()["planResponse"]
+        assert plan["federation"]["apiIds"] == [apis["Stock"]]
+        pkg = (await node.admin.get(f"/packages/{package_id_for(iid)}")).json()["packageResponse"]
+        assert pkg["apiIds"] == [apis["Stock"]]
+
+        found = (await node.admin.post(f"/integrations/{iid}/discover")).json()
+        assert {a["name"]: a["state"] for a in found["apis"]} == {"Orders": "NEW", "Stock": "UPDATE"}
+        assert (await ingest(node, iid))["created"] == 1
+    plan = (await node.admin.get(f"/plans/{plan['id']}")).json()["planResponse"]
+    assert sorted(plan["federation"]["apiIds"]) == sorted(apis.values())
