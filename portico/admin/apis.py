@@ -29,7 +29,7 @@ from portico.admin.api_scopes import check_removed, settle_scopes, submitted_def
 from portico.admin.common import bool_param, ids_param, int_param, json_response, read_object
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError
-from portico.admin.federated import definition_changed, refuse_changes
+from portico.admin.federated import changed, definition_changed, refuse_changes
 from portico.domain.api import Api, NativeEndpoint
 from portico.domain.application import Application
 from portico.domain.package import Package
@@ -114,6 +114,9 @@ async def update_api(request: Request) -> Response:
         api.scopes = settle_scopes(spec_in.fields, submitted, api.apiDefinition, previous)
         await check_removed(tx, api, previous.scopes, api.scopes)
         _apply_metadata(api, spec_in)
+        if api.federation:  # whatever changed, what ingestion writes again stays the provider's
+            await refuse_changes(tx, f"API {api.apiName} {api.apiVersion}", api.federation,
+                                 changed(previous, api, ingest.API_OWNED))
         api.lastModified = now_ms()
         api.systemVersion += 1
         api.teams = await teams.teams_after_update(tx, "api", api.model_dump(mode="json"), api.teams)
@@ -130,9 +133,11 @@ async def _check_federated_update(tx: StoreTransaction, api: Api, spec: Imported
     fields = []
     if spec is not None and definition_changed(api.apiDefinition, spec, submitted_definition(spec_in.fields)):
         fields.append("the definition ('apiDefinition': resources, methods, servers and native endpoint)")
-    description = spec_in.field("apiDescription")
-    if spec_in.fields.get("apiDescription") is not None and description != api.apiDescription.strip():
-        fields.append("'apiDescription'")
+    if spec_in.fields.get("apiDescription") is not None:
+        if spec_in.field("apiDescription") != api.apiDescription.strip():
+            fields.append("'apiDescription'")
+        else:  # sent back as read: kept as ingested (an update would strip it)
+            del spec_in.fields["apiDescription"]
     await refuse_changes(tx, f"API {api.apiName} {api.apiVersion}", api.federation or {}, fields)
     return None
 
