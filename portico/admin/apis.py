@@ -29,11 +29,13 @@ from portico.admin.api_scopes import check_removed, settle_scopes, submitted_def
 from portico.admin.common import bool_param, ids_param, int_param, json_response, read_object
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError
+from portico.admin.federated import changed, definition_changed, refuse_changes
 from portico.domain.api import Api, NativeEndpoint
 from portico.domain.application import Application
 from portico.domain.package import Package
 from portico.domain.policy import Policy, PolicyAction
-from portico.specs import SpecError, carry_exposure, render
+from portico.federation import ingest
+from portico.specs import ImportedSpec, SpecError, carry_exposure, render
 from portico.store import StoreTransaction
 from portico.wire.apis import api_list, api_response, versions_list
 from portico.wire.applications import applications_response
@@ -97,6 +99,8 @@ async def update_api(request: Request) -> Response:
         api, revision = await load_api(tx, request.path_params["apiId"])
         await teams.require_visible(request, tx, api, "API", api.id)
         _check_system_version(api, spec_in)
+        if api.federation:
+            spec = await _check_federated_update(tx, api, spec, spec_in)
         previous = api.model_copy(deep=True)
         if spec is not None:
             await _retarget_default_routing(tx, api, absolute_endpoints(spec))
@@ -110,6 +114,9 @@ async def update_api(request: Request) -> Response:
         api.scopes = settle_scopes(spec_in.fields, submitted, api.apiDefinition, previous)
         await check_removed(tx, api, previous.scopes, api.scopes)
         _apply_metadata(api, spec_in)
+        if api.federation:  # whatever changed, what ingestion writes again stays the provider's
+            await refuse_changes(tx, f"API {api.apiName} {api.apiVersion}", api.federation,
+                                 changed(previous, api, ingest.API_OWNED))
         api.lastModified = now_ms()
         api.systemVersion += 1
         api.teams = await teams.teams_after_update(tx, "api", api.model_dump(mode="json"), api.teams)
@@ -117,6 +124,22 @@ async def update_api(request: Request) -> Response:
         versions = await versions_of(tx, api.apiName)
     ctx.notify_change()
     return json_response(api_response(api, versions))
+
+
+async def _check_federated_update(tx: StoreTransaction, api: Api, spec: ImportedSpec | None,
+                                  spec_in: SpecInput) -> ImportedSpec | None:
+    """Refuse changes to what ingestion writes again (:mod:`portico.admin.federated`); a definition
+    sent back unchanged is left out of the update (its servers would become a native endpoint)."""
+    fields = []
+    if spec is not None and definition_changed(api.apiDefinition, spec, submitted_definition(spec_in.fields)):
+        fields.append("the definition ('apiDefinition': resources, methods, servers and native endpoint)")
+    if spec_in.fields.get("apiDescription") is not None:
+        if spec_in.field("apiDescription") != api.apiDescription.strip():
+            fields.append("'apiDescription'")
+        else:  # sent back as read: kept as ingested (an update would strip it)
+            del spec_in.fields["apiDescription"]
+    await refuse_changes(tx, f"API {api.apiName} {api.apiVersion}", api.federation or {}, fields)
+    return None
 
 
 def _check_usable_defaults(spec_in: SpecInput, name: str, version: str) -> None:
@@ -216,8 +239,10 @@ async def _delete_one(request: Request, tx: StoreTransaction, api_id: str, force
     packages = [(p, revision) for p, revision in packages if api_id in p.apiIds]
     if packages and not force:
         names = ", ".join(p.name for p, _ in packages)
-        raise ApiError(400, f"API {api.apiName} is in packages {names} (their subscribers use it); remove it from "
-                            "them, or use forceDelete=true")
+        # the integration's package of a federated API cannot be edited (admin/federated.py)
+        hint = "" if any(p.federation for p, _ in packages) else "remove it from them, or "
+        raise ApiError(400, f"API {api.apiName} is in packages {names} (their subscribers use it); {hint}"
+                            "use forceDelete=true")
     for package, revision in packages:
         package.apiIds = [i for i in package.apiIds if i != api_id]
         await tx.update("package", package.id, package_body(package), revision, name=package.name)
@@ -233,6 +258,8 @@ async def _delete_one(request: Request, tx: StoreTransaction, api_id: str, force
     await tx.delete("api_source", api_id)
     await tx.delete("api_name", f"{api.apiName}\n{api.apiVersion}")
     await tx.delete("api", api_id)
+    if api.federation:
+        await ingest.forget_api(tx, str(api.federation.get("integrationId")), api_id)
     from portico.admin.scopes import forget_api
 
     await forget_api(tx, api_id)

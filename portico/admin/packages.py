@@ -16,12 +16,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portico.admin import teams
+from portico.admin import federated, teams
 from portico.admin.common import json_response, read_object, str_list
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError, not_found
 from portico.domain.package import Cost, Package, Plan
 from portico.domain.policy import LocalizedText, Policy, PolicyAction
+from portico.federation import ingest
 from portico.store import StoreTransaction
 from portico.wire.packages import package_body, plan_body
 
@@ -172,6 +173,9 @@ async def update_package(request: Request) -> Response:
         package, revision = await _visible_package(request, tx, request.path_params["packageId"])
         old = package.model_copy(deep=True)
         await _apply_package(request, tx, package, data, old)
+        if package.federation:
+            await federated.refuse_changes(tx, f"package {package.name!r}", package.federation,
+                                           federated.changed(old, package, ingest.PACKAGE_OWNED))
         package.modifiedDate = _now()
         package.teams = await teams.teams_after_update(tx, "package", package_body(package), package.teams)
         await tx.update("package", package.id, package_body(package), revision, name=package.name)
@@ -183,6 +187,9 @@ async def delete_package(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.store.transaction() as tx:
         package, _ = await _visible_package(request, tx, request.path_params["packageId"])
+        if package.federation:
+            await federated.refuse_delete(tx, f"package {package.name!r}", package.federation,
+                                          "each ingestion lists the integration's APIs and plans in it")
         if await _subscribers(tx, package.id):
             raise ApiError(400, f"package {package.id!r} has subscriptions; delete them first")
         for policy_id in package.policyIds:
@@ -310,7 +317,11 @@ async def update_plan(request: Request) -> Response:
     data = await read_object(request, envelope="plan")
     async with ctx.store.transaction() as tx:
         plan, revision = await _visible_plan(request, tx, request.path_params["planId"])
+        before = plan.model_copy(deep=True)
         _apply_plan(plan, data, creating=False)
+        if plan.federation:
+            await federated.refuse_changes(tx, f"plan {plan.name!r}", plan.federation,
+                                           federated.changed(before, plan, ingest.PLAN_OWNED))
         plan.modifiedDate = _now()
         plan.teams = await teams.teams_after_update(tx, "plan", plan_body(plan, []), plan.teams)
         await tx.update("plan", plan.id, plan.model_dump(mode="json"), revision, name=plan.name)
@@ -323,6 +334,10 @@ async def delete_plan(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.store.transaction() as tx:
         plan, _ = await _visible_plan(request, tx, request.path_params["planId"])
+        if plan.federation:
+            await federated.refuse_delete(tx, f"plan {plan.name!r}", plan.federation,
+                                          "it is removed, with its subscriptions, when its usage plan is gone "
+                                          "there and an ingestion of all APIs runs")
         users = [r.id for r in await tx.list("package") if plan.id in r.body.get("planIds", [])]
         if users:
             raise ApiError(400, f"plan {plan.id!r} belongs to packages {users}; remove it from them first")

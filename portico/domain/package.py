@@ -31,6 +31,8 @@ class Package(BaseModel):
     teams: list[str] = Field(default_factory=list)  # team ids (admin/teams.py); empty: not assigned yet
     creationDate: int = 0
     modifiedDate: int = 0
+    # Set on the package of a federation integration (portico/federation/ingest.py): {integrationId}.
+    federation: dict[str, Any] | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class Cost(BaseModel):

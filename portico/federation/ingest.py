@@ -35,6 +35,13 @@ from portico.store.db import now_ms
 INTEGRATION = "integration"
 GRANT = "federatedSubscription"  # a subscription's provider key, keyed by application id
 
+# The fields every ingestion writes again (below): the provider's, refused to management writes
+# (portico/admin/federated.py). Ingestion keeps the others, which Portico owns.
+API_OWNED = ("apiName", "apiVersion", "apiDescription", "type", "isActive", "apiDefinition", "nativeEndpoint",
+             "sourceFormat")
+PLAN_OWNED = ("name", "description", "version", "tags", "policies", "quota")
+PACKAGE_OWNED = ("apiIds", "planIds")  # a union of what was ingested: a removal would come back
+
 
 def _namespace(integration_id: str) -> uuid.UUID:
     try:
@@ -287,6 +294,16 @@ async def mark_removed(tx: StoreTransaction, integration_id: str, seen: set[str]
                 await tx.update("plan", pid, {**body, "federation": {**fed, "apiIds": apis}}, revision,
                                 name=str(body.get("name", pid)))
     return removed
+
+
+async def forget_api(tx: StoreTransaction, integration_id: str, api_id: str) -> None:
+    """A federated API deleted in Portico leaves its plans (an ingestion of it adds it back)."""
+    for pid, (body, revision) in (await _integration_plans(tx, integration_id)).items():
+        fed = federation_of(body) or {}
+        if api_id in fed.get("apiIds", []):
+            apis = [a for a in fed["apiIds"] if a != api_id]
+            await tx.update("plan", pid, {**body, "federation": {**fed, "apiIds": apis}}, revision,
+                            name=str(body.get("name", pid)))
 
 
 async def gone_plans(tx: StoreTransaction, integration_id: str, listed: set[str]) -> list[str]:
