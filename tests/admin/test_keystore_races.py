@@ -62,6 +62,14 @@ async def test_delete_and_a_new_user_never_both_win(nodes: tuple[Node, Node], fx
         assert not (_ok(deleted) and _ok(used)), f"round {i}: truststore deleted under a new endpoint alias"
         if _ok(used):
             await b.admin.delete(f"/alias/{used.json()['alias']['id']}")
+        await pem_trust(a, fx, f"ServerCAs{i}")
+        deleted, used = await asyncio.gather(  # an authorization server's sslConfig
+            a.admin.delete(f"/is/truststore/ServerCAs{i}"),
+            b.admin.post("/alias", json={
+                "name": f"ext{i}", "type": "authServerAlias", "authServerType": "EXTERNAL",
+                "localIntrospectionConfig": {"issuer": f"https://issuer{i}.test", "jwksuri": "https://127.0.0.1:9/jwks"},
+                "sslConfig": {"trustStoreAlias": f"ServerCAs{i}"}}))
+        assert not (_ok(deleted) and _ok(used)), f"round {i}: truststore deleted under a new authorization server"
         await pem_trust(a, fx, f"Defaults{i}")
         deleted, used = await asyncio.gather(  # the defaults document
             a.admin.delete(f"/is/truststore/Defaults{i}"),
