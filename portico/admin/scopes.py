@@ -66,7 +66,7 @@ async def create_default_scope(tx: StoreTransaction, api_id: str, api_name: str,
         "id": scope_id, "scopeName": mapping_name, "scopeDescription": f"Default scope of API {api_name} {api_version}",
         "audience": "", "apiScopes": [api_id], "requiredAuthScopes": [{"authServerAlias": LOCAL_ID, "scopeName": name}],
     })
-    await tx.upsert(DEFAULT_KIND, api_id, {"scopeName": name, "addedToLocal": added, "mappingId": scope_id})
+    await tx.upsert(DEFAULT_KIND, api_id, {"scopeName": name, "addedToLocal": added})
 
 
 async def _local_scope_taken(tx: StoreTransaction, name: str, mappings: list[AssetRow]) -> bool:
