@@ -38,7 +38,7 @@ from portico.oauth.discovery import fetch_metadata, fill_from_metadata
 from portico.oauth.runtime import trusted_certificate
 from portico.security import privileges as priv
 from portico.security.keystore import client_context_for
-from portico.security.keystore.records import KeystoreUnavailable, load_key_pair
+from portico.security.keystore.records import KeystoreUnavailable, hold_for_use, load_key_pair
 from portico.security.secrets import SecretBox
 from portico.store import StoreTransaction
 
@@ -128,6 +128,8 @@ async def parse(ctx: AdminContext, tx: StoreTransaction, data: dict[str, Any], a
 async def _check_references(ctx: AdminContext, tx: StoreTransaction, server: AuthServer) -> None:
     box = _box(ctx)
     ssl = server.sslConfig
+    if ssl.keyStoreAlias or ssl.trustStoreAlias or server.localIntrospectionConfig.trustStoreAlias:
+        await hold_for_use(tx)  # the stores checked below are not replaced or deleted before this commits
     if ssl.keyStoreAlias and ssl.keyAlias:
         try:
             if server.is_local:

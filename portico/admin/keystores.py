@@ -37,6 +37,7 @@ from portico.security.keystore.records import (
     KeyAliasConfig,
     LoadStatus,
     Unsealed,
+    hold_for_change,
     judge_keystore,
     judge_truststore,
     seal_secrets,
@@ -44,6 +45,7 @@ from portico.security.keystore.records import (
 )
 from portico.security.keystore.usage import JWT_SIGNING, StoreUse, describe, store_users
 from portico.security.secrets import SecretBox, SecretError
+from portico.store import StoreTransaction
 from portico.store.db import now_ms
 
 HANDLE_PREFIX = "wm.security.keystore"
@@ -293,13 +295,13 @@ def _breaks(kind: _Kind, use: StoreUse, body: dict[str, Any]) -> str | None:
     return None
 
 
-async def _check_still_usable(ctx: AdminContext, kind: _Kind, name: str, old: dict[str, Any], body: dict[str, Any],
-                              inputs: _Inputs) -> None:
+async def _check_still_usable(tx: StoreTransaction, kind: _Kind, name: str, old: dict[str, Any],
+                              body: dict[str, Any], inputs: _Inputs) -> None:
     """Replacing a store that something uses must leave it usable by each user it served (400
-    naming them); a user the store did not serve before (a repair in progress) does not block."""
-    async with ctx.store.read() as tx:
-        uses = await store_users(tx, kind.asset, name)
-    for use in uses:
+    naming them); a user the store did not serve before (a repair in progress) does not block.
+    Run in the replacing transaction, under the keystore lock: no new user comes in between."""
+    await hold_for_change(tx)
+    for use in await store_users(tx, kind.asset, name):
         problem = _breaks(kind, use, body) if _breaks(kind, use, old) is None else None
         if problem is None and use.purpose == JWT_SIGNING and use.key_alias:
             problem = await asyncio.to_thread(_signing_problem, inputs, use.key_alias)
@@ -349,8 +351,8 @@ async def update_store(request: Request, kind: _Kind) -> Response:
         raise ApiError(404, f"{kind.label} {name!r} was not found")
     inputs = _update_inputs(kind, upload, row.body, box)
     body = await asyncio.to_thread(_build_body, kind, box, inputs)
-    await _check_still_usable(ctx, kind, name, row.body, body, inputs)
     async with ctx.store.transaction() as tx:
+        await _check_still_usable(tx, kind, name, row.body, body, inputs)
         old_key = await signing.key_from_keystore(tx, box, name) if kind is KEYSTORES else None
         await tx.update(kind.asset, name, {**body, "created": row.body.get("created")}, row.revision, name=name)
         await signing.retire_if_replaced(tx, box, old_key)
@@ -362,6 +364,7 @@ async def delete_store(request: Request, kind: _Kind) -> Response:
     ctx = context_of(request)
     name = request.path_params[kind.path_param]
     async with ctx.store.transaction() as tx:
+        await hold_for_change(tx)  # until the delete commits, no new user of the store is written
         if await tx.get(kind.asset, name) is None:
             raise ApiError(404, f"{kind.label} {name!r} was not found")
         uses = await store_users(tx, kind.asset, name)

@@ -21,28 +21,35 @@ from starlette.routing import Route
 from portico.admin.common import json_response, read_object, require_str, str_list
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError
+from portico.oauth.clients import KIND as STRATEGY
 from portico.oauth.config import AUTH_SERVER, LOCAL_ID, AuthServer, Scope, default_local
 from portico.store import StoreTransaction
+from portico.store.db import AssetRow
 
 KIND = "scopeMapping"
 FIELDS = ("id", "scopeName", "scopeDescription", "audience", "apiScopes", "requiredAuthScopes")
 
 
+DEFAULT_KIND = "defaultScope"  # id = API id: what create_default_scope made for it, undone with the API
+
+
 async def create_default_scope(tx: StoreTransaction, api_id: str, api_name: str, api_version: str) -> None:
     """``pg_oauth2_createDefaultScopes``: give a new API a scope of the local authorization server and a
-    scope mapping from that scope to the whole API (in the API's own transaction)."""
+    scope mapping from that scope to the whole API (in the API's own transaction). What was made is
+    noted (kind ``defaultScope``), so that :func:`forget_api` removes that and nothing else."""
     from portico.admin.config_store import extended_setting
 
     if (await extended_setting(tx, "pg_oauth2_createDefaultScopes")).strip().lower() != "true":
         return
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{api_name}_{api_version}").strip("_") or api_id
     mappings = await tx.list(KIND)
-    if any(r.get("authServerAlias") == LOCAL_ID and r.get("scopeName") == name
-           for m in mappings for r in m.body.get("requiredAuthScopes") or () if isinstance(r, dict)):
-        # another API's name normalises alike ("My API" and "My_API"): sharing its scope would let a
-        # token for one call the other. The first keeps the plain name; this one gets its id's start.
+    if await _local_scope_taken(tx, name, mappings):
+        # another API's name normalises alike ("My API" and "My_API"), or a client was granted the
+        # scope of a deleted API of this name: sharing it would let a token for one call the other.
+        # The first keeps the plain name; this one gets its id's start.
         name = f"{name}_{api_id[:8]}"
     row = await tx.get("alias", LOCAL_ID)
+    added = False
     if row is not None:
         local = AuthServer.model_validate(row.body)
         # even when local lists no scopes yet: a client can be granted only a scope it lists
@@ -50,6 +57,7 @@ async def create_default_scope(tx: StoreTransaction, api_id: str, api_name: str,
             local.scopes.append(Scope(name=name, description=f"Default scope of API {api_name} {api_version}"))
             await tx.update("alias", row.id, {**row.body, "scopes": [s.model_dump() for s in local.scopes]},
                             row.revision, name=row.body.get("name", LOCAL_ID))
+            added = True
     mapping_name = name
     if any(r.body.get("scopeName") == mapping_name for r in mappings):
         mapping_name = f"{name}_{api_id[:8]}"
@@ -58,10 +66,29 @@ async def create_default_scope(tx: StoreTransaction, api_id: str, api_name: str,
         "id": scope_id, "scopeName": mapping_name, "scopeDescription": f"Default scope of API {api_name} {api_version}",
         "audience": "", "apiScopes": [api_id], "requiredAuthScopes": [{"authServerAlias": LOCAL_ID, "scopeName": name}],
     })
+    await tx.upsert(DEFAULT_KIND, api_id, {"scopeName": name, "addedToLocal": added})
+
+
+async def _local_scope_taken(tx: StoreTransaction, name: str, mappings: list[AssetRow]) -> bool:
+    """A scope of ``local`` that a mapping requires, or that a client of ``local`` is granted."""
+    if any(r.get("authServerAlias") == LOCAL_ID and r.get("scopeName") == name
+           for m in mappings for r in m.body.get("requiredAuthScopes") or () if isinstance(r, dict)):
+        return True
+    for row in await tx.list(STRATEGY):
+        if row.body.get("authServerAlias") != LOCAL_ID:
+            continue
+        granted = [*((row.body.get("dcrConfig") or {}).get("scopes") or ()),
+                   *((row.body.get("clientRegistration") or {}).get("clScopes") or ())]
+        if name in granted:
+            return True
+    return False
 
 
 async def forget_api(tx: StoreTransaction, api_id: str) -> None:
-    """A deleted API leaves every scope mapping; a mapping left with no API goes too."""
+    """A deleted API leaves every scope mapping; a mapping left with no API goes too. The scope
+    :func:`create_default_scope` added to ``local`` for it goes as well, unless a mapping (the
+    user's, for other APIs) or a client of ``local`` still names it: left there, a new API of the
+    same name would take it over, with whatever clients were granted it."""
     for row in await tx.list(KIND):
         refs = [r for r in row.body.get("apiScopes") or [] if r.partition(":")[0] != api_id]
         if len(refs) == len(row.body.get("apiScopes") or []):
@@ -70,6 +97,21 @@ async def forget_api(tx: StoreTransaction, api_id: str) -> None:
             await tx.update(KIND, row.id, {**row.body, "apiScopes": refs}, row.revision)
         else:
             await tx.delete(KIND, row.id)
+    made = await tx.get(DEFAULT_KIND, api_id)
+    if made is None:
+        return
+    await tx.delete(DEFAULT_KIND, api_id)
+    name = made.body.get("scopeName")
+    if not made.body.get("addedToLocal") or not isinstance(name, str) or \
+            await _local_scope_taken(tx, name, await tx.list(KIND)):
+        return
+    local = await tx.get("alias", LOCAL_ID)
+    if local is None:
+        return
+    scopes = [s for s in local.body.get("scopes") or [] if not (isinstance(s, dict) and s.get("name") == name)]
+    if len(scopes) != len(local.body.get("scopes") or []):
+        await tx.update("alias", local.id, {**local.body, "scopes": scopes}, local.revision,
+                        name=local.body.get("name", LOCAL_ID))
 
 
 async def mapping_using(tx: StoreTransaction, server_name: str, scopes: set[str] | None = None) -> str | None:

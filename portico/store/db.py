@@ -34,6 +34,7 @@ SQLITE_WRITE_WAIT = 60.0
 _LOCK_CLASS = 0x506F7274  # "Port"
 MIGRATION_LOCK = 1
 FIRST_START_LOCK = 2  # seeding at start (portico/app.py)
+KEYSTORE_LOCK = 3  # keystores/truststores replaced or deleted vs. new uses of them (security/keystore/records.py)
 
 
 class ConflictError(Exception):
@@ -113,10 +114,25 @@ class StoreTransaction:
         self._conn = conn
         self.changed = False
         self._lists: dict[str, list[AssetRow]] | None = {} if memo else None
+        self._held: dict[int, bool] = {}  # advisory locks held: purpose -> exclusive
 
     @property
     def connection(self) -> AsyncConnection:
         return self._conn
+
+    async def hold(self, purpose: int, shared: bool = False) -> None:
+        """Wait for the advisory lock ``purpose`` and keep it until this transaction ends, so that a
+        check and the write it allows are one step for every other holder across the nodes.
+        Shared holders do not exclude each other, only an exclusive one (which excludes all).
+
+        On PostgreSQL ``pg_advisory_xact_lock[_shared]``; on SQLite nothing: a write transaction
+        holds the database's one write lock from BEGIN."""
+        if self._held.get(purpose, False) or (shared and purpose in self._held):
+            return
+        if self._conn.dialect.name == "postgresql":
+            fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+            await self._conn.execute(text(f"SELECT {fn}(:c, :p)"), {"c": _LOCK_CLASS, "p": purpose})
+        self._held[purpose] = not shared
 
     async def get(self, kind: str, asset_id: str) -> AssetRow | None:
         res = await self._conn.execute(

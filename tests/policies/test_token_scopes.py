@@ -238,3 +238,66 @@ async def test_default_scopes_of_apis_whose_names_normalise_alike(node: Node, up
     assert refused_for_scope(await node.gw.get("/My_API/1.0/echo", headers=bearer(for_first)))
     assert (await node.gw.get("/My_API/1.0/echo", headers=bearer(for_second))).status_code == 200
     assert refused_for_scope(await node.gw.get("/My API/1.0/echo", headers=bearer(for_second)))
+
+
+async def _default_scopes_on(node: Node) -> None:
+    r = await node.admin.put("/configurations/settings",
+                             json={"extendedKeys": {"pg_oauth2_createDefaultScopes": "true"}})
+    assert r.status_code == 200, r.text
+
+
+async def _local_scopes(node: Node) -> list[str]:
+    return [s["name"] for s in (await node.admin.get("/alias/local")).json()["alias"]["scopes"]]
+
+
+async def _delete_api(node: Node, api_id: str) -> None:
+    assert (await node.admin.put(f"/apis/{api_id}/deactivate")).status_code == 200
+    r = await node.admin.delete(f"/apis/{api_id}", params={"forceDelete": "true"})
+    assert r.status_code in (200, 204), r.text
+
+
+async def test_deleting_an_api_removes_its_default_local_scope(node: Node, upstream: Upstream) -> None:
+    """The scope created for an API on ``local`` goes with the API (a token for a deleted API's scope
+    can no longer be asked for); a scope that was there before, or that a mapping of the user's
+    requires for another API, stays; an API created again under the same name gets its scope again."""
+    other = await node.create_api(spec_for(upstream.url, title="Other"))  # before the setting: no scope
+    await set_local_scopes(node, "read", "Shared_1.0")
+    await _default_scopes_on(node)
+    echo = await node.create_api(spec_for(upstream.url))
+    shared = await node.create_api(spec_for(upstream.url, title="Shared"))  # its scope was there already
+    kept = await node.create_api(spec_for(upstream.url, title="Kept"))
+    assert await _local_scopes(node) == ["read", "Shared_1.0", "Echo_1.0", "Kept_1.0"]
+    await map_scope(node, "kept-for-other", other["id"], "local", "Kept_1.0")
+    reg, _ = await local_client(node)
+    await access_token(node, reg, "Echo_1.0")  # grantable while the API exists
+    for api in (echo, shared, kept):
+        await _delete_api(node, api["id"])
+    assert await _local_scopes(node) == ["read", "Shared_1.0", "Kept_1.0"]
+    async with httpx.AsyncClient(base_url=node.base) as public:
+        r = await public.post("/oauth2/token", data={"grant_type": "client_credentials", "scope": "Echo_1.0"},
+                              auth=(reg["clientId"], reg["clientSecret"]))
+    assert r.status_code == 400 and r.json()["error"] == "invalid_scope", r.text
+    assert [m["scopeName"] for m in (await node.admin.get("/scopes")).json()["scopes"]] == ["kept-for-other"]
+    again = await node.create_api(spec_for(upstream.url))
+    assert await _local_scopes(node) == ["read", "Shared_1.0", "Kept_1.0", "Echo_1.0"]
+    await _delete_api(node, again["id"])
+    assert await _local_scopes(node) == ["read", "Shared_1.0", "Kept_1.0"]
+
+
+async def test_a_default_scope_a_client_was_granted_is_not_reused(node: Node, upstream: Upstream) -> None:
+    """A client granted a deleted API's scope keeps it (the grant is the user's), so that scope stays
+    on ``local``; a new API of the same name gets a scope of its own instead of that one, or the
+    client's old grant would open it."""
+    await _default_scopes_on(node)
+    first = await node.create_api(spec_for(upstream.url))
+    r = await node.admin.post("/strategies", json={
+        "name": "granted", "type": "OAUTH2", "authServerAlias": "local",
+        "dcrConfig": {"allowedGrantTypes": ["client_credentials"], "scopes": ["Echo_1.0"]}})
+    assert r.status_code == 200, r.text
+    await _delete_api(node, first["id"])
+    assert await _local_scopes(node) == ["Echo_1.0"]
+    second = await node.create_api(spec_for(upstream.url))
+    scopes = await _local_scopes(node)
+    assert len(scopes) == 2 and scopes[1] == f"Echo_1.0_{second['id'][:8]}", scopes
+    (mapping,) = (await node.admin.get("/scopes")).json()["scopes"]
+    assert mapping["requiredAuthScopes"] == [{"authServerAlias": "local", "scopeName": scopes[1]}]

@@ -108,6 +108,37 @@ async def test_exclusive_has_one_holder_across_stores(db_url: str) -> None:
             await s.close()
 
 
+async def test_held_locks_shared_and_exclusive(db_url: str) -> None:
+    """``StoreTransaction.hold``: shared holders overlap, an exclusive one has the lock alone, and it
+    is released when the transaction ends (here two engines stand for two nodes)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL advisory lock")
+    stores = [Store(db_url) for _ in range(3)]
+    await stores[0].migrate()
+    inside: list[str] = []
+    seen: dict[str, list[str]] = {}
+
+    async def hold(n: int, who: str, shared: bool, delay: float = 0.0) -> None:
+        await asyncio.sleep(delay)
+        async with stores[n].transaction() as tx:
+            await tx.hold(db.KEYSTORE_LOCK, shared=shared)
+            await tx.hold(db.KEYSTORE_LOCK, shared=shared)  # again in one transaction: no second wait
+            inside.append(who)
+            await asyncio.sleep(0.15)
+            seen[who] = list(inside)  # who else holds it half way through
+            await asyncio.sleep(0.15)
+            inside.remove(who)
+
+    try:
+        await asyncio.wait_for(asyncio.gather(
+            hold(0, "use1", True), hold(1, "use2", True), hold(2, "change", False, delay=0.1)), 10)
+        assert sorted(seen["use1"]) == sorted(seen["use2"]) == ["use1", "use2"]  # shared: together
+        assert seen["change"] == ["change"]  # exclusive: waited for both, alone
+    finally:
+        for s in stores:
+            await s.close()
+
+
 def test_rejects_unknown_backends() -> None:
     with pytest.raises(ValueError, match="unsupported database backend"):
         Store("mysql://localhost/x")

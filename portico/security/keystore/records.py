@@ -16,6 +16,7 @@ from portico.security.keystore.errors import KeystoreError, WrongPasswordError
 from portico.security.keystore.formats import KeyPair, OpenedStore, open_store
 from portico.security.secrets import SecretBox, SecretError
 from portico.store import StoreTransaction
+from portico.store.db import KEYSTORE_LOCK
 
 KEYSTORE = "keystore"
 TRUSTSTORE = "truststore"
@@ -146,9 +147,24 @@ def _open(box: SecretBox, kind: str, body: dict[str, Any]) -> tuple[OpenedStore,
         raise KeystoreUnavailable(f"{kind} {body['keyStoreName']!r} cannot be opened: {exc}") from None
 
 
+async def hold_for_use(tx: StoreTransaction) -> None:
+    """Called by a write that starts (or keeps) using a store, before it checks the store: the
+    check and the write then commit before a replacement or delete of the store looks for its
+    users, or after it has committed (the check then sees it). Writes of uses share the lock."""
+    await tx.hold(KEYSTORE_LOCK, shared=True)
+
+
+async def hold_for_change(tx: StoreTransaction) -> None:
+    """Called by a replacement or delete of a store before it looks for the store's users
+    (``usage.store_users``): no write of a new use can come between that look and the write."""
+    await tx.hold(KEYSTORE_LOCK)
+
+
 async def store_problem(tx: StoreTransaction, kind: str, name: str, key_alias: str | None = None) -> str | None:
     """Why the stored ``kind`` ``name`` (with ``key_alias``, for a keystore) cannot be used, or None;
-    judged from the stored load status, without opening the file."""
+    judged from the stored load status, without opening the file. For a write that is about to use
+    the store: holds the keystore lock (:func:`hold_for_use`) first."""
+    await hold_for_use(tx)
     row = await tx.get(kind, name)
     if row is None:
         return f"{kind} {name!r} does not exist"
