@@ -1,7 +1,7 @@
 """Who is calling the management API, and whether they may.
 
 Every request under ``/rest/apigateway`` passes through :func:`authorize`: it authenticates the
-caller (:func:`authenticate`: HTTP basic against local users, ``Authorization: Bearer`` with a
+caller (:func:`authenticate`: HTTP basic against local users' login ids, ``Authorization: Bearer`` with a
 personal access token, or, with no ``Authorization`` header, the session cookie that
 ``/users/authenticate`` issues) and checks the route's entry in :mod:`portico.admin.access`.
 
@@ -62,12 +62,17 @@ def _credentials(request: Request) -> tuple[str, str]:
     return user, password
 
 
+async def find_login(tx: StoreTransaction, login: str) -> AssetRow | None:
+    """The user who signs in as ``login``: by login id only, as in webMethods API Gateway (a user
+    id is no login: a UUID, or 'Administrator' for the seeded Administrator however renamed)."""
+    rows = await tx.list(USER, name=login)
+    return rows[0] if rows else None
+
+
 async def find_user(tx: StoreTransaction, key: str) -> AssetRow | None:
-    """A user by login id, else by id."""
-    rows = await tx.list(USER, name=key)
-    if rows:
-        return rows[0]
-    return await tx.get(USER, key)
+    """A user named in a path or a reference: by login id, else by id. Never for sign-in
+    (:func:`find_login`)."""
+    return await find_login(tx, key) or await tx.get(USER, key)
 
 
 def _failed(request: Request, login: str, message: str, reason: str, status: int = 401) -> ApiError:
@@ -171,7 +176,7 @@ async def _password_principal(request: Request, route_path: str, login: str, pas
     ctx = context_of(request)
     now = now_ms()
     async with ctx.store.read() as tx:
-        row = await find_user(tx, login)
+        row = await find_login(tx, login)
         lock = await login_state.load_settings(tx, AccountLockSettings)
         expiry = await login_state.load_settings(tx, PasswordExpiry)
         state = await login_state.state_of(tx, row.id) if row else None

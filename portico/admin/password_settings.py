@@ -22,7 +22,7 @@ from portico.domain.password_policy import (
     PasswordRestrictions,
     SettingsError,
 )
-from portico.domain.users import is_predefined, login_of
+from portico.domain.users import login_of
 from portico.security import login_state
 from portico.security.principal import USER
 from portico.store import StoreTransaction
@@ -72,8 +72,7 @@ def _endpoints(name: str) -> list[Route]:
 
 async def _locked(tx: StoreTransaction) -> list[str]:
     settings = await login_state.load_settings(tx, AccountLockSettings)
-    predefined = [r.id for r in await tx.list(USER) if is_predefined(r)]
-    return sorted(await login_state.locked_logins(tx, settings, predefined))
+    return sorted(await login_state.locked_logins(tx, settings, await tx.list(USER)))
 
 
 async def locked_accounts(request: Request) -> Response:

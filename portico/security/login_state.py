@@ -11,8 +11,9 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from portico.domain.password_policy import AccountLockSettings, PasswordExpiry, PasswordRestrictions
+from portico.domain.users import is_predefined, login_of
 from portico.store import ConflictError, Store, StoreTransaction
-from portico.store.db import now_ms
+from portico.store.db import AssetRow, now_ms
 
 KIND = "loginState"
 SETTINGS_KIND = "settings"   # the ids are the documents' NAMEs (passwordRestrictions, ...)
@@ -82,11 +83,12 @@ async def clear_in(tx: StoreTransaction, user_id: str) -> None:
 
 
 async def locked_logins(tx: StoreTransaction, settings: AccountLockSettings,
-                        predefined: Iterable[str] = ()) -> dict[str, str]:
-    """Login id -> user id of the accounts locked now (as the settings apply them)."""
+                        users: Iterable[AssetRow]) -> dict[str, str]:
+    """Login id -> user id of the ``users`` whose accounts are locked now (as the settings apply
+    them). The login id is the user's of now: a state row keeps the one of its last failure."""
     if not settings.isEnabled:
         return {}
-    exempt = set(predefined) if not settings.applies_to(predefined=True) else set()
     now = now_ms()
-    return {str(r.body.get("loginId", r.id)): r.id for r in await tx.list(KIND)
-            if locked_until(r.body, now) and r.id not in exempt}
+    locked = {r.id for r in await tx.list(KIND) if locked_until(r.body, now)}
+    return {login_of(u): u.id for u in users
+            if u.id in locked and settings.applies_to(is_predefined(u))}

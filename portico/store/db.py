@@ -28,6 +28,8 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # How long a writer waits for its turn behind this process's other writers (SQLAlchemy's pool
 # timeout: past it, sqlalchemy.exc.TimeoutError, which the APIs answer 503).
 SQLITE_WRITE_WAIT = 60.0
+# How often a connection tries to switch a new SQLite file to WAL before giving up (see _use_wal).
+_WAL_ATTEMPTS = 5
 
 # PostgreSQL advisory locks (``Store.migrate``, ``Store.exclusive``) are keyed by two int4s: a class
 # of Portico's own (kept apart from another program's locks on the same database), then the purpose.
@@ -239,6 +241,29 @@ class StoreTransaction:
         return bool(res.rowcount)
 
 
+def _use_wal(cur: Any) -> None:
+    """Switch the database to WAL (kept in the file: once done, later connections find it so).
+
+    Connections opening a new file at once (several stores or engines of one process, a pool's
+    first connections, other processes) race to switch it, and the switch failed with "database is
+    locked" about once in eight starts of three: SQLite refuses it at once, busy timeout or not,
+    while another connection holds the write lock of a file not yet in WAL (as one switching it
+    does), and a reader's lock only waits when the busy timeout is already set. So on a refusal (an
+    error, or the old mode answered) wait for the lock the way a writer does, through the busy
+    timeout, and try again."""
+    for _ in range(_WAL_ATTEMPTS):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            if str(cur.fetchone()[0]).lower() in ("wal", "memory"):   # memory: an in-memory database
+                return
+        except Exception as exc:   # the driver's OperationalError
+            if not any(marker in str(exc).lower() for marker in _BUSY_SQLITE):
+                raise
+        cur.execute("BEGIN IMMEDIATE")   # waits up to the busy timeout for the lock's holder
+        cur.execute("COMMIT")
+    cur.execute("PRAGMA journal_mode=WAL")   # a last try: its error, if any, is the caller's
+
+
 def _sqlite_setup(engine: AsyncEngine, immediate: bool) -> None:
     from sqlalchemy import event
 
@@ -246,8 +271,9 @@ def _sqlite_setup(engine: AsyncEngine, immediate: bool) -> None:
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        # First: the statements below take locks too, and must wait for them like any other.
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _use_wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 

@@ -11,7 +11,7 @@ import pytest
 
 from portico.security import privileges as priv
 from portico.security.principal import GROUP, TEAM, USER
-from tests.support.node import Node
+from tests.support.node import ADMIN, Node
 
 PASSWORD = "Str0ng-enough!"
 
@@ -243,19 +243,43 @@ async def test_administrator_login_id_is_held(node: Node) -> None:
 
 async def test_administrator_renamed_keeps_its_old_login_id(node: Node) -> None:
     """Renamed, the Administrator still keeps 'Administrator' from others: that is also its id,
-    which admin.auth.find_user matches too. Renamed back, it frees the other login id."""
+    which admin.auth.find_user matches too (it signs in as 'root' only, though). Renamed back, it
+    frees the other login id."""
     other = await create_user(node, "dave")
     r = await node.admin.put("/users/Administrator", json={"loginId": "root"})
     assert r.status_code == 200 and r.json()["loginId"] == "root", r.text
-    r = await node.admin.post("/users", json={"loginId": "Administrator", "password": PASSWORD})
-    assert r.status_code == 409 and "Administrator" in r.json()["errorDetails"]
-    r = await node.admin.put(f"/users/{other['id']}", json={"loginId": "Administrator"})
-    assert r.status_code == 409 and "Administrator" in r.json()["errorDetails"]
-    r = await node.admin.post("/users", json={"loginId": "root", "password": PASSWORD})
-    assert r.status_code == 409 and "root" in r.json()["errorDetails"]
+    async with client(node, "root", ADMIN[1]) as root:
+        r = await root.post("/users", json={"loginId": "Administrator", "password": PASSWORD})
+        assert r.status_code == 409 and "Administrator" in r.json()["errorDetails"]
+        r = await root.put(f"/users/{other['id']}", json={"loginId": "Administrator"})
+        assert r.status_code == 409 and "Administrator" in r.json()["errorDetails"]
+        r = await root.post("/users", json={"loginId": "root", "password": PASSWORD})
+        assert r.status_code == 409 and "root" in r.json()["errorDetails"]
 
-    r = await node.admin.put("/users/Administrator", json={"loginId": "Administrator"})
-    assert r.status_code == 200, r.text
+        r = await root.put("/users/Administrator", json={"loginId": "Administrator"})
+        assert r.status_code == 200, r.text
     await create_user(node, "root")   # the Administrator's former login id is free again
     listed = (await node.admin.get("/users")).json()["users"]
     assert [u["id"] for u in listed if u["loginId"] == "Administrator"] == ["Administrator"]
+
+
+async def test_sign_in_is_by_login_id_only(node: Node) -> None:
+    """As in webMethods API Gateway, a user signs in with the login id, never with the user id (a
+    UUID, or 'Administrator' for the seeded Administrator, whatever its login id is now)."""
+    user = await create_user(node, "oscar")
+    async with client(node, user["id"]) as c:
+        r = await c.post("/users/authenticate")
+        assert r.status_code == 401 and "invalid user name or password" in r.json()["errorDetails"]
+        assert "set-cookie" not in r.headers
+    async with client(node, "oscar") as c:
+        assert (await c.post("/users/authenticate")).status_code == 200
+
+    r = await node.admin.put("/users/Administrator", json={"loginId": "root"})
+    assert r.status_code == 200, r.text
+    for path in ("/users/authenticate", "/apis"):
+        r = await (node.admin.post(path) if path.endswith("authenticate") else node.admin.get(path))
+        assert r.status_code == 401 and "invalid user name or password" in r.json()["errorDetails"], r.text
+    async with client(node, "root", ADMIN[1]) as root:
+        r = await root.post("/users/authenticate")
+        assert r.status_code == 200 and r.json()["id"] == "Administrator" and r.json()["loginId"] == "root"
+        assert (await root.get("/apis")).status_code == 200

@@ -128,3 +128,35 @@ async def test_an_administrator_setting_a_new_password_unlocks(sqlite_node: Node
     assert (await sqlite_node.admin.put("/users/walt", json={"password": "Walt-new-pw-1"})).status_code == 200
     async with client(sqlite_node, "walt", "Walt-new-pw-1") as c:
         assert (await c.get("/apis")).status_code == 200
+
+
+async def test_the_user_id_is_no_login_and_counts_no_failure(node: Node) -> None:
+    """Wrong passwords sent under a user's id are an unknown user's: they lock nobody."""
+    user = await create_user(node, "xena")
+    assert (await node.admin.put("/configurations/accountLockSettings", json=LOCK)).status_code == 200
+    responses = await _fail(node, user["id"], 4)
+    assert [r.status_code for r in responses] == [401] * 4
+    assert all("locked" not in r.json()["errorDetails"] for r in responses)
+    async with node.portico.store.read() as tx:
+        assert await tx.list(KIND) == []
+    async with client(node, "xena") as c:
+        assert (await c.get("/apis")).status_code == 200
+
+
+async def test_a_lock_follows_the_user_through_a_login_id_change(node: Node) -> None:
+    """Lock state is kept under the user id, so a renamed account stays locked and is listed (and
+    unlocked) under its login id of now."""
+    user = await create_user(node, "yann")
+    assert (await node.admin.put("/configurations/accountLockSettings", json=LOCK)).status_code == 200
+    await _fail(node, "yann", 3)
+    r = await node.admin.put(f"/users/{user['id']}", json={"loginId": "yannick"})
+    assert r.status_code == 200, r.text
+    async with client(node, "yannick") as c:
+        r = await c.get("/apis")
+        assert r.status_code == 401 and "locked" in r.json()["errorDetails"]
+    r = await node.admin.get("/is/lockedAccounts")
+    assert r.status_code == 200 and r.json() == {"lockedAccounts": ["yannick"]}
+    r = await node.admin.post("/is/lockedAccounts", json={"unLockAccounts": {"userName": ["yannick"]}})
+    assert r.status_code == 200 and r.json() == {"lockedAccounts": []}
+    async with client(node, "yannick") as c:
+        assert (await c.get("/apis")).status_code == 200
