@@ -392,7 +392,7 @@ async def test_a_slow_pattern_is_stopped_with_a_400(node: Node) -> None:
         r = await node.admin.request(method, path, **kwargs)
         took = time.monotonic() - started
         assert r.status_code == 400 and "took longer" in r.json()["errorDetails"], (path, r.status_code, r.text)
-        assert took < PATTERN_SECONDS + 3, (path, took)
+        assert took < PATTERN_SECONDS + 8, (path, took)  # unstopped, it runs for minutes; a loaded CI machine is slow
     # a quick pattern over the same rows still answers
     r = await node.admin.post("/search", json={"types": ["AUDIT_LOG"], "scope": [
         {"attributeName": "object", "keyword": "(ab)+"}]})
