@@ -68,7 +68,11 @@ def ext_modules() -> list[object]:
         return []
     # --ignore-missing-imports: an isolated build environment has mypy but not Portico's
     # dependencies; their types are then unknown to mypyc, which checks them at run time less.
-    return list(mypycify(["--ignore-missing-imports", *COMPILED], opt_level="3"))
+    try:
+        return list(mypycify(["--ignore-missing-imports", *COMPILED], opt_level="3"))
+    except (Exception, SystemExit) as error:  # mypyc's type check failed (it exits)
+        print(f"portico: mypyc cannot compile the data plane ({error}); it runs as plain Python", file=sys.stderr)
+        return []
 
 
 setup(ext_modules=ext_modules(), cmdclass={"build_ext": OptionalBuildExt})
