@@ -90,3 +90,9 @@ async def sqlite_node(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Node]:
 def upstream() -> Iterator[Upstream]:
     with running_upstream() as up:
         yield up
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The compiled-build test (minutes: a mypyc build and a pytest of its own) goes first, so that
+    xdist's other worker runs the rest meanwhile instead of the run waiting for it at the end."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/test_compiled.py"), reverse=True)
