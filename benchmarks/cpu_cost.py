@@ -29,8 +29,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import portico_config
 import portico_plans
@@ -158,32 +160,43 @@ def summary(variants: list[Variant], scenarios: list[str]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+V = TypeVar("V", bound="Variant")
+
+
+def run_variants(args: argparse.Namespace, variants: list[V],
+                 measure_all: Callable[[list[V], argparse.Namespace], None],
+                 report: Callable[[list[V], list[str]], str],
+                 start: Callable[[V, int, argparse.Namespace, Cleanup], None] = start_variant) -> int:
+    """What cpu_cost.py and instructions.py share: the upstream, one Portico per variant (``start``,
+    by default `start_variant`), ``measure_all``, the ``report``; everything stopped at the end."""
     signal.signal(signal.SIGTERM, raise_interrupt)
     cleanup = Cleanup()
-    variants = [Variant(spec) for spec in args.variant]
     try:
         services.ensure_tools()
         nginx = reference_nginx(services.shared_bench_dir())
         start_nginx(nginx["upstream"], cleanup, _Pids(), args.reuse_running)  # type: ignore[arg-type]
         for n, variant in enumerate(variants):
-            start_variant(variant, n, args, cleanup)
-        measure(variants, args)
-        print(summary(variants, args.scenarios), flush=True)
-        if args.hold:
+            start(variant, n, args, cleanup)
+        measure_all(variants, args)
+        print(report(variants, args.scenarios), flush=True)
+        if getattr(args, "hold", False):
             pids = ", ".join(str(v.portico.process.pid) for v in variants if v.portico)
             print(f"\nholding: portico pid(s) {pids}; SIGTERM or Ctrl-C to stop", flush=True)
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:
         return 130
-    except (BenchError, portico_config.AdminError, RuntimeError) as error:
+    except (BenchError, portico_config.AdminError, RuntimeError, subprocess.CalledProcessError) as error:
         print(f"\nerror: {error}", file=sys.stderr)
         return 1
     finally:
         cleanup.run()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    return run_variants(args, [Variant(spec) for spec in args.variant], measure, summary)
 
 
 class _Pids:

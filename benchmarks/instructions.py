@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -31,11 +30,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import cpu_cost
-import portico_config
 import services
-from cpu_cost import SCENARIOS, _Pids, wrk_run
-from run import Cleanup, raise_interrupt, reference_nginx, start_nginx
-from services import BENCH_DIR, BenchError
+from cpu_cost import SCENARIOS, wrk_run
+from run import Cleanup
+from services import BENCH_DIR
 
 T = TypeVar("T")
 
@@ -135,25 +133,7 @@ def summary(variants: list[Variant], scenarios: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    signal.signal(signal.SIGTERM, raise_interrupt)
-    cleanup = Cleanup()
-    variants = [Variant(spec) for spec in args.variant]
-    try:
-        services.ensure_tools()
-        nginx = reference_nginx(services.shared_bench_dir())
-        start_nginx(nginx["upstream"], cleanup, _Pids(), args.reuse_running)  # type: ignore[arg-type]
-        for n, variant in enumerate(variants):
-            start_variant(variant, n, args, cleanup)
-        measure(variants, args)
-        print(summary(variants, args.scenarios), flush=True)
-    except KeyboardInterrupt:
-        return 130
-    except (BenchError, portico_config.AdminError, RuntimeError, subprocess.CalledProcessError) as error:
-        print(f"\nerror: {error}", file=sys.stderr)
-        return 1
-    finally:
-        cleanup.run()
-    return 0
+    return cpu_cost.run_variants(args, [Variant(spec) for spec in args.variant], measure, summary, start_variant)
 
 
 if __name__ == "__main__":
