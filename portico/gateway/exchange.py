@@ -21,32 +21,37 @@ if TYPE_CHECKING:
 EVENT_HOOKS = "eventHooks"
 
 
-@dataclass(slots=True)
 class RouteTarget:
-    """Where routing decided to send the request."""
+    """Where routing decided to send the request. A plain class, as the others here: compiled, a
+    dataclass keeps its generated ``__init__`` in Python, which is several times slower to call."""
 
-    scheme: str
-    host: str
-    port: int
-    target: str  # path + query as sent on the request line
-    method: str
-    connect_timeout: float
-    read_timeout: float
-    url: str  # for events and logs
-    # Load-balanced routing: endpoints tried in order when this one is down (see runtime._call).
-    fallbacks: tuple[RouteTarget, ...] = ()
-    failover_on_fault: bool = False  # also fail over on 5xx answers (pg.lb.failoverOnDowntimeErrorOnly=false)
-    tls: ssl.SSLContext | None = None  # https: the client context (gateway/tls.py); None: the pool's default
+    def __init__(
+        self, scheme: str, host: str, port: int, target: str, method: str, connect_timeout: float,
+        read_timeout: float, url: str, fallbacks: tuple[RouteTarget, ...] = (), failover_on_fault: bool = False,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.target = target  # path + query as sent on the request line
+        self.method = method
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.url = url  # for events and logs
+        # Load-balanced routing: endpoints tried in order when this one is down (see runtime._call).
+        self.fallbacks = fallbacks
+        self.failover_on_fault = failover_on_fault  # also on 5xx (pg.lb.failoverOnDowntimeErrorOnly=false)
+        self.tls = tls  # https: the client context (gateway/tls.py); None: the pool's default
 
 
-@dataclass(slots=True)
 class BufferedResponse:
     """A whole response held in memory, for response-processing policies and faults."""
 
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-    reason: str = ""
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes, reason: str = "") -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.reason = reason
 
     def header(self, name: bytes) -> bytes | None:
         for n, v in self.headers:

@@ -27,10 +27,13 @@ class Resource:
     hidden: bool = False  # disabled by the provider: blocks its paths, serves none
 
 
-@dataclass(frozen=True, slots=True)
 class Match:
-    resource: Resource
-    params: dict[str, str]
+    """A matched resource and its path parameters. A plain class, not a frozen dataclass: the
+    compiled router builds one per request, and a frozen dataclass's ``__init__`` stays Python."""
+
+    def __init__(self, resource: Resource, params: dict[str, str]) -> None:
+        self.resource = resource
+        self.params = params
 
 
 def _normalize(path: str) -> str:

@@ -128,13 +128,13 @@ class Gateway:
     def _resolve(req: Request, snap: Snapshot) -> tuple[CompiledApi, str]:
         rest = req.path[_PREFIX_LEN:]
         name_raw, _, rest = rest.partition("/")
-        versions = snap.apis.get(unquote(name_raw))
+        versions = snap.apis.get(_unquote(name_raw))
         if versions is None or not versions.ordered:
-            raise Failure(404, "API_NOT_FOUND", f"No API named {unquote(name_raw)!r} is deployed")
+            raise Failure(404, "API_NOT_FOUND", f"No API named {_unquote(name_raw)!r} is deployed")
         version_raw, slash, tail = rest.partition("/")
         if not version_raw and slash:  # /gateway/Name//x: no version given
             rest = tail
-        api = versions.by_version.get(unquote(version_raw))
+        api = versions.by_version.get(_unquote(version_raw))
         if api is None:
             # No known version in the URL: the whole rest is the resource path.
             api = versions.ordered[0] if snap.settings.default_to_oldest_version else versions.ordered[-1]
@@ -431,6 +431,12 @@ class Gateway:
         for hook in hooks.values():
             hook(event)
         self.events.record(event)  # type: ignore[union-attr]
+
+
+def _unquote(text: str) -> str:
+    """``unquote`` without its call when there is nothing to decode (a compiled caller pays a full
+    Python call for it otherwise)."""
+    return unquote(text) if "%" in text else text
 
 
 def decode_path(path: str, all_delimiters: bool) -> str:
