@@ -56,10 +56,10 @@ class PhasePlan:
     def of(cls, chain: dict[str, list[PolicyHandler]]) -> PhasePlan:
         ordered = [h for stage in STAGE_KEYS for h in chain.get(stage, ())]
         return cls(
-            request=tuple(h for h in ordered if h.overrides("run")),
-            response=tuple(h for h in ordered if h.overrides("on_response")),
-            fault=tuple(h for h in ordered if h.overrides("on_fault")),
-            complete=tuple(h for h in ordered if h.overrides("on_complete")),
+            request=tuple(h for h in ordered if h.takes_part("run")),
+            response=tuple(h for h in ordered if h.takes_part("on_response")),
+            fault=tuple(h for h in ordered if h.takes_part("on_fault")),
+            complete=tuple(h for h in ordered if h.takes_part("on_complete")),
             needs_response_body=any(h.needs_response_body for h in ordered),
         )
 

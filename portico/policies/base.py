@@ -103,10 +103,11 @@ class PolicyHandler:
         :class:`ConfigError` naming the parameter. Never run on the request path."""
         return None
 
-    @classmethod
-    def overrides(cls, phase: str) -> bool:
-        """True when the class implements ``phase`` itself (the runtime skips the rest)."""
-        return getattr(cls, phase) is not getattr(PolicyHandler, phase)
+    def takes_part(self, phase: str) -> bool:
+        """Whether the runtime calls this handler's ``phase``: by default when its class implements
+        it. A handler whose config makes a phase do nothing for every request says False, and
+        calls of the API do not pay for it."""
+        return getattr(type(self), phase) is not getattr(PolicyHandler, phase)
 
 
 class ConfigError(ValueError):

@@ -9,6 +9,8 @@ from pydantic import Field
 from portico.gateway.exchange import Exchange
 from portico.policies.base import PolicyConfig, PolicyHandler, Violation
 
+ALL_PROTOCOLS = frozenset({"http", "https"})
+
 
 class EntryProtocolConfig(PolicyConfig):
     protocol: list[Literal["http", "https"]] = Field(
@@ -26,6 +28,10 @@ class EntryProtocolPolicy(PolicyHandler):
     def __init__(self, config: EntryProtocolConfig) -> None:
         super().__init__(config)
         self._allowed = frozenset(config.protocol)
+
+    def takes_part(self, phase: str) -> bool:
+        # allowing both protocols (the default policy of every new API) checks nothing
+        return super().takes_part(phase) and not (phase == "run" and self._allowed >= ALL_PROTOCOLS)
 
     def run(self, ex: Exchange) -> Violation | None:
         scheme = ex.request.scheme

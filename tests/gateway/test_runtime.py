@@ -257,6 +257,19 @@ async def test_entry_protocol_https_only_rejects_http(node: Node, upstream: Upst
     assert r.status_code == 403 and "https" in r.json()["Exception"]
 
 
+async def test_entry_protocol_allowing_both_protocols_is_left_out_of_the_request_phase(
+        node: Node, upstream: Upstream) -> None:
+    api = await node.create_api(spec_for(upstream.url))
+
+    def request_keys() -> list[str]:
+        compiled = node.portico.gateway.snapshot.apis_by_id[api["id"]]
+        return [h.template_key for h in compiled.plan.request]
+
+    assert "entryProtocolPolicy" not in request_keys()  # the default policy: http and https
+    await add_action(node, api, "entryProtocolPolicy", "transport", [{"templateKey": "protocol", "values": ["https"]}])
+    assert "entryProtocolPolicy" in request_keys()
+
+
 async def test_routing_without_resource_path_and_forward_query_params(node: Node, upstream: Upstream) -> None:
     api = await node.create_api(spec_for(upstream.url))
     await add_action(node, api, "straightThroughRouting", "routing", [
