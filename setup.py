@@ -28,6 +28,7 @@ from setuptools.command.build_ext import build_ext
 COMPILED = [
     "portico/ids.py",
     "portico/events/calls.py",
+    "portico/gateway/endpoint.py",
     "portico/gateway/exchange.py",
     "portico/gateway/http.py",
     "portico/gateway/proxy.py",

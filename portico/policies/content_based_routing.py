@@ -17,9 +17,10 @@ from jsonpath_ng.ext import parse as jsonpath_parse
 from lxml import etree
 from pydantic import Field, model_validator
 
+from portico.gateway.endpoint import TlsChoice
 from portico.gateway.exchange import Exchange
 from portico.gateway.variables import Template
-from portico.policies._endpoint import Endpoint, RouteTo, RoutingHandler, TlsChoice, endpoint_choices
+from portico.policies._endpoint import RouteTo, RoutingHandler, endpoint_choices, endpoint_of
 from portico.policies.base import PolicyConfig, Violation
 from portico.policies.payload.user_regex import compile_user_regex, user_findall
 
@@ -125,7 +126,7 @@ class _Rule:
     def __init__(self, rule: ContentRule) -> None:
         self.match = _matcher(rule.payloadIdentifier)
         self.value = rule.payloadIdentifier.value
-        self.endpoint = Endpoint.of(rule.routeTo)
+        self.endpoint = endpoint_of(rule.routeTo)
 
     def holds(self, ex: Exchange, cache: dict[str, Any]) -> bool:
         found = self.match(ex, cache)
@@ -140,7 +141,7 @@ class ContentBasedRouting(RoutingHandler):
 
     def __init__(self, config: ContentBasedRoutingConfig) -> None:
         super().__init__(config)
-        self._default = Endpoint.of(config.routeTo)
+        self._default = endpoint_of(config.routeTo)
         self._rules = [_Rule(r) for r in config.contentRules]
 
     def tls_choices(self) -> Iterable[TlsChoice]:

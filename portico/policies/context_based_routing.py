@@ -22,9 +22,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from portico.gateway.endpoint import TlsChoice
 from portico.gateway.exchange import Exchange
 from portico.gateway.variables import Template
-from portico.policies._endpoint import Endpoint, RouteTo, RoutingHandler, TlsChoice, endpoint_choices
+from portico.policies._endpoint import RouteTo, RoutingHandler, endpoint_choices, endpoint_of
 from portico.policies.base import PolicyConfig, Violation
 
 Operator = Literal["EQ", "NE", "LT", "GT", "LE", "GE", "CONTAINS", "EXISTS"]
@@ -142,7 +143,7 @@ class _Rule:
     def __init__(self, rule: ContextRule) -> None:
         self.checks = tuple(_compile(c) for c in rule.contextCondition)
         self.any = rule.contextConditionOperator.lower() == "or"
-        self.endpoint = Endpoint.of(rule.routeTo)
+        self.endpoint = endpoint_of(rule.routeTo)
 
     def holds(self, ex: Exchange) -> bool:
         return any(c(ex) for c in self.checks) if self.any else all(c(ex) for c in self.checks)
@@ -155,7 +156,7 @@ class ContextBasedRouting(RoutingHandler):
 
     def __init__(self, config: ContextBasedRoutingConfig) -> None:
         super().__init__(config)
-        self._default = Endpoint.of(config.routeTo)
+        self._default = endpoint_of(config.routeTo)
         self._rules = [_Rule(r) for r in config.contextRules]
 
     def tls_choices(self) -> Iterable[TlsChoice]:

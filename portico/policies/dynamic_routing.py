@@ -16,17 +16,17 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
+from portico.gateway.endpoint import Endpoint, TlsChoice
 from portico.gateway.exchange import Exchange
 from portico.gateway.variables import Template, getter_for
 from portico.policies._endpoint import (
-    Endpoint,
     Method,
     RouteTo,
     RoutingHandler,
     SslConfig,
-    TlsChoice,
     check_endpoint_uri,
     endpoint_choices,
+    endpoint_of,
 )
 from portico.policies.base import PolicyConfig, Violation
 
@@ -85,7 +85,7 @@ class DynamicRouting(RoutingHandler):
 
     def __init__(self, config: DynamicRoutingConfig) -> None:
         super().__init__(config)
-        self._default = Endpoint.of(config.routeTo)
+        self._default = endpoint_of(config.routeTo)
         self._rules = [_Rule(r) for r in config.dynamicRule]
 
     def tls_choices(self) -> Iterable[TlsChoice]:

@@ -15,15 +15,9 @@ from typing import Any
 
 from pydantic import Field
 
+from portico.gateway.endpoint import TlsChoice
 from portico.gateway.exchange import Exchange, RouteTarget
-from portico.policies._endpoint import (
-    LB_FAILOVER_ON_FAULT,
-    Endpoint,
-    RouteTo,
-    RoutingHandler,
-    TlsChoice,
-    endpoint_choices,
-)
+from portico.policies._endpoint import LB_FAILOVER_ON_FAULT, RouteTo, RoutingHandler, endpoint_choices, endpoint_of
 from portico.policies.base import PolicyConfig, Violation
 
 
@@ -46,7 +40,7 @@ class LoadBalancerRouting(RoutingHandler):
 
     def __init__(self, config: LoadBalancerRoutingConfig) -> None:
         super().__init__(config)
-        self._endpoints = [Endpoint.of(e) for e in config.lbRouteTo]
+        self._endpoints = [endpoint_of(e) for e in config.lbRouteTo]
         self._suspend = [e.suspendDurationOnFailure or 0.0 for e in config.lbRouteTo]
         self._suspended_until = [0.0] * len(self._endpoints)
         self._turn = itertools.count()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from portico.gateway.endpoint import TlsChoice
 from portico.gateway.exchange import Exchange
-from portico.policies._endpoint import Endpoint, RouteTo, RoutingHandler, TlsChoice, endpoint_choices
+from portico.policies._endpoint import RouteTo, RoutingHandler, endpoint_choices, endpoint_of
 from portico.policies.base import Violation
 
 RESOURCE_PATH = "${sys:resource_path}"
@@ -26,7 +27,7 @@ class StraightThroughRouting(RoutingHandler):
 
     def __init__(self, config: StraightThroughRoutingConfig) -> None:
         super().__init__(config)
-        self._endpoint = Endpoint.of(config)
+        self._endpoint = endpoint_of(config)
 
     def tls_choices(self) -> Iterable[TlsChoice]:
         return endpoint_choices([self._endpoint])

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from portico.domain.alias import Alias
+from portico.gateway.endpoint import ENDPOINT_ALIASES
 from portico.gateway.snapshot import Snapshot, snapshot_part
-from portico.policies._endpoint import ENDPOINT_ALIASES
 from portico.store import StoreTransaction
 
 

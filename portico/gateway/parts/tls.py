@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from portico.gateway.client_certs import APPS_BY_CERT, CERT_HEADER, certificate_der, fingerprint
+from portico.gateway.endpoint import TlsChoice
 from portico.gateway.snapshot import AppView, Snapshot, snapshot_part
 from portico.gateway.tls import CACHE, LISTENER, OUTBOUND, ContextCache, ListenerTls, OutboundTls
-from portico.policies._endpoint import RoutingHandler, TlsChoice
+from portico.policies._endpoint import RoutingHandler
 from portico.security.keystore.records import read_defaults
 from portico.store import StoreTransaction
 
