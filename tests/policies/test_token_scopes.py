@@ -351,3 +351,27 @@ async def test_tokens_of_a_deleted_apis_default_scope_never_open_its_successor(n
         assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
     fresh = await access_token(node, reg, "Echo_1.0")
     assert (await node.gw.get(ECHO, headers=bearer(fresh))).status_code == 200
+
+
+async def test_a_default_scope_live_grants_carry_is_not_reused(node: Node, upstream: Upstream) -> None:
+    """A client granted a deleted API's scope keeps its tokens (the scope was not freed); once the
+    grant is taken from the client, a new API of that name still gets a scope of its own while a
+    token carrying the old one can be used, or that token would open it."""
+    await _default_scopes_on(node)
+    first = await node.create_api(spec_for(upstream.url))
+    r = await node.admin.post("/strategies", json={
+        "name": "granted", "type": "OAUTH2", "authServerAlias": "local",
+        "dcrConfig": {"allowedGrantTypes": ["client_credentials"], "scopes": ["Echo_1.0"]}})
+    assert r.status_code == 200, r.text
+    strategy = r.json()["strategy"]
+    old = await access_token(node, strategy["clientRegistration"], "Echo_1.0")
+    await _delete_api(node, first["id"])
+    strategy["dcrConfig"]["scopes"] = []
+    r = await node.admin.put(f"/strategies/{strategy['id']}", json=strategy)
+    assert r.status_code == 200, r.text
+    second = await node.create_api(spec_for(upstream.url))
+    await add_action(node, second, "evaluatePolicy", "IAM", rules("oAuth2Token"))
+    await new_app(node, [second["id"]], name="scoped", authStrategyIds=[strategy["id"]])
+    scopes = await _local_scopes(node)
+    assert scopes == ["Echo_1.0", f"Echo_1.0_{second['id'][:8]}"], scopes
+    assert refused_for_scope(await node.gw.get(ECHO, headers=bearer(old)))
