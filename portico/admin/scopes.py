@@ -23,6 +23,7 @@ from portico.admin.context import context_of
 from portico.admin.errors import ApiError
 from portico.oauth.clients import KIND as STRATEGY
 from portico.oauth.config import AUTH_SERVER, LOCAL_ID, AuthServer, Scope, default_local
+from portico.oauth.tokens import revoke_scope, scope_in_use
 from portico.store import StoreTransaction
 from portico.store.db import AssetRow
 
@@ -43,10 +44,12 @@ async def create_default_scope(tx: StoreTransaction, api_id: str, api_name: str,
         return
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{api_name}_{api_version}").strip("_") or api_id
     mappings = await tx.list(KIND)
-    if await _local_scope_taken(tx, name, mappings):
+    if await _local_scope_taken(tx, name, mappings) or await scope_in_use(tx.connection, name, LOCAL_ID):
         # another API's name normalises alike ("My API" and "My_API"), or a client was granted the
-        # scope of a deleted API of this name: sharing it would let a token for one call the other.
-        # The first keeps the plain name; this one gets its id's start.
+        # scope of a deleted API of this name, or a live grant of ``local`` still carries it (one
+        # forget_api did not revoke because a client was granted the scope then, or one issued while
+        # the API was being deleted): sharing it would let a token for one call the other. The first
+        # keeps the plain name; this one gets its id's start.
         name = f"{name}_{api_id[:8]}"
     row = await tx.get("alias", LOCAL_ID)
     added = False
@@ -85,10 +88,17 @@ async def _local_scope_taken(tx: StoreTransaction, name: str, mappings: list[Ass
 
 
 async def forget_api(tx: StoreTransaction, api_id: str) -> None:
-    """A deleted API leaves every scope mapping; a mapping left with no API goes too. The scope
-    :func:`create_default_scope` added to ``local`` for it goes as well, unless a mapping (the
-    user's, for other APIs) or a client of ``local`` still names it: left there, a new API of the
-    same name would take it over, with whatever clients were granted it."""
+    """A deleted API leaves every scope mapping; a mapping left with no API goes too.
+
+    The scope :func:`create_default_scope` made for it is then free, unless a mapping (the user's,
+    for other APIs) or a client of ``local`` still names it (a later API of that name then gets a
+    scope of its own). A free name goes to the next API of the same name and version, so what was
+    issued for it goes now, in this transaction: the local server's grants carrying it are revoked
+    (access and refresh tokens, the ID tokens of those grants) and its pending codes dropped, as
+    Kong drops an OAuth2 plugin's tokens with their service and Gravitee revokes a deleted API's
+    keys; a grant that also carried other scopes is asked for again without this one. And the scope
+    leaves ``local`` if :func:`create_default_scope` added it there; left, a new API of the same name
+    would take it over, with whatever clients were granted it."""
     for row in await tx.list(KIND):
         refs = [r for r in row.body.get("apiScopes") or [] if r.partition(":")[0] != api_id]
         if len(refs) == len(row.body.get("apiScopes") or []):
@@ -102,8 +112,16 @@ async def forget_api(tx: StoreTransaction, api_id: str) -> None:
         return
     await tx.delete(DEFAULT_KIND, api_id)
     name = made.body.get("scopeName")
-    if not made.body.get("addedToLocal") or not isinstance(name, str) or \
-            await _local_scope_taken(tx, name, await tx.list(KIND)):
+    if not isinstance(name, str) or await _local_scope_taken(tx, name, await tx.list(KIND)):
+        return
+    # Revoking, rather than only keeping the name taken while tokens carry it: a deleted API grants
+    # nothing any more (what a user of the references expects), and the next API of that name gets
+    # the plain name the user knows. Revoked in the API's own transaction, so each node's snapshot of
+    # the deletion forgets its cached token lookups (OAuthRuntime.compile) after the revocation
+    # committed; a token issued meanwhile on another connection (PostgreSQL) is what
+    # create_default_scope's scope_in_use still catches.
+    await revoke_scope(tx.connection, name, LOCAL_ID)
+    if not made.body.get("addedToLocal"):
         return
     local = await tx.get("alias", LOCAL_ID)
     if local is None:

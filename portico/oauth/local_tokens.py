@@ -57,12 +57,23 @@ class LocalTokens:
         self.audience = audience
         self._cache: Lru[str, tuple[float, VerifiedToken | None]] = Lru(LOOKUP_CAPACITY)
         self._grants: Lru[str, tuple[float, bool]] = Lru(LOOKUP_CAPACITY)
+        self._generation = 0
+
+    def forget(self) -> None:
+        """Drop what was looked up, and keep no answer of a lookup under way: called for each new
+        snapshot, so a grant revoked with the change it shows (an API deleted, its default scope
+        freed: ``admin/scopes.forget_api``) is refused from that snapshot on, not up to
+        ``LOCAL_CACHE_SECONDS`` later. Costs one more lookup per token per configuration change."""
+        self._generation += 1
+        self._cache.clear()
+        self._grants.clear()
 
     async def lookup(self, token: str) -> VerifiedToken | None:
         now = time.time()
         hit = self._cache.get(token)
         if hit is not None and hit[0] > now:
             return _still_valid(hit[1], now)
+        generation = self._generation
         record = await self.tokens.find_access(token)
         verified: VerifiedToken | None = None
         if record is not None:
@@ -78,8 +89,9 @@ class LocalTokens:
             verified = VerifiedToken(claims=claims, issuer=self.issuer, subject=record.owner_id,
                                      client_id=record.client_id, scopes=frozenset(record.scope.split()),
                                      expires_at=exp)
-        self._cache.put(token, (now + LOCAL_CACHE_SECONDS, verified))
-        self._cache.evicted.clear()
+        if generation == self._generation:
+            self._cache.put(token, (now + LOCAL_CACHE_SECONDS, verified))
+            self._cache.evicted.clear()
         return verified
 
     async def grant_active(self, grant_id: str) -> bool:
@@ -88,10 +100,12 @@ class LocalTokens:
         hit = self._grants.get(grant_id)
         if hit is not None and hit[0] > now:
             return hit[1]
+        generation = self._generation
         record = await self.tokens.get(grant_id)
         active = record is not None and not record.revoked
-        self._grants.put(grant_id, (now + LOCAL_CACHE_SECONDS, active))
-        self._grants.evicted.clear()
+        if generation == self._generation:
+            self._grants.put(grant_id, (now + LOCAL_CACHE_SECONDS, active))
+            self._grants.evicted.clear()
         return active
 
 

@@ -205,6 +205,8 @@ class OAuthRuntime:
     async def compile(self, tx: StoreTransaction, servers: list[AuthServer], strategies: list[Strategy],
                       apps: list[tuple[str, list[str]]]) -> OAuthView:
         view = OAuthView(local_tokens=self.local_tokens)
+        if self.local_tokens is not None:
+            self.local_tokens.forget()  # grants revoked with this configuration change show at once
         for server in servers:
             try:
                 sv = await (self.local_view(tx, server) if server.is_local else self.external_view(tx, server))

@@ -117,6 +117,50 @@ def _seconds(lifetime: int | None) -> int | None:
     return None if lifetime is None or lifetime < 0 else lifetime
 
 
+def _carrying(column: Any, scope: str) -> Any:
+    """Rows whose space-separated ``column`` may carry ``scope`` (a superset: callers check the words)."""
+    return column.contains(scope, autoescape=True)
+
+
+async def revoke_scope(conn: AsyncConnection, scope: str, auth_server: str = "local") -> int:
+    """Revoke every grant of ``auth_server`` carrying ``scope`` (its access and refresh tokens, and
+    so the ID tokens whose ``sid`` it is) and drop the pending authorization codes asking for it, on
+    ``conn``: the caller's transaction, so the revocation commits with the change that frees the
+    scope (``admin/scopes.forget_api``). Returns how many grants were revoked."""
+    t = oauth_tokens.c
+    rows = (await conn.execute(select(t.id, t.scope).where(and_(
+        t.auth_server == auth_server, t.revoked.is_(False), _carrying(t.scope, scope))))).all()
+    ids = [r.id for r in rows if scope in r.scope.split()]
+    if ids:
+        await conn.execute(update(oauth_tokens).where(t.id.in_(ids)).values(revoked=True))
+    if auth_server == "local":  # codes are the local server's only
+        c = oauth_codes.c
+        codes = (await conn.execute(select(c.code_hash, c.scope).where(_carrying(c.scope, scope)))).all()
+        hashes = [r.code_hash for r in codes if scope in r.scope.split()]
+        if hashes:
+            await conn.execute(delete(oauth_codes).where(c.code_hash.in_(hashes)))
+    return len(ids)
+
+
+async def scope_in_use(conn: AsyncConnection, scope: str, auth_server: str = "local", now: int | None = None) -> bool:
+    """Whether a grant of ``auth_server`` that can still be used (not revoked; its access token
+    unexpired, or its refresh token usable) or a pending code carries ``scope``."""
+    now = now_ms() if now is None else now
+    t = oauth_tokens.c
+    live = or_(t.expires_at.is_(None), t.expires_at > now,
+               and_(t.refresh_hash.is_not(None), t.refresh_remaining > 0,
+                    or_(t.refresh_expires_at.is_(None), t.refresh_expires_at > now)))
+    rows = (await conn.execute(select(t.scope).where(and_(
+        t.auth_server == auth_server, t.revoked.is_(False), live, _carrying(t.scope, scope))))).all()
+    if any(scope in r.scope.split() for r in rows):
+        return True
+    if auth_server != "local":
+        return False
+    c = oauth_codes.c
+    codes = (await conn.execute(select(c.scope).where(and_(c.expires_at > now, _carrying(c.scope, scope))))).all()
+    return any(scope in r.scope.split() for r in codes)
+
+
 class TokenStore:
     def __init__(self, store: Store) -> None:
         self.store = store

@@ -301,3 +301,77 @@ async def test_a_default_scope_a_client_was_granted_is_not_reused(node: Node, up
     assert len(scopes) == 2 and scopes[1] == f"Echo_1.0_{second['id'][:8]}", scopes
     (mapping,) = (await node.admin.get("/scopes")).json()["scopes"]
     assert mapping["requiredAuthScopes"] == [{"authServerAlias": "local", "scopeName": scopes[1]}]
+
+
+async def test_tokens_of_a_deleted_apis_default_scope_never_open_its_successor(node: Node,
+                                                                                 upstream: Upstream) -> None:
+    """Deleting an API revokes the local server's grants carrying its default scope (access and
+    refresh tokens, and pending codes go): an API created again under the same name gets the same
+    scope name, and a token issued for the deleted one must not open it; a new token does."""
+    await _default_scopes_on(node)
+    first = await node.create_api(spec_for(upstream.url))
+    await add_action(node, first, "evaluatePolicy", "IAM", rules("oAuth2Token"))
+    r = await node.admin.post("/strategies", json={
+        "name": "coded", "type": "OAUTH2", "authServerAlias": "local",
+        "dcrConfig": {"allowedGrantTypes": ["client_credentials", "authorization_code", "refresh_token"],
+                      "redirectUris": ["https://app.example/cb"], "refreshCount": "5"}})
+    assert r.status_code == 200, r.text
+    strategy = r.json()["strategy"]
+    reg = strategy["clientRegistration"]
+    app = await new_app(node, [first["id"]], name="scoped", authStrategyIds=[strategy["id"]])
+    old = await access_token(node, reg, "Echo_1.0")
+    coded = await openid_tokens(node, reg, "Echo_1.0")
+    assert coded.get("refresh_token"), coded
+    async with httpx.AsyncClient(base_url=node.base, follow_redirects=False) as public:
+        r = await public.get("/oauth2/authorize", params={
+            "response_type": "code", "client_id": reg["clientId"], "redirect_uri": "https://app.example/cb",
+            "scope": "Echo_1.0"}, auth=ADMIN)
+    assert r.status_code in (302, 303), r.text
+    pending = httpx.URL(r.headers["location"]).params["code"]
+    for token in (old, coded["access_token"]):
+        assert (await node.gw.get(ECHO, headers=bearer(token))).status_code == 200
+
+    await _delete_api(node, first["id"])
+    second = await node.create_api(spec_for(upstream.url))
+    await add_action(node, second, "evaluatePolicy", "IAM", rules("oAuth2Token"))
+    r = await node.admin.put(f"/applications/{app['id']}/apis", json={"apiIDs": [second["id"]]})
+    assert r.status_code == 200, r.text
+    await node.reload()
+    assert await _local_scopes(node) == ["Echo_1.0"]  # the plain name again: the old grants are gone
+    for token in (old, coded["access_token"]):
+        r = await node.gw.get(ECHO, headers=bearer(token))
+        assert r.status_code in (401, 403), (r.status_code, r.text)
+    async with httpx.AsyncClient(base_url=node.base) as public:
+        auth = (reg["clientId"], reg["clientSecret"])
+        r = await public.post("/oauth2/token", auth=auth,
+                              data={"grant_type": "refresh_token", "refresh_token": coded["refresh_token"]})
+        assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+        r = await public.post("/oauth2/token", auth=auth, data={
+            "grant_type": "authorization_code", "code": pending, "redirect_uri": "https://app.example/cb"})
+        assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    fresh = await access_token(node, reg, "Echo_1.0")
+    assert (await node.gw.get(ECHO, headers=bearer(fresh))).status_code == 200
+
+
+async def test_a_default_scope_live_grants_carry_is_not_reused(node: Node, upstream: Upstream) -> None:
+    """A client granted a deleted API's scope keeps its tokens (the scope was not freed); once the
+    grant is taken from the client, a new API of that name still gets a scope of its own while a
+    token carrying the old one can be used, or that token would open it."""
+    await _default_scopes_on(node)
+    first = await node.create_api(spec_for(upstream.url))
+    r = await node.admin.post("/strategies", json={
+        "name": "granted", "type": "OAUTH2", "authServerAlias": "local",
+        "dcrConfig": {"allowedGrantTypes": ["client_credentials"], "scopes": ["Echo_1.0"]}})
+    assert r.status_code == 200, r.text
+    strategy = r.json()["strategy"]
+    old = await access_token(node, strategy["clientRegistration"], "Echo_1.0")
+    await _delete_api(node, first["id"])
+    strategy["dcrConfig"]["scopes"] = []
+    r = await node.admin.put(f"/strategies/{strategy['id']}", json=strategy)
+    assert r.status_code == 200, r.text
+    second = await node.create_api(spec_for(upstream.url))
+    await add_action(node, second, "evaluatePolicy", "IAM", rules("oAuth2Token"))
+    await new_app(node, [second["id"]], name="scoped", authStrategyIds=[strategy["id"]])
+    scopes = await _local_scopes(node)
+    assert scopes == ["Echo_1.0", f"Echo_1.0_{second['id'][:8]}"], scopes
+    assert refused_for_scope(await node.gw.get(ECHO, headers=bearer(old)))
