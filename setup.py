@@ -29,6 +29,7 @@ COMPILED = [
     "portico/ids.py",
     "portico/events/calls.py",
     "portico/gateway/endpoint.py",
+    "portico/policies/_identify/verdict.py",
     "portico/gateway/exchange.py",
     "portico/gateway/http.py",
     "portico/gateway/proxy.py",

@@ -9,16 +9,13 @@ a token lacking the resource's scope: ``_identify/tokens.py``)."""
 
 from __future__ import annotations
 
-import ipaddress
-import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from portico.gateway.client_certs import by_certificate
 from portico.policies._identify.tokens import RULES as TOKEN_RULES
-from portico.policies._identify.tokens import is_refusal
+from portico.policies._identify.verdict import SYNC_RULES, Judge, Verdict
 from portico.policies.base import PolicyConfig, PolicyHandler, Violation
 from portico.policies.inbound_auth_transport import basic_credentials
 
@@ -29,10 +26,7 @@ if TYPE_CHECKING:
 IdentificationType = Literal["apiKey", "httpBasicAuth", "ipAddressRange", "hostNameAddress", "jwtClaims",
                              "oAuth2Token", "openIdConnect", "httpsCertificate"]
 
-UNIDENTIFIED = Violation(403, "APPLICATION_NOT_IDENTIFIED", "Unable to identify the application for the request.")
 UNAUTHENTICATED = Violation(401, "AUTHENTICATION_FAILED", "The request cannot be authenticated.")
-INVALID_KEY = Violation(403, "INVALID_API_KEY", "The API key is not valid.")
-KEY_EXPIRED = Violation(403, "API_KEY_EXPIRED", "The API key has expired.")
 
 
 class IdentificationRuleConfig(PolicyConfig):
@@ -54,18 +48,7 @@ class EvaluatePolicyConfig(PolicyConfig):
 
 
 # Each rule returns what it found: an application, nothing (None), or a hard failure (a Violation).
-
-
-def _by_api_key(ex: Exchange, snap: Snapshot) -> AppView | Violation | None:
-    raw = ex.request.header(snap.settings.api_key_header)
-    if raw is None:
-        return None
-    app = snap.apps_by_key.get(raw.decode("latin-1").strip())
-    if app is None:
-        return INVALID_KEY
-    if app.key_expires_at is not None and time.time() * 1000 >= app.key_expires_at:
-        return KEY_EXPIRED
-    return app
+# The rules that answer at once are in _identify/verdict.py, compiled.
 
 
 async def _by_basic_auth(ex: Exchange, snap: Snapshot) -> AppView | Violation | None:
@@ -80,17 +63,6 @@ async def _by_basic_auth(ex: Exchange, snap: Snapshot) -> AppView | Violation | 
     return apps[0] if apps else None
 
 
-def _by_ip(ex: Exchange, snap: Snapshot) -> AppView | Violation | None:
-    try:
-        ip = int(ipaddress.ip_address(ex.client_ip))
-    except ValueError:
-        return None
-    for low, high, app in snap.apps_by_ip_range:
-        if low <= ip <= high:
-            return app
-    return None
-
-
 async def _by_host_name(ex: Exchange, snap: Snapshot) -> AppView | Violation | None:
     names = await snap.hostnames.names_of(ex.client_ip)
     for name in names:
@@ -100,41 +72,7 @@ async def _by_host_name(ex: Exchange, snap: Snapshot) -> AppView | Violation | N
     return None
 
 
-_SYNC_RULES = {"apiKey": _by_api_key, "ipAddressRange": _by_ip, "httpsCertificate": by_certificate}
 _ASYNC_RULES = {"httpBasicAuth": _by_basic_auth, "hostNameAddress": _by_host_name, **TOKEN_RULES}  # tokens: issue 5
-
-
-class _Verdict:
-    """The rules' combined finding so far (OR: the first application wins; AND: all must agree)."""
-
-    __slots__ = ("failure", "found", "refusal")
-
-    def __init__(self) -> None:
-        self.found: AppView | None = None
-        self.failure: Violation | None = None
-        self.refusal: Violation | None = None  # the first failure allowAnonymous cannot forgive
-
-    def add(self, outcome: AppView | Violation | None, strict: bool, conjunctive: bool, ex: Exchange) -> bool:
-        """Take one rule's outcome; True when no further rule can change the verdict."""
-        if isinstance(outcome, Violation):
-            app, violation = None, outcome
-        else:
-            app, violation = outcome, None
-        if app is not None and strict and ex.api.id not in app.api_ids:
-            app, violation = None, UNIDENTIFIED
-        if app is None:
-            self.failure = self.failure or violation
-            if violation is not None and self.refusal is None and is_refusal(violation):
-                self.refusal = violation
-            if conjunctive:
-                self.found = None
-                return True
-            return False
-        if conjunctive and self.found is not None and self.found.id != app.id:
-            self.found, self.failure = None, UNIDENTIFIED
-            return True
-        self.found = app
-        return not conjunctive
 
 
 def _missing_header_violation(config: EvaluatePolicyConfig) -> Violation | None:
@@ -160,45 +98,23 @@ class EvaluatePolicy(PolicyHandler):
     def __init__(self, config: EvaluatePolicyConfig) -> None:
         super().__init__(config)
         self._rules = [(r.identificationType, r.applicationLookup == "strict") for r in config.IdentificationRule]
-        self._and = config.logicalConnector == "AND"
-        self._anonymous = config.allowAnonymous
-        self._missing_header = _missing_header_violation(config)
-        # API keys and IP ranges are looked up without waiting: then the phase answers at once,
-        # with no coroutine (the common case, on every call of an API-key protected API).
-        self._sync_rules = (
-            [(_SYNC_RULES[kind], strict) for kind, strict in self._rules]
-            if all(kind in _SYNC_RULES for kind, _ in self._rules) else None
-        )
+        self._judge = Judge(self._rules, config.logicalConnector == "AND", config.allowAnonymous,
+                            _missing_header_violation(config))
 
     def run(self, ex: Exchange) -> Violation | Awaitable[Violation | None] | None:
-        if self._sync_rules is None:
-            return self._run_async(ex)
-        verdict = _Verdict()
-        snap = ex.snapshot
-        for rule, strict in self._sync_rules:
-            if verdict.add(rule(ex, snap), strict, self._and, ex):
-                break
-        return self._judge(verdict, ex)
+        # API keys, IP ranges and certificates are looked up without waiting: then the phase answers
+        # at once, with no coroutine (the common case, on every call of an API-key protected API).
+        if self._judge.sync_rules is not None:
+            return self._judge.run_sync(ex)
+        return self._run_async(ex)
 
     async def _run_async(self, ex: Exchange) -> Violation | None:
-        verdict = _Verdict()
+        judge = self._judge
+        verdict = Verdict()
         snap = ex.snapshot
         for kind, strict in self._rules:
-            sync_rule = _SYNC_RULES.get(kind)
+            sync_rule = SYNC_RULES.get(kind)
             outcome = sync_rule(ex, snap) if sync_rule is not None else await _ASYNC_RULES[kind](ex, snap)
-            if verdict.add(outcome, strict, self._and, ex):
+            if verdict.add(outcome, strict, judge.conjunctive, ex):
                 break
-        return self._judge(verdict, ex)
-
-    def _judge(self, verdict: _Verdict, ex: Exchange) -> Violation | None:
-        found, failure = verdict.found, verdict.failure
-        if found is None:
-            if self._missing_header is not None and ex.request.header(b"authorization") is None:
-                return self._missing_header
-            if self._anonymous:  # only a caller whose credentials were not refused is anonymous
-                return verdict.refusal
-            return failure or UNIDENTIFIED
-        if found.suspended:
-            return Violation(403, "APPLICATION_SUSPENDED", f"The application {found.name} is suspended.")
-        ex.application = found
-        return None
+        return judge.judge(verdict, ex)
