@@ -37,6 +37,7 @@ COMPILED = [
     "portico/gateway/runtime.py",
     "portico/gateway/server.py",
     "portico/gateway/upstream.py",
+    "portico/gateway/view.py",
 ]
 
 

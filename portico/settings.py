@@ -1,12 +1,11 @@
 """Extended settings and watt keys: names, defaults, and the typed view the gateway reads.
 
 Settings travel as strings (that is how the reference stores and exchanges them);
-:class:`RuntimeSettings` parses them once per configuration snapshot."""
+:func:`portico.gateway.snapshot.runtime_settings` parses them once per configuration snapshot."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 # Extended settings Portico knows, with the reference defaults.
@@ -140,44 +139,5 @@ def validate_setting(key: str, value: Any) -> str:
     return value
 
 
-def _true(value: str) -> bool:
+def is_true(value: str) -> bool:
     return value.strip().lower() == "true"
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeSettings:
-    """The settings the gateway consults, parsed once per snapshot."""
-
-    api_key_header: bytes
-    connect_timeout: float
-    read_timeout: float
-    return_408_for_timeout: bool
-    strict_resource_matching: bool
-    default_to_oldest_version: bool
-    forward_query_params: bool
-    decode_all_delimiters: bool
-    ignore_x_forwarded_for: bool
-    send_native_provider_fault: bool
-    error_template: str
-    # xmlToJSONConversion_keepString: XML->JSON conversions keep every value a string (issue 3).
-    xml_to_json_keep_string: bool = True
-
-    @classmethod
-    def build(cls, extended: dict[str, str], watt: dict[str, str], error: dict[str, Any]) -> RuntimeSettings:
-        ext = {**EXTENDED_DEFAULTS, **extended}
-        wt = {**WATT_DEFAULTS, **watt}
-        err = {**ERROR_PROCESSING_DEFAULTS, **error}
-        return cls(
-            api_key_header=ext["apiKeyHeader"].lower().encode("latin-1"),
-            connect_timeout=float(ext["pg.endpoint.connectionTimeout"] or 30),
-            read_timeout=float(ext["pg.endpoint.readTimeout"] or 30),
-            return_408_for_timeout=_true(ext["return408ForConnectionTimeout"]),
-            strict_resource_matching=_true(ext["strictResourceMatching"]),
-            default_to_oldest_version=_true(ext["pg.default.enable.oldVersion"]),
-            forward_query_params=_true(ext["forwardQueryParams"]),
-            decode_all_delimiters=_true(ext["decodeAllDelimitersInURI"]),
-            ignore_x_forwarded_for=_true(wt["watt.server.enterprisegateway.ignoreXForwardedForHeader"]),
-            send_native_provider_fault=bool(err.get("sendNativeProviderFault")),
-            error_template=str(err.get("defaultErrorMessage") or DEFAULT_ERROR_TEMPLATE),
-            xml_to_json_keep_string=_true(ext["xmlToJSONConversion_keepString"]),
-        )

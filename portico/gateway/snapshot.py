@@ -6,13 +6,8 @@ one assignment, so a request always sees one consistent configuration."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import logging
-import socket
-import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -21,174 +16,22 @@ from portico.domain.api import Api
 from portico.domain.application import Application, parse_ip_range
 from portico.domain.effective_policy import effective_policy, has_method_conditions
 from portico.domain.policy import Policy, PolicyAction
+from portico.gateway.lookups import HostNames, UserCredentials
 from portico.gateway.router import ResourceRouter
+from portico.gateway.view import ApiVersions, AppView, CompiledApi, PhasePlan, RuntimeSettings, Services, Snapshot
 from portico.policies.base import ConfigError, PolicyHandler, validate_parameters
 from portico.policies.registry import STAGE_KEYS, handler_for
-from portico.security.passwords import verify_password, verify_password_async
-from portico.settings import RuntimeSettings
+from portico.settings import (
+    DEFAULT_ERROR_TEMPLATE,
+    ERROR_PROCESSING_DEFAULTS,
+    EXTENDED_DEFAULTS,
+    WATT_DEFAULTS,
+    is_true,
+)
 from portico.store import Store, StoreTransaction
 
 log = logging.getLogger("portico.gateway")
 M = TypeVar("M", bound=BaseModel)
-
-
-@dataclass(frozen=True, slots=True)
-class AppView:
-    id: str
-    name: str
-    api_key: str
-    key_expires_at: int | None
-    suspended: bool
-    api_ids: frozenset[str]
-
-
-@dataclass(slots=True)
-class PhasePlan:
-    """The handlers of one API per phase, in execution order; computed once per snapshot."""
-
-    request: tuple[PolicyHandler, ...] = ()
-    response: tuple[PolicyHandler, ...] = ()
-    fault: tuple[PolicyHandler, ...] = ()
-    complete: tuple[PolicyHandler, ...] = ()
-    needs_response_body: bool = False
-
-    @classmethod
-    def of(cls, chain: dict[str, list[PolicyHandler]]) -> PhasePlan:
-        ordered = [h for stage in STAGE_KEYS for h in chain.get(stage, ())]
-        return cls(
-            request=tuple(h for h in ordered if h.takes_part("run")),
-            response=tuple(h for h in ordered if h.takes_part("on_response")),
-            fault=tuple(h for h in ordered if h.takes_part("on_fault")),
-            complete=tuple(h for h in ordered if h.takes_part("on_complete")),
-            needs_response_body=any(h.needs_response_body for h in ordered),
-        )
-
-
-@dataclass(slots=True)
-class CompiledApi:
-    id: str
-    name: str
-    version: str
-    active: bool
-    router: ResourceRouter
-    chain: dict[str, list[PolicyHandler]]
-    created: int
-    native_endpoint: str = ""
-    plan: PhasePlan = field(default_factory=PhasePlan)
-    # (resource template, METHOD) -> plan, only where resource/method-level policies apply.
-    scoped_plans: dict[tuple[str, str], PhasePlan] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class ApiVersions:
-    """All versions of one API name, oldest first."""
-
-    by_version: dict[str, CompiledApi] = field(default_factory=dict)
-    ordered: list[CompiledApi] = field(default_factory=list)
-
-
-class UserCredentials:
-    """Verifies HTTP basic credentials of Portico users; remembers successes (scrypt is slow by design)."""
-
-    def __init__(self, hashes: dict[str, str]) -> None:
-        self._hashes = hashes
-        self._verified: dict[bytes, bool] = {}
-
-    async def verify_async(self, user: str, password: str) -> bool:
-        """``verify`` with the slow hash off the event loop (a flood of wrong passwords must not
-        stall every other request); at most two hashes run at once."""
-        stored = self._hashes.get(user)
-        if stored is None:
-            return False
-        if self._token(user, password, stored) in self._verified:
-            return True
-        ok = await verify_password_async(password, stored)
-        if ok:
-            self._remember(self._token(user, password, stored))
-        return ok
-
-    @staticmethod
-    def _token(user: str, password: str, stored: str) -> bytes:
-        return hashlib.sha256(f"{user}\0{password}\0{stored}".encode()).digest()
-
-    def verify(self, user: str, password: str) -> bool:
-        stored = self._hashes.get(user)
-        if stored is None:
-            return False
-        token = self._token(user, password, stored)
-        if token in self._verified:
-            return True
-        ok = verify_password(password, stored)
-        if ok:
-            self._remember(token)
-        return ok
-
-    def _remember(self, token: bytes) -> None:
-        if len(self._verified) > 10_000:
-            self._verified.clear()
-        self._verified[token] = True
-
-
-class HostNames:
-    """Reverse DNS of client addresses, cached for a minute."""
-
-    def __init__(self) -> None:
-        self._cache: dict[str, tuple[float, tuple[str, ...]]] = {}
-
-    async def names_of(self, ip: str) -> tuple[str, ...]:
-        now = time.monotonic()
-        hit = self._cache.get(ip)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        try:
-            host, _ = await asyncio.get_running_loop().getnameinfo((ip, 0), socket.NI_NAMEREQD)
-            names: tuple[str, ...] = (host.lower(), ip)
-        except OSError:
-            names = (ip,)
-        self._cache[ip] = (now + 60.0, names)
-        return names
-
-
-class Services:
-    """Long-lived shared objects the policies use (counter stores, caches), created once per
-    process on first use and kept across snapshots. ``options`` carries the start options
-    (e.g. ``redis_url``)."""
-
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
-        self.options: dict[str, Any] = options or {}
-        self._items: dict[str, Any] = {}
-        self.closers: list[Callable[[], Awaitable[None]]] = []
-
-    def get_or_create(self, name: str, factory: Callable[[Services], Any]) -> Any:
-        item = self._items.get(name)
-        if item is None:
-            item = self._items[name] = factory(self)
-        return item
-
-    async def close(self) -> None:
-        for closer in reversed(self.closers):
-            try:
-                await closer()
-            except Exception:  # closing one service must not keep the others open
-                log.exception("closing a gateway service failed")
-
-
-@dataclass(slots=True)
-class Snapshot:
-    revision: int
-    settings: RuntimeSettings
-    apis: dict[str, ApiVersions]
-    apis_by_id: dict[str, CompiledApi]
-    apps_by_key: dict[str, AppView]
-    apps_by_basic_user: dict[str, list[AppView]]
-    apps_by_ip_range: list[tuple[int, int, AppView]]
-    apps_by_host: dict[str, AppView]
-    users: UserCredentials
-    hostnames: HostNames
-    services: Services = field(default_factory=Services)
-    simple_aliases: dict[str, str] = field(default_factory=dict)
-    # Indexes contributed by snapshot parts (packages, plans, aliases, ...), by name.
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 SnapshotPart = Callable[[StoreTransaction, "Snapshot"], Awaitable[None]]
@@ -265,6 +108,39 @@ class _Compiler:
         return own or any(has_method_conditions(g) for g in self.globals)
 
 
+def runtime_settings(extended: dict[str, str], watt: dict[str, str], error: dict[str, Any]) -> RuntimeSettings:
+    """The settings the gateway consults, parsed once per snapshot."""
+    ext = {**EXTENDED_DEFAULTS, **extended}
+    wt = {**WATT_DEFAULTS, **watt}
+    err = {**ERROR_PROCESSING_DEFAULTS, **error}
+    return RuntimeSettings(
+        api_key_header=ext["apiKeyHeader"].lower().encode("latin-1"),
+        connect_timeout=float(ext["pg.endpoint.connectionTimeout"] or 30),
+        read_timeout=float(ext["pg.endpoint.readTimeout"] or 30),
+        return_408_for_timeout=is_true(ext["return408ForConnectionTimeout"]),
+        strict_resource_matching=is_true(ext["strictResourceMatching"]),
+        default_to_oldest_version=is_true(ext["pg.default.enable.oldVersion"]),
+        forward_query_params=is_true(ext["forwardQueryParams"]),
+        decode_all_delimiters=is_true(ext["decodeAllDelimitersInURI"]),
+        ignore_x_forwarded_for=is_true(wt["watt.server.enterprisegateway.ignoreXForwardedForHeader"]),
+        send_native_provider_fault=bool(err.get("sendNativeProviderFault")),
+        error_template=str(err.get("defaultErrorMessage") or DEFAULT_ERROR_TEMPLATE),
+        xml_to_json_keep_string=is_true(ext["xmlToJSONConversion_keepString"]),
+    )
+
+
+def plan_of(chain: dict[str, list[PolicyHandler]]) -> PhasePlan:
+    """The phase plan of a policy chain: per phase, only the handlers that take part in it."""
+    ordered = [h for stage in STAGE_KEYS for h in chain.get(stage, ())]
+    return PhasePlan(
+        request=tuple(h for h in ordered if h.takes_part("run")),
+        response=tuple(h for h in ordered if h.takes_part("on_response")),
+        fault=tuple(h for h in ordered if h.takes_part("on_fault")),
+        complete=tuple(h for h in ordered if h.takes_part("on_complete")),
+        needs_response_body=any(h.needs_response_body for h in ordered),
+    )
+
+
 def _same(a: dict[str, list[PolicyHandler]], b: dict[str, list[PolicyHandler]]) -> bool:
     return all([id(h) for h in a.get(k, ())] == [id(h) for h in b.get(k, ())] for k in STAGE_KEYS)
 
@@ -278,7 +154,7 @@ def _compile_api(api: Api, compiler: _Compiler) -> CompiledApi:
             for method in resource.methods:
                 specific = compiler.chain(api, resource.template, method)
                 if not _same(specific, chain):
-                    scoped[(resource.template, method)] = PhasePlan.of(specific)
+                    scoped[(resource.template, method)] = plan_of(specific)
     return CompiledApi(
         id=api.id,
         name=api.apiName,
@@ -288,7 +164,7 @@ def _compile_api(api: Api, compiler: _Compiler) -> CompiledApi:
         chain=chain,
         created=api.creationDate,
         native_endpoint=api.nativeEndpoint[0].uri if api.nativeEndpoint else "",
-        plan=PhasePlan.of(chain),
+        plan=plan_of(chain),
         scoped_plans=scoped,
     )
 
@@ -380,7 +256,7 @@ def _assemble(
     services: Services | None,
 ) -> Snapshot:
     stored = settings_row.body if settings_row else {}
-    settings = RuntimeSettings.build(
+    settings = runtime_settings(
         stored.get("extendedKeys", {}), stored.get("wattKeys", {}), errors_row.body if errors_row else {}
     )
     snap = Snapshot(
