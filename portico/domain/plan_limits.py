@@ -13,8 +13,9 @@ from typing import Any
 
 from portico.domain.package import Plan, Subscription
 from portico.domain.policy import Policy, PolicyAction
+from portico.policies._limits import Limit
 from portico.policies.base import ConfigError, validate_parameters
-from portico.policies.throttle import Limit, Throttle, ThrottleConfig
+from portico.policies.throttle import Throttle, ThrottleConfig
 
 
 @dataclass(frozen=True, slots=True)

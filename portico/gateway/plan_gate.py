@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, ClassVar
 from portico.counters import CounterUnavailable, Window, counters_of, window_for
 from portico.domain.plan_limits import PlanLimits
 from portico.events.violations import violations_of
+from portico.policies._limits import Limit, Verdict, check_limit, first_breach, limit_settings, settle
 from portico.policies.base import PolicyConfig, PolicyHandler, Violation
-from portico.policies.throttle import Limit, Verdict, check_limit, first_breach, limit_settings, settle
 
 if TYPE_CHECKING:
     from portico.gateway.exchange import Exchange

@@ -16,10 +16,10 @@ from portico.domain.plan_limits import QUOTA_PREFIX, plan_limits, quota_key, rat
 from portico.domain.policy import Policy, PolicyAction
 from portico.gateway.plan_gate import ActiveSubscription, PlanGate
 from portico.gateway.snapshot import CompiledApi, PhasePlan, Services, Snapshot, snapshot_part
+from portico.policies._limits import LIMIT_SETTINGS, LimitSettings
 from portico.policies.base import PolicyHandler
 from portico.policies.evaluate_policy import EvaluatePolicy, EvaluatePolicyConfig, IdentificationRuleConfig
 from portico.policies.registry import STAGE_KEYS
-from portico.policies.throttle import LimitSettings
 from portico.settings import EXTENDED_DEFAULTS
 from portico.store import StoreTransaction
 
@@ -90,7 +90,7 @@ def _enforce(api: CompiledApi, gate: PlanGate) -> None:
 @snapshot_part
 async def build(tx: StoreTransaction, snap: Snapshot) -> None:
     ext = await _settings(tx)
-    snap.extras["limit_settings"] = LimitSettings(
+    snap.extras[LIMIT_SETTINGS] = LimitSettings(
         fail_open=ext["rateLimitFailOpen"].strip().lower() != "false", start_day=ext["startDayOfTheWeek"].upper()
     )
     try:
