@@ -30,7 +30,6 @@ COMPILED = [
     "portico/events/calls.py",
     "portico/gateway/endpoint.py",
     "portico/policies/_identify/verdict.py",
-    "portico/policies/_limits.py",
     "portico/gateway/exchange.py",
     "portico/gateway/http.py",
     "portico/gateway/proxy.py",
