@@ -284,16 +284,22 @@ async def test_deleting_an_api_removes_its_default_local_scope(node: Node, upstr
     assert await _local_scopes(node) == ["read", "Shared_1.0", "Kept_1.0"]
 
 
-async def test_a_default_scope_a_client_was_granted_is_not_reused(node: Node, upstream: Upstream) -> None:
-    """A client granted a deleted API's scope keeps it (the grant is the user's), so that scope stays
-    on ``local``; a new API of the same name gets a scope of its own instead of that one, or the
-    client's old grant would open it."""
+async def _api_and_granted_client(node: Node, upstream: Upstream) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Default scopes on, the Echo API, and a client of ``local`` granted its scope ``Echo_1.0``."""
     await _default_scopes_on(node)
-    first = await node.create_api(spec_for(upstream.url))
+    api = await node.create_api(spec_for(upstream.url))
     r = await node.admin.post("/strategies", json={
         "name": "granted", "type": "OAUTH2", "authServerAlias": "local",
         "dcrConfig": {"allowedGrantTypes": ["client_credentials"], "scopes": ["Echo_1.0"]}})
     assert r.status_code == 200, r.text
+    return api, r.json()["strategy"]
+
+
+async def test_a_default_scope_a_client_was_granted_is_not_reused(node: Node, upstream: Upstream) -> None:
+    """A client granted a deleted API's scope keeps it (the grant is the user's), so that scope stays
+    on ``local``; a new API of the same name gets a scope of its own instead of that one, or the
+    client's old grant would open it."""
+    first, _ = await _api_and_granted_client(node, upstream)
     await _delete_api(node, first["id"])
     assert await _local_scopes(node) == ["Echo_1.0"]
     second = await node.create_api(spec_for(upstream.url))
@@ -357,13 +363,7 @@ async def test_a_default_scope_live_grants_carry_is_not_reused(node: Node, upstr
     """A client granted a deleted API's scope keeps its tokens (the scope was not freed); once the
     grant is taken from the client, a new API of that name still gets a scope of its own while a
     token carrying the old one can be used, or that token would open it."""
-    await _default_scopes_on(node)
-    first = await node.create_api(spec_for(upstream.url))
-    r = await node.admin.post("/strategies", json={
-        "name": "granted", "type": "OAUTH2", "authServerAlias": "local",
-        "dcrConfig": {"allowedGrantTypes": ["client_credentials"], "scopes": ["Echo_1.0"]}})
-    assert r.status_code == 200, r.text
-    strategy = r.json()["strategy"]
+    first, strategy = await _api_and_granted_client(node, upstream)
     old = await access_token(node, strategy["clientRegistration"], "Echo_1.0")
     await _delete_api(node, first["id"])
     strategy["dcrConfig"]["scopes"] = []
