@@ -13,8 +13,6 @@ from portico.gateway.exchange import Exchange
 from portico.policies._endpoint import RouteTo, RoutingHandler, endpoint_choices, endpoint_of
 from portico.policies.base import Violation
 
-RESOURCE_PATH = "${sys:resource_path}"
-
 
 class StraightThroughRoutingConfig(RouteTo):
     """The routing fields sit at the top level of the action's parameters."""

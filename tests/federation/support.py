@@ -69,6 +69,16 @@ async def running_agent(env: dict[str, str]) -> AsyncIterator[Agent]:
             await task
 
 
+@contextlib.asynccontextmanager
+async def linked_agent(node: Node, aws_endpoint: str, name: str = "aws") -> AsyncIterator[str]:
+    """A new integration ``name`` with fast links and its agent running and connected; yields its id."""
+    fast_links(node)
+    iid = await create_integration(node, name=name)
+    async with running_agent(agent_env(node, iid, await create_token(node), aws_endpoint)):
+        await eventually(lambda: connected(node, iid))
+        yield iid
+
+
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0, what: str = "condition") -> Any:
     """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from tests.federation.support import (
-    agent_env,
-    connected,
-    create_integration,
-    create_token,
-    eventually,
-    fast_links,
-    ingest,
-    running_agent,
-)
+from tests.federation.support import ingest, linked_agent
 from tests.support.aws import apigw, make_api, make_usage_plan
 from tests.support.node import Node
 
@@ -20,10 +11,7 @@ async def test_no_new_version_of_a_federated_api(node: Node, fresh: str) -> None
     eu = apigw(fresh, "eu-west-1")
     orders = make_api(eu, "Orders")
     make_usage_plan(eu, "Gold", [(orders, "prod")], quota=None)
-    fast_links(node)
-    iid = await create_integration(node)
-    async with running_agent(agent_env(node, iid, await create_token(node), fresh)):
-        await eventually(lambda: connected(node, iid))
+    async with linked_agent(node, fresh) as iid:
         assert (await ingest(node, iid))["created"] == 1
     api = (await node.admin.get("/apis")).json()["apiResponse"][0]["api"]
     r = await node.admin.post(f"/apis/{api['id']}/versions", json={"newApiVersion": "v2"})

@@ -8,16 +8,7 @@ import json
 from typing import Any
 
 from portico.federation.ingest import package_id_for
-from tests.federation.support import (
-    agent_env,
-    connected,
-    create_integration,
-    create_token,
-    eventually,
-    fast_links,
-    ingest,
-    running_agent,
-)
+from tests.federation.support import ingest, linked_agent
 from tests.support.aws import apigw, make_api, make_usage_plan
 from tests.support.node import Node
 
@@ -44,10 +35,7 @@ async def test_federated_api_definition_is_changed_at_its_provider(node: Node, f
     eu = apigw(fresh, "eu-west-1")
     orders = make_api(eu, "Orders", description="from AWS")
     make_usage_plan(eu, "Gold", [(orders, "prod")], quota=None)
-    fast_links(node)
-    iid = await create_integration(node, name="aws-prod")
-    async with running_agent(agent_env(node, iid, await create_token(node), fresh)):
-        await eventually(lambda: connected(node, iid))
+    async with linked_agent(node, fresh, name="aws-prod") as iid:
         assert (await ingest(node, iid))["created"] == 1
         api_id = (await node.admin.get("/apis")).json()["apiResponse"][0]["api"]["id"]
         before = await _api(node, api_id)
@@ -82,10 +70,7 @@ async def test_federated_plan_and_package_keep_what_ingestion_owns(sqlite_node: 
     eu = apigw(fresh, "eu-west-1")
     orders = make_api(eu, "Orders")
     make_usage_plan(eu, "Gold", [(orders, "prod")], quota=None)
-    fast_links(node)
-    iid = await create_integration(node)
-    async with running_agent(agent_env(node, iid, await create_token(node), fresh)):
-        await eventually(lambda: connected(node, iid))
+    async with linked_agent(node, fresh) as iid:
         await ingest(node, iid)
         plan = (await node.admin.get("/plans")).json()["planResponse"][0]
         for change in ({"name": "Platinum"}, {"description": "cheap"}, {"tags": ["mine"]}, {"version": "2.0"}):
@@ -119,10 +104,7 @@ async def test_deleting_federated_assets(sqlite_node: Node, fresh: str) -> None:
     eu = apigw(fresh, "eu-west-1")
     orders, stock = make_api(eu, "Orders"), make_api(eu, "Stock")
     make_usage_plan(eu, "Gold", [(orders, "prod"), (stock, "prod")], quota=None)
-    fast_links(node)
-    iid = await create_integration(node)
-    async with running_agent(agent_env(node, iid, await create_token(node), fresh)):
-        await eventually(lambda: connected(node, iid))
+    async with linked_agent(node, fresh) as iid:
         await ingest(node, iid)
         plan = (await node.admin.get("/plans")).json()["planResponse"][0]
         _refused(await node.admin.delete(f"/plans/{plan['id']}"), "Gold")
