@@ -13,6 +13,7 @@ policies enriched, rows written before the compact form)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 from urllib.parse import unquote
@@ -61,9 +62,35 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def call_row(rec: CallRecord) -> tuple[Any, ...]:
-    """The ``transaction_events`` row of a call record (fields as in ``CALL_FIELDS``), in the
-    recorder's column order, with the compact body; optional columns without a value are ""."""
+# Who an event is about, as the ``event_subjects`` table stores it: API id, name and version,
+# application id and name, package id, plan id ("" where there is none).
+Subject = tuple[str, str, str, str, str, str, str]
+
+
+def subject_key(subject: Subject) -> int:
+    """The ``event_subjects`` key of ``subject``: 63 bits of a hash of its values, the same in every
+    process (a chance of 2**-63 that two subjects share one)."""
+    digest = hashlib.blake2b(_dumps(subject), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def key_of(keys: dict[Subject, int], subject: Subject) -> int:
+    """``subject``'s key, noted in ``keys`` (the recorder stores the subjects it finds there)."""
+    key = keys.get(subject)
+    if key is None:
+        key = keys[subject] = subject_key(subject)
+    return key
+
+
+# A stored event's row, as the recorder binds it: (id, creation date, subject key, 0 for a success
+# or 1 for a failure, response code, correlation id, body). The correlation id is 0 when it is the
+# event's id (a call's event takes its exchange's correlation id as its id), "" when there is none.
+EventRow = tuple[str, int, int, int, int | None, str | int, str]
+
+
+def call_row(rec: CallRecord, keys: dict[Subject, int]) -> EventRow:
+    """The row of a call record (fields as in ``CALL_FIELDS``), with the compact body; its subject
+    is noted in ``keys``."""
     (created, api_id, api_name, api_version, app_id, app_name, client_ip, correlation_id, method, operation,
      query, headers, key_header, code, failure_key, native_url, native_method, package_id, plan_id,
      total_ms, provider_ms, size) = rec
@@ -74,10 +101,12 @@ def call_row(rec: CallRecord) -> tuple[Any, ...]:
         flat += (n.decode("latin-1"), "********" if n in secret or n == key_header else v.decode("latin-1"))
     body = _dumps((COMPACT_V1, client_ip, method, operation, query, flat, failure_key, native_url, native_method,
                    int(total_ms), int(provider_ms), size))
-    # "" where there is no value: the recorder's statement stores NULL there (cheaper to bind than None).
-    return (fast_id(), created, api_id, api_name, api_version, app_id or "", app_name or "", package_id or "",
-            plan_id or "", "SUCCESS" if code < 400 and not failure_key else "FAILURE", code, correlation_id or "",
-            body.decode())
+    subject = (api_id, api_name, api_version, app_id or "", app_name or "", package_id or "", plan_id or "")
+    key = key_of(keys, subject)
+    failed = 0 if code < 400 and not failure_key else 1
+    if correlation_id:
+        return (correlation_id, created, key, failed, code, 0, body.decode())
+    return (fast_id(), created, key, failed, code, "", body.decode())
 
 
 COMPACT_V1 = 1

@@ -12,7 +12,12 @@ transaction dirties each page once for many rows (about a third less CPU per
 event at 5,000 than at 500, with a thousand applications interleaved in the
 ``application_id`` index). Rows are built on the event loop a slice at a time
 so that a big batch never holds up requests for more than a fraction of a
-millisecond."""
+millisecond.
+
+A row binds seven values; the event's API, application, package and plan are copied by
+the insert from ``event_subjects``, where each combination is stored once (binding a text
+value costs SQLite about as much as storing it). Measured with ``cpu_cost.py``, the insert
+was half of an event's cost, and an event about a fifth of a proxied call's."""
 
 from __future__ import annotations
 
@@ -23,12 +28,11 @@ import logging
 import sqlite3
 import time
 from collections import deque
-from itertools import chain
-from typing import Any
+from itertools import chain, islice
 
 import orjson
 
-from portico.events.calls import CallRecord, call_row
+from portico.events.calls import CallRecord, EventRow, Subject, call_row, key_of
 from portico.events.model import TransactionEvent
 from portico.store import Store
 from portico.tasks import stop_task, wait_event
@@ -42,63 +46,73 @@ DROP_WARNING_INTERVAL = 5.0
 ROWS_PER_SLICE = 100
 
 
-def event_row(event: TransactionEvent) -> dict[str, Any]:
-    """The ``transaction_events`` row of one event: lookup columns plus the JSON body."""
+def event_row(event: TransactionEvent, keys: dict[Subject, int]) -> EventRow:
+    """The row of one event (as ``calls.call_row`` makes them), its body the wire form; its subject
+    is noted in ``keys``."""
     # default=str: a header value or custom field that is not JSON-native must
     # not make the whole batch fail.
     body = orjson.dumps(event.to_json(), default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-    return {
-        "id": event.id,
-        "creation_date": event.creation_date,
-        "api_id": event.api_id,
-        "api_name": event.api_name,
-        "api_version": event.api_version,
-        "application_id": event.application_id,
-        "application_name": event.application_name,
-        "package_id": event.package_id,
-        "plan_id": event.plan_id,
-        "status": event.status,
-        "response_code": event.response_code,
-        "correlation_id": event.correlation_id,
-        "body": body,
-    }
+    subject = (
+        event.api_id or "", event.api_name or "", event.api_version or "", event.application_id or "",
+        event.application_name or "", event.package_id or "", event.plan_id or "",
+    )
+    correlation: str | int = 0 if event.correlation_id == event.id else event.correlation_id or ""
+    failed = 0 if event.status == "SUCCESS" else 1
+    return (event.id, event.creation_date, key_of(keys, subject), failed, event.response_code, correlation, body)
 
 
 _COLUMNS = (
     "id", "creation_date", "api_id", "api_name", "api_version", "application_id", "application_name",
     "package_id", "plan_id", "status", "response_code", "correlation_id", "body",
 )
+_SUBJECT_COLUMNS = ("api_id", "api_name", "api_version", "application_id", "application_name", "package_id", "plan_id")
+_ROW_WIDTH = 7  # values bound per event (calls.EventRow)
+
+# The columns of an event row from the bound values (v.column1 .. v.column7, calls.EventRow) and its
+# subject (s): the subject's seven values are copied by the database, not bound.
+_SELECTED = (
+    "v.column1, v.column2, "
+    + ", ".join(f"s.{c}" for c in _SUBJECT_COLUMNS)
+    + ", CASE v.column4 WHEN 0 THEN 'SUCCESS' ELSE 'FAILURE' END, v.column5, "
+    "CASE v.column6 WHEN 0 THEN v.column1 ELSE NULLIF(v.column6, '') END, v.column7"
+)
 
 
-# Columns a row may leave empty. Rows carry "" there, never None, and the statement turns "" into
-# NULL: Python 3.11's sqlite3 binds None through its adapter lookup, which fails an attribute lookup
-# on a type and formats the AttributeError's message each time (about a tenth of an event's cost).
-_OPTIONAL = frozenset({"application_id", "application_name", "package_id", "plan_id", "correlation_id"})
+def _pg_insert_sql() -> str:
+    """PostgreSQL's statement, executed per row (asyncpg batches them); its parameters are a row's
+    values with the correlation id resolved (``_pg_params``), typed: the select list does not take
+    the types of the columns it fills."""
+    subject = ", ".join(f"s.{c}" for c in _SUBJECT_COLUMNS)
+    return (f"INSERT INTO transaction_events ({', '.join(_COLUMNS)}) "
+            f"SELECT $1::varchar, $2::bigint, {subject}, "
+            "CASE $4::int WHEN 0 THEN 'SUCCESS' ELSE 'FAILURE' END, $5::int, $6::varchar, $7::text "
+            "FROM event_subjects AS s WHERE s.key = $3::bigint")
 
 
-def _mark(column: str, mark: str) -> str:
-    return f"NULLIF({mark}, '')" if column in _OPTIONAL else mark
-
-
-def _insert_sql(backend: str) -> str:
-    if backend == "postgresql":
-        marks = (_mark(c, f"${i}") for i, c in enumerate(_COLUMNS, 1))
-    else:
-        marks = (_mark(c, "?") for c in _COLUMNS)
-    return f"INSERT INTO transaction_events ({', '.join(_COLUMNS)}) VALUES ({', '.join(marks)})"
+def _pg_params(row: EventRow) -> tuple[object, ...]:
+    correlation = row[5]
+    return (*row[:5], row[0] if correlation == 0 else correlation or None, row[6])
 
 
 # SQLite: rows per INSERT statement. The driver releases the GIL around each statement's execution:
 # with executemany that is once per row, and whenever the event loop is busy each release is a
-# thread switch, which cost as much as the insert itself. 13 columns x 200 rows = 2,600 parameters,
-# under the 32,766 of SQLite 3.32+ (76 rows for older ones, limited to 999).
-SQLITE_ROWS_PER_STATEMENT = 200 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999 // len(_COLUMNS)
+# thread switch, which cost as much as the insert itself. 7 values x 200 rows = 1,400 parameters,
+# under the 32,766 of SQLite 3.32+ (142 rows for older ones, limited to 999).
+SQLITE_ROWS_PER_STATEMENT = 200 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999 // _ROW_WIDTH
 
 
 @functools.cache
 def _sqlite_multi_row_sql(rows: int) -> str:
-    one = f"({', '.join(_mark(c, '?') for c in _COLUMNS)})"
-    return f"INSERT INTO transaction_events ({', '.join(_COLUMNS)}) VALUES {', '.join([one] * rows)}"
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
+    return (f"INSERT INTO transaction_events ({', '.join(_COLUMNS)}) SELECT {_SELECTED} "
+            f"FROM (VALUES {values}) AS v LEFT JOIN event_subjects AS s ON s.key = v.column3")
+
+
+_SUBJECT_INTO = f"INTO event_subjects (key, {', '.join(_SUBJECT_COLUMNS)})"
+_SUBJECT_SQL = {
+    "sqlite": f"INSERT OR IGNORE {_SUBJECT_INTO} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    "postgresql": f"INSERT {_SUBJECT_INTO} VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+}
 
 
 class EventRecorder:
@@ -139,6 +153,10 @@ class EventRecorder:
         self._closed = False
         self._drops_unreported = 0
         self._last_drop_warning = float("-inf")  # the first drop is always reported
+        # Every event subject met so far, with its key, in the order met; the first
+        # ``_subjects_stored`` of them are in ``event_subjects`` (each batch's transaction adds the rest).
+        self._subjects: dict[Subject, int] = {}
+        self._subjects_stored = 0
 
     @property
     def pending(self) -> int:
@@ -151,7 +169,9 @@ class EventRecorder:
             return
         self._queue.append(event)
         self.recorded += 1
-        if len(self._queue) >= self.batch_size:
+        # Once, as the queue reaches a batch: the writer then drains it whole, and setting the
+        # event again on every call past that point cost a Python call per request at saturation.
+        if len(self._queue) == self.batch_size:
             self._wakeup.set()
 
     def _count_drop(self) -> None:
@@ -241,7 +261,7 @@ class EventRecorder:
         return [self._queue.popleft() for _ in range(n)]
 
     async def _write_batch(self, batch: list[TransactionEvent | CallRecord]) -> None:
-        rows: list[tuple[Any, ...]] = []
+        rows: list[EventRow] = []
         built = 0  # events of the batch turned into rows (or counted as failed)
         try:
             while built < len(batch):
@@ -256,21 +276,21 @@ class EventRecorder:
             self.dropped += len(rows) + max(len(batch) - built, 0)
             raise
 
-    def _rows(self, batch: list[TransactionEvent | CallRecord]) -> list[tuple[Any, ...]]:
+    def _rows(self, batch: list[TransactionEvent | CallRecord]) -> list[EventRow]:
         rows = []
+        keys = self._subjects
         for event in batch:
             try:
                 if isinstance(event, TransactionEvent):
-                    row = event_row(event)
-                    rows.append(tuple(row[c] or "" if c in _OPTIONAL else row[c] for c in _COLUMNS))
+                    rows.append(event_row(event, keys))
                 else:
-                    rows.append(call_row(event))
+                    rows.append(call_row(event, keys))
             except Exception:  # one malformed event must not cost the whole batch
                 self.failed += 1
                 log.exception("cannot serialise a transaction event")
         return rows
 
-    async def _insert_with_retries(self, rows: list[tuple[Any, ...]]) -> None:
+    async def _insert_with_retries(self, rows: list[EventRow]) -> None:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 await self._insert(rows)
@@ -285,18 +305,25 @@ class EventRecorder:
                 self.written += len(rows)
                 return
 
-    async def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+    async def _insert(self, rows: list[EventRow]) -> None:
         # The driver's own statements, not SQLAlchemy's per-row parameter processing (it cost more
         # than the insert itself at gateway rates).
+        backend = self.store.backend
+        met = len(self._subjects)
         async with self.store.engine.begin() as conn:
-            if self.store.backend != "sqlite":
-                await conn.exec_driver_sql(_insert_sql(self.store.backend), rows)
-                return
-            start = 0
-            for size in _statement_sizes(len(rows)):
-                chunk = rows[start : start + size]
-                start += size
-                await conn.exec_driver_sql(_sqlite_multi_row_sql(size), tuple(chain.from_iterable(chunk)))
+            if met > self._subjects_stored:  # subjects new since the last batch, first
+                new = islice(self._subjects.items(), self._subjects_stored, met)
+                values = [(key, *(v or None for v in subject)) for subject, key in new]
+                await conn.exec_driver_sql(_SUBJECT_SQL[backend], values)
+            if backend != "sqlite":
+                await conn.exec_driver_sql(_pg_insert_sql(), [_pg_params(row) for row in rows])
+            else:
+                start = 0
+                for size in _statement_sizes(len(rows)):
+                    chunk = rows[start : start + size]
+                    start += size
+                    await conn.exec_driver_sql(_sqlite_multi_row_sql(size), tuple(chain.from_iterable(chunk)))
+        self._subjects_stored = max(self._subjects_stored, met)
 
 
 def _statement_sizes(n: int) -> list[int]:

@@ -62,6 +62,24 @@ transaction_events = Table(
     Index("ix_events_date", "creation_date"),
 )
 
+# Who an event is about: the API, application, package and plan columns of ``transaction_events``,
+# stored once per combination. The event writer binds a row's key instead of these seven values and
+# the insert copies them from here (migration 0010): binding a text value cost SQLite more than
+# the rest of the row. ``key`` is a hash of the values (``events.calls.subject_key``), the same in
+# every process, so nodes need no coordination to add one.
+event_subjects = Table(
+    "event_subjects",
+    metadata,
+    Column("key", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("api_id", String(128), nullable=True),
+    Column("api_name", String(512), nullable=True),
+    Column("api_version", String(128), nullable=True),
+    Column("application_id", String(128), nullable=True),
+    Column("application_name", String(512), nullable=True),
+    Column("package_id", String(128), nullable=True),
+    Column("plan_id", String(128), nullable=True),
+)
+
 # Counters that must survive a restart (quotas): persisted periodically, restored on start.
 quota_counters = Table(
     "quota_counters",

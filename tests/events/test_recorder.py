@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 import orjson
@@ -342,3 +343,81 @@ async def test_searches_during_sustained_traffic_share_one_catch_up(store: Store
         await producer
         await recorder.close()
     assert recorder.pending == 0 and recorder.dropped == 0 and not recorder._catching_up
+
+
+def call_record(**fields: Any) -> tuple[Any, ...]:
+    """A gateway call record (``events.calls.CALL_FIELDS``) of a successful anonymous call, with ``fields``."""
+    from portico.events.calls import CALL_FIELDS
+
+    values = dict.fromkeys(CALL_FIELDS)
+    values.update(created_ms=int(time.time() * 1000), api_id="api-1", api_name="PetStore", api_version="1.0",
+                  client_ip="127.0.0.1", http_method="GET", query="", request_headers=(b"host", b"x"),
+                  api_key_header=b"x-gateway-apikey", response_code=200, failure_key="", total_ms=1.0,
+                  provider_ms=0.5, data_size=10)
+    values.update(fields)
+    return tuple(values[f] for f in CALL_FIELDS)
+
+
+async def subject_rows(store: Store) -> Counter[tuple[Any, ...]]:
+    from portico.store.tables import event_subjects
+
+    async with store.engine.connect() as conn:
+        query = select(event_subjects.c.api_id, event_subjects.c.application_id)
+        return Counter(tuple(r) for r in (await conn.execute(query)).all())
+
+
+async def test_each_subject_is_stored_once_and_events_get_its_values(store: Store) -> None:
+    from portico.events.search import EventFilter, search
+
+    recorder = EventRecorder(store)
+    recorder.record(call_record())
+    recorder.record(call_record(application_id="app-1", application_name="Shop", package_id="pk", plan_id="pl"))
+    recorder.record(event(api_version="2.0"))
+    await recorder.flush()
+    for _ in range(3):  # the same subjects again, in later batches
+        recorder.record(call_record())
+        recorder.record(call_record(application_id="app-1", application_name="Shop", package_id="pk", plan_id="pl"))
+        await recorder.flush()
+    assert await subject_rows(store) == Counter({("api-1", None): 2, ("api-1", "app-1"): 1})
+    found, total = await search(store, EventFilter(application_id="app-1"))
+    assert total == 4
+    assert {(e["apiName"], e["apiVersion"], e["applicationName"], e["packageId"], e["planId"]) for e in found} == {
+        ("PetStore", "1.0", "Shop", "pk", "pl")
+    }
+    found, _ = await search(store, EventFilter(api_version="2.0"))
+    assert [(e["apiId"], e["apiName"]) for e in found] == [("api-1", "PetStore")]
+
+
+async def test_a_subject_whose_batch_failed_is_stored_with_the_next_one(store: Store) -> None:
+    # The subject goes in the batch's transaction: when that rolls back, the next batch must add
+    # it again, or its events would lose their API and application.
+    from portico.events.search import EventFilter, search
+
+    async with store.engine.begin() as conn:
+        await conn.execute(text("DROP TABLE transaction_events"))
+    recorder = EventRecorder(store, max_attempts=1)
+    recorder.record(call_record(application_id="app-2", application_name="Late"))
+    await recorder.flush()
+    assert (recorder.written, recorder.failed) == (0, 1)
+    async with store.engine.begin() as conn:
+        await conn.run_sync(lambda sync: transaction_events.create(sync))
+    recorder.record(call_record(application_id="app-2", application_name="Late"))
+    await recorder.flush()
+    found, _ = await search(store, EventFilter())
+    assert [(e["apiName"], e.get("applicationId"), e.get("applicationName")) for e in found] == [
+        ("PetStore", "app-2", "Late")
+    ]
+
+
+async def test_a_calls_event_takes_its_correlation_id_as_its_id(store: Store) -> None:
+    from portico.events.search import EventFilter, search
+
+    recorder = EventRecorder(store)
+    recorder.record(call_record(correlation_id="corr-1"))
+    recorder.record(call_record())  # no exchange (an unknown API, say): an id of its own, no correlation id
+    recorder.record(event(id="ev-1", correlation_id="corr-2"))
+    await recorder.flush()
+    found, _ = await search(store, EventFilter())
+    assert sorted((e["id"] if e["id"] in ("corr-1", "ev-1") else "own", e.get("correlationID")) for e in found) == [
+        ("corr-1", "corr-1"), ("ev-1", "corr-2"), ("own", None),
+    ]
