@@ -35,7 +35,7 @@ CALL_FIELDS = (
     "correlation_id", "http_method", "operation_name", "query",
     "request_headers",  # flat tuple: name, value, name, value, ... (bytes, as received)
     "api_key_header", "response_code", "failure_key", "native_url", "native_method", "package_id", "plan_id",
-    "total_ms", "provider_ms", "data_size",
+    "total_ms", "provider_ms", "data_size",  # whole milliseconds
 )
 CallRecord = tuple[Any, ...]
 
@@ -91,22 +91,27 @@ EventRow = tuple[str, int, int, int, int | None, str | int, str]
 def call_row(rec: CallRecord, keys: dict[Subject, int]) -> EventRow:
     """The row of a call record (fields as in ``CALL_FIELDS``), with the compact body; its subject
     is noted in ``keys``."""
-    (created, api_id, api_name, api_version, app_id, app_name, client_ip, correlation_id, method, operation,
-     query, headers, key_header, code, failure_key, native_url, native_method, package_id, plan_id,
-     total_ms, provider_ms, size) = rec
+    # Typed locals: compiled, they make the loop and the decodes native (a field of the record's
+    # Any type costs a generic call each).
+    headers: tuple[bytes, ...] = rec[11]
+    key_header: bytes = rec[12]
+    code: int = rec[13]
+    failure_key: str = rec[14]
+    correlation_id: str | None = rec[7]
     secret = _SECRET_HEADERS
     flat: list[str] = []
-    pairs = iter(headers)
-    for n, v in zip(pairs, pairs, strict=False):
-        flat += (n.decode("latin-1"), "********" if n in secret or n == key_header else v.decode("latin-1"))
-    body = _dumps((COMPACT_V1, client_ip, method, operation, query, flat, failure_key, native_url, native_method,
-                   int(total_ms), int(provider_ms), size))
-    subject = (api_id, api_name, api_version, app_id or "", app_name or "", package_id or "", plan_id or "")
+    for i in range(0, len(headers) - 1, 2):
+        name = headers[i]
+        flat.append(name.decode("latin-1"))
+        flat.append("********" if name in secret or name == key_header else headers[i + 1].decode("latin-1"))
+    body = _dumps((COMPACT_V1, rec[6], rec[8], rec[9], rec[10], flat, failure_key, rec[15], rec[16], rec[19],
+                   rec[20], rec[21]))
+    subject = (rec[1], rec[2], rec[3], rec[4] or "", rec[5] or "", rec[17] or "", rec[18] or "")
     key = key_of(keys, subject)
     failed = 0 if code < 400 and not failure_key else 1
     if correlation_id:
-        return (correlation_id, created, key, failed, code, 0, body.decode())
-    return (fast_id(), created, key, failed, code, "", body.decode())
+        return (correlation_id, rec[0], key, failed, code, 0, body.decode())
+    return (fast_id(), rec[0], key, failed, code, "", body.decode())
 
 
 COMPACT_V1 = 1

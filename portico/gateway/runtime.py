@@ -398,7 +398,7 @@ class Gateway:
                 int(time.time() * 1000), api.id, api.name, api.version, app.id if app else None,
                 app.name if app else None, client_ip, correlation_id, req.method, operation, req.query,
                 tuple(chain.from_iterable(req.headers)), key_header, status, failure_key, route.url if route else None,
-                route.method if route else None, package_id, plan_id, total_ms, provider_ms,
+                route.method if route else None, package_id, plan_id, int(total_ms), int(provider_ms),
                 sent + req.body.received,  # a request without a body has EMPTY_BODY: 0 received
             ))
             return

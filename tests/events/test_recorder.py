@@ -49,6 +49,19 @@ def counting_inserts(recorder: EventRecorder) -> list[int]:
     return sizes
 
 
+def call_record(**fields: Any) -> tuple[Any, ...]:
+    """A gateway call record (``events.calls.CALL_FIELDS``) of a successful anonymous call, with ``fields``."""
+    from portico.events.calls import CALL_FIELDS
+
+    values = dict.fromkeys(CALL_FIELDS)
+    values.update(created_ms=int(time.time() * 1000), api_id="api-1", api_name="PetStore", api_version="1.0",
+                  client_ip="127.0.0.1", http_method="GET", query="", request_headers=(b"host", b"x"),
+                  api_key_header=b"x-gateway-apikey", response_code=200, failure_key="", total_ms=1,
+                  provider_ms=0, data_size=10)
+    values.update(fields)
+    return tuple(values[f] for f in CALL_FIELDS)
+
+
 def test_to_json_uses_the_reference_names() -> None:
     e = TransactionEvent(
         api_id="a", correlation_id="c", server_id="s", native_url="http://n", response_code=503,
@@ -268,16 +281,10 @@ async def test_close_stops_a_writer_woken_at_the_same_moment(store: Store, turns
 async def test_missing_values_are_stored_as_null(store: Store) -> None:
     # Call records (the gateway's cheap form) and full events both leave NULL, not "", where a call
     # had no application, package, plan or correlation id.
-    from portico.events.calls import CALL_FIELDS
     from portico.events.search import EventFilter, search
 
-    values = dict.fromkeys(CALL_FIELDS)
-    values.update(created_ms=int(time.time() * 1000), api_id="api-1", api_name="PetStore", api_version="1.0",
-                  client_ip="127.0.0.1", http_method="GET", query="", request_headers=(b"host", b"x"),
-                  api_key_header=b"x-gateway-apikey", response_code=200, failure_key="", total_ms=1.0,
-                  provider_ms=0.5, data_size=10)
     recorder = EventRecorder(store)
-    recorder.record(tuple(values[f] for f in CALL_FIELDS))
+    recorder.record(call_record())
     recorder.record(event())
     await recorder.flush()
     async with store.engine.connect() as conn:
@@ -288,8 +295,7 @@ async def test_missing_values_are_stored_as_null(store: Store) -> None:
     assert [tuple(r) for r in rows] == [(None,) * 5, (None,) * 5]
     found, _ = await search(store, EventFilter())
     assert all("applicationId" not in e and "correlationID" not in e for e in found)
-    values.update(application_id="app-1", application_name="Shop", correlation_id="c-1")
-    recorder.record(tuple(values[f] for f in CALL_FIELDS))
+    recorder.record(call_record(application_id="app-1", application_name="Shop", correlation_id="c-1"))
     await recorder.flush()
     found, _ = await search(store, EventFilter(application_id="app-1"))
     assert [(e["applicationId"], e["applicationName"], e["correlationID"]) for e in found] == [("app-1", "Shop", "c-1")]
@@ -343,19 +349,6 @@ async def test_searches_during_sustained_traffic_share_one_catch_up(store: Store
         await producer
         await recorder.close()
     assert recorder.pending == 0 and recorder.dropped == 0 and not recorder._catching_up
-
-
-def call_record(**fields: Any) -> tuple[Any, ...]:
-    """A gateway call record (``events.calls.CALL_FIELDS``) of a successful anonymous call, with ``fields``."""
-    from portico.events.calls import CALL_FIELDS
-
-    values = dict.fromkeys(CALL_FIELDS)
-    values.update(created_ms=int(time.time() * 1000), api_id="api-1", api_name="PetStore", api_version="1.0",
-                  client_ip="127.0.0.1", http_method="GET", query="", request_headers=(b"host", b"x"),
-                  api_key_header=b"x-gateway-apikey", response_code=200, failure_key="", total_ms=1.0,
-                  provider_ms=0.5, data_size=10)
-    values.update(fields)
-    return tuple(values[f] for f in CALL_FIELDS)
 
 
 async def subject_rows(store: Store) -> Counter[tuple[Any, ...]]:

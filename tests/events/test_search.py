@@ -133,7 +133,7 @@ async def test_call_records_are_stored_compact_and_read_back_in_the_wire_form(st
     record = (
         T0 + 7000, "api-9", "Orders", "2.0", "app-z", "Shop", "10.0.0.7", "corr-1", "POST", "/orders/{id}",
         "a=1&b=x%20y", headers, b"x-gateway-apikey", 502, "NATIVE_FAULT", "http://native/orders/7?a=1", "POST",
-        "pkg-7", "plan-7", 12.9, 10.2, 321,
+        "pkg-7", "plan-7", 12, 10, 321,
     )
     recorder = EventRecorder(store)
     recorder.record(record)
@@ -158,4 +158,4 @@ async def test_call_records_are_stored_compact_and_read_back_in_the_wire_form(st
         "nativeURL": "http://native/orders/7?a=1", "nativeHttpMethod": "POST", "packageId": "pkg-7",
         "planId": "plan-7", "queryParameters": {"a": "1", "b": "x y"},
     }
-    assert event["id"] and await count(store, in_range(application_id="app-z")) == 1
+    assert event["id"] == "corr-1" and await count(store, in_range(application_id="app-z")) == 1
