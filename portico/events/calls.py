@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -38,6 +40,34 @@ CALL_FIELDS = (
     "total_ms", "provider_ms", "data_size",  # whole milliseconds
 )
 CallRecord = tuple[Any, ...]
+
+
+class CallQueue:
+    """The event recorder's bounded queue, in this compiled module: the gateway appends every
+    call's record to it, and an interpreted method in between cost more than the append.
+
+    ``append`` never blocks and never raises. Past ``limit`` queued events, or once ``closed``, it
+    sheds the event and calls ``on_drop``; it calls ``on_batch`` as the queue reaches ``batch``
+    events (once: the writer then drains the queue whole)."""
+
+    def __init__(self, limit: int, batch: int, on_batch: Callable[[], None], on_drop: Callable[[], None]) -> None:
+        self.items: deque[Any] = deque()
+        self.limit = limit
+        self.batch = batch
+        self.closed = False
+        self.accepted = 0
+        self._on_batch = on_batch
+        self._on_drop = on_drop
+
+    def append(self, event: Any) -> None:
+        items = self.items
+        if self.closed or len(items) >= self.limit:
+            self._on_drop()
+            return
+        items.append(event)
+        self.accepted += 1
+        if len(items) == self.batch:
+            self._on_batch()
 
 
 def loggable_headers(headers: list[tuple[bytes, bytes]], api_key_header: bytes) -> dict[str, str]:

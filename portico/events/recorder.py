@@ -32,7 +32,7 @@ from itertools import chain, islice
 
 import orjson
 
-from portico.events.calls import CallRecord, EventRow, Subject, call_row, key_of
+from portico.events.calls import CallQueue, CallRecord, EventRow, Subject, call_row, key_of
 from portico.events.model import TransactionEvent
 from portico.store import Store
 from portico.tasks import stop_task, wait_event
@@ -134,23 +134,21 @@ class EventRecorder:
         retry_backoff: float = 0.2,
     ) -> None:
         self.store = store
-        self.max_queue = max_queue
-        self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
-        self.recorded = 0
         self.written = 0
         self.dropped = 0
         self.failed = 0
-        self._queue: deque[TransactionEvent | CallRecord] = deque()
         self._wakeup = asyncio.Event()
+        # The gateway appends its call records here itself (``calls.append``), without ``record``.
+        self.calls = CallQueue(max_queue, batch_size, self._wakeup.set, self._count_drop)
+        self._queue: deque[TransactionEvent | CallRecord] = self.calls.items
         # Serialises writers (background loop and flush()) so that flush()
         # returns only after batches already taken by the loop are done too.
         self._write_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._catching_up: set[asyncio.Task[None]] = set()  # the flush started by catch_up(), while it runs
-        self._closed = False
         self._drops_unreported = 0
         self._last_drop_warning = float("-inf")  # the first drop is always reported
         # Every event subject met so far, with its key, in the order met; the first
@@ -162,17 +160,18 @@ class EventRecorder:
     def pending(self) -> int:
         return len(self._queue)
 
+    @property
+    def recorded(self) -> int:
+        """Events accepted into the queue so far."""
+        return self.calls.accepted
+
+    @property
+    def batch_size(self) -> int:
+        return self.calls.batch
+
     def record(self, event: TransactionEvent | CallRecord) -> None:
         """Queue ``event``; never blocks, never raises. A full queue sheds the event."""
-        if self._closed or len(self._queue) >= self.max_queue:
-            self._count_drop()
-            return
-        self._queue.append(event)
-        self.recorded += 1
-        # Once, as the queue reaches a batch: the writer then drains it whole, and setting the
-        # event again on every call past that point cost a Python call per request at saturation.
-        if len(self._queue) == self.batch_size:
-            self._wakeup.set()
+        self.calls.append(event)
 
     def _count_drop(self) -> None:
         self.dropped += 1
@@ -190,7 +189,7 @@ class EventRecorder:
     def start(self) -> None:
         """Start the background writer; call from within the running event loop."""
         if self._task is None or self._task.done():
-            self._closed = False
+            self.calls.closed = False
             self._task = asyncio.get_running_loop().create_task(self._run(), name="portico-event-writer")
 
     async def flush(self) -> None:
@@ -224,7 +223,7 @@ class EventRecorder:
         """Stop accepting events, flush what is queued within ``timeout`` seconds, stop the writer.
 
         Events still queued when the timeout expires are counted in ``dropped``."""
-        self._closed = True
+        self.calls.closed = True
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.flush(), timeout)
         await self._stop_task()

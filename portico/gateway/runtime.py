@@ -394,7 +394,7 @@ class Gateway:
                 correlation_id, operation = ex.correlation_id, ex.resource or None
                 package_id, plan_id = ex.package_id, ex.plan_id
                 key_header = ex.snapshot.settings.api_key_header
-            self.events.record((  # type: ignore[union-attr]  # a call record (events.calls.CALL_FIELDS)
+            self.events.calls.append((  # type: ignore[union-attr]  # a call record (events.calls.CALL_FIELDS)
                 int(time.time() * 1000), api.id, api.name, api.version, app.id if app else None,
                 app.name if app else None, client_ip, correlation_id, req.method, operation, req.query,
                 tuple(chain.from_iterable(req.headers)), key_header, status, failure_key, route.url if route else None,
