@@ -102,7 +102,7 @@ def call_upstream(pool: UpstreamPool, ex: Exchange, route: RouteTarget) -> Await
 
 
 def _response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    return [(n, v) for n, v in headers if n not in _DROP_RESPONSE]
+    return [item for item in headers if item[0] not in _DROP_RESPONSE]  # the pairs as they are: no new tuples
 
 
 async def relay_buffered(response: BufferedResponse, resp: ResponseWriter, method: str) -> int:

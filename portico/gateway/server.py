@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import httptools
 
@@ -29,6 +29,10 @@ from portico.gateway.http import EMPTY_BODY, BodyReader, ClientDisconnected, Req
 __all__ = ["Handler", "HttpServer", "ServerLimits"]
 
 logger = logging.getLogger(__name__)
+
+# Header names are lowercased with this table: compiled, ``bytes.translate`` is a native operation
+# and ``bytes.lower`` a Python method call (about ten times the cost).
+_LOWER: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 
 Handler = Callable[[Request, ResponseWriter], Awaitable[None]]
 UpgradeHandler = Callable[[Request, asyncio.Transport, bytes], None]
@@ -308,7 +312,7 @@ class _Connection(asyncio.Protocol):
             raise _Rejected(414, "request URL too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.lower(), value))
+        self._headers.append((name.translate(_LOWER), value))
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
@@ -357,11 +361,12 @@ class _Connection(asyncio.Protocol):
         url = self._url
         if url[:1] != b"/":
             url = _origin_form(url)
-        q = url.find(b"?")
+        target = url.decode("latin-1")  # str methods, unlike bytes methods, are native when compiled
+        q = target.find("?")
         if q < 0:
-            path, query = url.decode("latin-1"), ""
+            path, query = target, ""
         else:
-            path, query = url[:q].decode("latin-1"), url[q + 1 :].decode("latin-1")
+            path, query = target[:q], target[q + 1 :]
         method = parser.get_method()
         content_length: int | None = None
         chunked = False
