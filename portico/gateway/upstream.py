@@ -16,7 +16,7 @@ from typing import Literal, cast
 
 import httptools
 
-from portico.gateway.http import EMPTY_BODY, BodyReader, BodyTooLarge
+from portico.gateway.http import EMPTY_BODY, LOWER_ASCII, BodyReader, BodyTooLarge
 
 __all__ = [
     "UpstreamClosed",
@@ -349,7 +349,7 @@ class _UpstreamConnection(asyncio.Protocol):
     # -- httptools callbacks --------------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.lower(), value))
+        self._headers.append((name.translate(LOWER_ASCII), value))
 
     def on_headers_complete(self) -> None:
         parser = self._parser
