@@ -84,6 +84,14 @@ class Endpoint:
             return value
         return quote(value, safe="")
 
+    def step(self, ex: Exchange) -> Violation | None:
+        """Route ``ex`` here: a routing policy's request step (compiled, unlike the policy's ``run``)."""
+        target = self.route(ex)
+        if isinstance(target, Violation):
+            return target
+        ex.route = target
+        return None
+
     def route(self, ex: Exchange) -> RouteTarget | Violation:
         if self._fast:
             return self._target(ex, self._scheme, self._host, self._port, self._netloc, self._joined_path(ex),

@@ -175,12 +175,12 @@ class Gateway:
         self._match_resource(ex)
         if ex.response is not None:  # a CORS preflight, answered before any policy runs
             return None
-        for handler in ex.plan.request:
-            if handler.needs_request_body and ex.body is None:
+        for step, needs_body in ex.plan.request_steps:
+            if needs_body and ex.body is None:
                 await self._buffer_request_body(ex)
-            # A phase returns None, a Violation, or an awaitable of either (no wrapper coroutine:
+            # A step returns None, a Violation, or an awaitable of either (no wrapper coroutine:
             # this runs for every handler of every request).
-            result = handler.run(ex)
+            result = step(ex)
             if result is None:
                 continue
             violation = result if isinstance(result, Violation) else await result
@@ -214,7 +214,7 @@ class Gateway:
             base = endpoint.rstrip("/") + "/${sys:resource_path}"
             handler = StraightThroughRouting(StraightThroughRoutingConfig(endpointUri=base))
             self._fallback_routes[endpoint] = handler
-        handler.run(ex)
+        handler.request_step()(ex)
 
     # -- native call and response phase ----------------------------------------------------------
 

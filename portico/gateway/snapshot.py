@@ -132,8 +132,10 @@ def runtime_settings(extended: dict[str, str], watt: dict[str, str], error: dict
 def plan_of(chain: dict[str, list[PolicyHandler]]) -> PhasePlan:
     """The phase plan of a policy chain: per phase, only the handlers that take part in it."""
     ordered = [h for stage in STAGE_KEYS for h in chain.get(stage, ())]
+    request = tuple(h for h in ordered if h.takes_part("run"))
     return PhasePlan(
-        request=tuple(h for h in ordered if h.takes_part("run")),
+        request=request,
+        request_steps=tuple((h.request_step(), h.needs_request_body) for h in request),
         response=tuple(h for h in ordered if h.takes_part("on_response")),
         fault=tuple(h for h in ordered if h.takes_part("on_fault")),
         complete=tuple(h for h in ordered if h.takes_part("on_complete")),

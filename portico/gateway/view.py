@@ -12,7 +12,7 @@ from typing import Any
 
 from portico.gateway.lookups import HostNames, UserCredentials
 from portico.gateway.router import ResourceRouter
-from portico.policies.base import PolicyHandler
+from portico.policies.base import PolicyHandler, Step
 
 log = logging.getLogger("portico.gateway")
 
@@ -51,6 +51,8 @@ class PhasePlan:
     """The handlers of one API per phase, in execution order; computed once per snapshot."""
 
     request: tuple[PolicyHandler, ...] = ()
+    # What the request phase calls: each request handler's step and whether it needs the body first.
+    request_steps: tuple[tuple[Step, bool], ...] = ()
     response: tuple[PolicyHandler, ...] = ()
     fault: tuple[PolicyHandler, ...] = ()
     complete: tuple[PolicyHandler, ...] = ()

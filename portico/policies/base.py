@@ -18,7 +18,7 @@ handler's phase methods; a phase returns ``None`` to go on or a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -40,6 +40,10 @@ class Violation:
     key: str
     message: str
     headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+# A request-phase call (PolicyHandler.request_step): None, a Violation, or an awaitable of either.
+Step = Callable[["Exchange"], "Violation | Awaitable[Violation | None] | None"]
 
 
 class PolicyConfig(BaseModel):
@@ -86,6 +90,11 @@ class PolicyHandler:
 
     def run(self, ex: Exchange) -> Violation | Awaitable[Violation | None] | None:
         return None
+
+    def request_step(self) -> Step:
+        """What the runtime calls in the request phase: ``run``, or a compiled callable doing the
+        same (a handler whose work is all in compiled code saves the interpreted frame)."""
+        return self.run
 
     def on_response(self, ex: Exchange) -> Violation | Awaitable[Violation | None] | None:
         return None

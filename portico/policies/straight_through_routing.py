@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from portico.gateway.endpoint import TlsChoice
 from portico.gateway.exchange import Exchange
 from portico.policies._endpoint import RouteTo, RoutingHandler, endpoint_choices, endpoint_of
-from portico.policies.base import Violation
+from portico.policies.base import Step, Violation
 
 
 class StraightThroughRoutingConfig(RouteTo):
@@ -31,8 +31,7 @@ class StraightThroughRouting(RoutingHandler):
         return endpoint_choices([self._endpoint])
 
     def run(self, ex: Exchange) -> Violation | None:
-        target = self._endpoint.route(ex)
-        if isinstance(target, Violation):
-            return target
-        ex.route = target
-        return None
+        return self._endpoint.step(ex)
+
+    def request_step(self) -> Step:
+        return self._endpoint.step

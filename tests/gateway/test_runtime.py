@@ -270,6 +270,20 @@ async def test_entry_protocol_allowing_both_protocols_is_left_out_of_the_request
     assert "entryProtocolPolicy" in request_keys()
 
 
+async def test_the_request_phase_calls_each_handlers_step(node: Node, upstream: Upstream) -> None:
+    # Straight-through routing's step is its endpoint's compiled one (no interpreted frame per call);
+    # other handlers' step is their run, flagged when it needs the request body buffered first.
+    api = await node.create_api(spec_for(upstream.url))
+    await add_action(node, api, "entryProtocolPolicy", "transport", [{"templateKey": "protocol", "values": ["https"]}])
+    plan = node.portico.gateway.snapshot.apis_by_id[api["id"]].plan
+    keys = [h.template_key for h in plan.request]
+    assert keys == ["entryProtocolPolicy", "straightThroughRouting"]
+    assert plan.request_steps == tuple((h.request_step(), h.needs_request_body) for h in plan.request)
+    routing = plan.request[1]
+    assert plan.request_steps[1][0] == routing._endpoint.step  # type: ignore[attr-defined]
+    assert plan.request_steps[0][0] == plan.request[0].run
+
+
 async def test_routing_without_resource_path_and_forward_query_params(node: Node, upstream: Upstream) -> None:
     api = await node.create_api(spec_for(upstream.url))
     await add_action(node, api, "straightThroughRouting", "routing", [
