@@ -45,12 +45,11 @@ def upstream_headers(ex: Exchange, route: RouteTarget) -> list[tuple[bytes, byte
     req = ex.request
     connection = prior = original_host = None
     headers: list[tuple[bytes, bytes]] = []
-    append = headers.append
     special = _SPECIAL_REQUEST
     for item in req.headers:
         name = item[0]
         if name not in special:
-            append(item)
+            headers.append(item)  # compiled: a native append (a bound method in a local would be a call)
         elif name == b"connection":
             if connection is None:
                 connection = item[1]
@@ -67,12 +66,11 @@ def upstream_headers(ex: Exchange, route: RouteTarget) -> list[tuple[bytes, byte
         named = {t.strip().lower() for t in connection.split(b",")}
         headers = [item for item in headers if item[0] not in named]
     client = req.client_ip.encode("latin-1")
-    append = headers.append
-    append((b"host", _host_header(route)))
-    append((b"x-forwarded-for", prior + b", " + client if prior else client))
-    append((b"x-forwarded-proto", b"https" if req.scheme == "https" else b"http"))
+    headers.append((b"host", _host_header(route)))
+    headers.append((b"x-forwarded-for", prior + b", " + client if prior else client))
+    headers.append((b"x-forwarded-proto", b"https" if req.scheme == "https" else b"http"))
     if original_host is not None:
-        append((b"x-forwarded-host", original_host))
+        headers.append((b"x-forwarded-host", original_host))
     return headers
 
 

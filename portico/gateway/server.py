@@ -24,7 +24,16 @@ import httptools
 
 from portico.gateway.asgi import ASGIApp, AsgiBridge
 from portico.gateway.client_certs import TlsPeer
-from portico.gateway.http import EMPTY_BODY, LOWER_ASCII, BodyReader, ClientDisconnected, Request, ResponseWriter
+from portico.gateway.http import (
+    EMPTY_BODY,
+    JOIN_BYTES,
+    LOWER_ASCII,
+    BodyReader,
+    ClientDisconnected,
+    Request,
+    ResponseWriter,
+    content_length_line,
+)
 
 __all__ = ["Handler", "HttpServer", "ServerLimits"]
 
@@ -662,8 +671,11 @@ class _ResponseStream(ResponseWriter):
 
     def _head(self, status: int, headers: list[tuple[bytes, bytes]], framing: bytes) -> bytes:
         parts = [_STATUS_LINES.get(status) or _status_line(status)]
-        for name, value in headers:
-            parts += (name, b": ", value, b"\r\n")
+        for name, value in headers:  # appends: native when compiled, unlike += of a tuple
+            parts.append(name)
+            parts.append(b": ")
+            parts.append(value)
+            parts.append(b"\r\n")
         parts.append(framing)
         if not self.keep_alive or self._conn._server.closing:
             self.keep_alive = False
@@ -671,7 +683,7 @@ class _ResponseStream(ResponseWriter):
         elif self._http10:
             parts.append(_CONN_KEEP_ALIVE)
         parts.append(b"\r\n")
-        return b"".join(parts)
+        return JOIN_BYTES(parts)
 
     async def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         if self._started:
@@ -684,7 +696,7 @@ class _ResponseStream(ResponseWriter):
             head = self._head(status, headers, b"")
             body = b""
         else:
-            head = self._head(status, headers, b"content-length: %d\r\n" % len(body))
+            head = self._head(status, headers, content_length_line(len(body)))
         if self._head_only or not body:
             conn._transport.write(head)
         elif len(body) <= 16384:
@@ -705,7 +717,7 @@ class _ResponseStream(ResponseWriter):
             framing = b""
             self._head_only = True
         elif content_length is not None:
-            framing = b"content-length: %d\r\n" % content_length
+            framing = content_length_line(content_length)
             self._remaining = content_length
         elif self._http10:
             framing = b""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -19,7 +20,7 @@ from portico.domain.policy import Policy, PolicyAction
 from portico.gateway.lookups import HostNames, UserCredentials
 from portico.gateway.router import ResourceRouter
 from portico.gateway.view import ApiVersions, AppView, CompiledApi, PhasePlan, RuntimeSettings, Services, Snapshot
-from portico.policies.base import ConfigError, PolicyHandler, validate_parameters
+from portico.policies.base import ConfigError, PolicyHandler, Step, validate_parameters
 from portico.policies.registry import STAGE_KEYS, handler_for
 from portico.settings import (
     DEFAULT_ERROR_TEMPLATE,
@@ -135,12 +136,23 @@ def plan_of(chain: dict[str, list[PolicyHandler]]) -> PhasePlan:
     request = tuple(h for h in ordered if h.takes_part("run"))
     return PhasePlan(
         request=request,
-        request_steps=tuple((h.request_step(), h.needs_request_body) for h in request),
+        request_steps=_steps(request),
         response=tuple(h for h in ordered if h.takes_part("on_response")),
         fault=tuple(h for h in ordered if h.takes_part("on_fault")),
         complete=tuple(h for h in ordered if h.takes_part("on_complete")),
         needs_response_body=any(h.needs_response_body for h in ordered),
     )
+
+
+def with_request(plan: PhasePlan, handlers: Iterable[PolicyHandler]) -> PhasePlan:
+    """A copy of ``plan`` whose request phase runs ``handlers`` (snapshot parts change plans
+    only so: the steps the runtime calls must match the handlers)."""
+    request = tuple(handlers)
+    return replace(plan, request=request, request_steps=_steps(request))
+
+
+def _steps(handlers: tuple[PolicyHandler, ...]) -> tuple[tuple[Step, bool], ...]:
+    return tuple((h.request_step(), h.needs_request_body) for h in handlers)
 
 
 def _same(a: dict[str, list[PolicyHandler]], b: dict[str, list[PolicyHandler]]) -> bool:

@@ -16,7 +16,7 @@ from typing import Literal, cast
 
 import httptools
 
-from portico.gateway.http import EMPTY_BODY, LOWER_ASCII, BodyReader, BodyTooLarge
+from portico.gateway.http import EMPTY_BODY, JOIN_BYTES, LOWER_ASCII, BodyReader, BodyTooLarge, content_length_line
 
 __all__ = [
     "UpstreamClosed",
@@ -618,6 +618,8 @@ def _request_head(
     content_length: int | None,
 ) -> tuple[bytes, bool]:
     """The serialized request head, and whether the caller's headers allow keep-alive."""
+    # Appends, the shared join and content_length_line: native or cached when compiled, where
+    # += of a tuple, b"".join and bytes % are Python calls.
     parts = [method.encode("ascii"), b" ", target.encode("latin-1"), b" HTTP/1.1\r\n"]
     has_host = False
     keep_alive = True
@@ -627,22 +629,25 @@ def _request_head(
                 has_host = True
             elif name == b"connection":
                 keep_alive = b"close" not in value.lower()
-                parts += (name, b": ", value, b"\r\n")
-                continue
             else:
                 continue  # framing is ours
-        parts += (name, b": ", value, b"\r\n")
+        parts.append(name)
+        parts.append(b": ")
+        parts.append(value)
+        parts.append(b"\r\n")
     if not has_host:
-        parts += (b"host: ", host_header, b"\r\n")
+        parts.append(b"host: ")
+        parts.append(host_header)
+        parts.append(b"\r\n")
     if isinstance(body, bytes):
-        parts.append(b"content-length: %d\r\n" % len(body))
+        parts.append(content_length_line(len(body)))
     elif body is not None:
         if content_length is None:
             parts.append(b"transfer-encoding: chunked\r\n")
         else:
-            parts.append(b"content-length: %d\r\n" % content_length)
+            parts.append(content_length_line(content_length))
     parts.append(b"\r\n")
-    return b"".join(parts), keep_alive
+    return JOIN_BYTES(parts), keep_alive
 
 
 def _send_bytes(conn: _UpstreamConnection, head: bytes, body: bytes | None) -> None:

@@ -51,7 +51,8 @@ class PhasePlan:
     """The handlers of one API per phase, in execution order; computed once per snapshot."""
 
     request: tuple[PolicyHandler, ...] = ()
-    # What the request phase calls: each request handler's step and whether it needs the body first.
+    # What the request phase calls: each request handler's step and whether it needs the body first
+    # (snapshot.with_request changes both together).
     request_steps: tuple[tuple[Step, bool], ...] = ()
     response: tuple[PolicyHandler, ...] = ()
     fault: tuple[PolicyHandler, ...] = ()

@@ -4,7 +4,7 @@ end of their request plans, so they answer from their definition's examples (gat
 from __future__ import annotations
 
 from portico.gateway.mock import MockResponder
-from portico.gateway.snapshot import Snapshot, snapshot_part
+from portico.gateway.snapshot import Snapshot, snapshot_part, with_request
 from portico.store import StoreTransaction
 
 
@@ -16,5 +16,5 @@ async def build(tx: StoreTransaction, snap: Snapshot) -> None:
         if api is None or not (isinstance(mock, dict) and mock.get("enableMock") is True):
             continue
         responder = MockResponder(row.body.get("apiDefinition") or {})
-        for plan in (api.plan, *api.scoped_plans.values()):
-            plan.request = (*plan.request, responder)
+        api.plan = with_request(api.plan, (*api.plan.request, responder))
+        api.scoped_plans = {k: with_request(v, (*v.request, responder)) for k, v in api.scoped_plans.items()}

@@ -15,7 +15,7 @@ from portico.domain.package import Package, Plan, Subscription
 from portico.domain.plan_limits import QUOTA_PREFIX, plan_limits, quota_key, rate_key
 from portico.domain.policy import Policy, PolicyAction
 from portico.gateway.plan_gate import ActiveSubscription, PlanGate
-from portico.gateway.snapshot import CompiledApi, PhasePlan, Services, Snapshot, snapshot_part
+from portico.gateway.snapshot import CompiledApi, PhasePlan, Services, Snapshot, snapshot_part, with_request
 from portico.policies._limits import LIMIT_SETTINGS, LimitSettings
 from portico.policies.base import PolicyHandler
 from portico.policies.evaluate_policy import EvaluatePolicy, EvaluatePolicyConfig, IdentificationRuleConfig
@@ -79,7 +79,7 @@ def _enforced(plan: PhasePlan, gate: PlanGate) -> PhasePlan:
         default.placed_stage = "IAM"
         request.insert(_first_after(request, "IAM", inclusive=False), default)
     request.insert(_first_after(request, "LMT", inclusive=True), gate)
-    return replace(plan, request=tuple(request), complete=(gate, *plan.complete))
+    return replace(with_request(plan, request), complete=(gate, *plan.complete))
 
 
 def _enforce(api: CompiledApi, gate: PlanGate) -> None:
