@@ -31,7 +31,6 @@ __all__ = [
     "FlowControl",
     "Request",
     "ResponseWriter",
-    "content_length_line",
 ]
 
 # Header names are lowercased with ``name.translate(LOWER_ASCII)``: compiled, ``bytes.translate`` is
@@ -39,22 +38,8 @@ __all__ = [
 LOWER_ASCII: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 
 # Heads are joined with this bound method: compiled, ``b"".join(parts)`` looks the method up and
-# calls it by name on every use (Python 3.11 has no C API for it), about 2,000 instructions a head.
+# calls it by name on every use (Python 3.11 has no C API for it).
 JOIN_BYTES: Final = b"".join
-
-_LENGTH_LINES: dict[int, bytes] = {}
-
-
-def content_length_line(length: int) -> bytes:
-    """``content-length: <length>\r\n``, remembered for the lengths seen (most answers of an API
-    have few distinct lengths; formatting bytes with ``%`` is a Python call when compiled)."""
-    line = _LENGTH_LINES.get(length)
-    if line is None:
-        line = b"content-length: " + str(length).encode() + b"\r\n"
-        if len(_LENGTH_LINES) < 4096:
-            _LENGTH_LINES[length] = line
-    return line
-
 
 # Reading from the socket pauses once this much body is buffered and resumes below the low mark,
 # so a slow consumer holds at most ~256 KiB (plus one socket read) per body in memory.
