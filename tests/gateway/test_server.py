@@ -85,6 +85,23 @@ async def test_pipelined_requests_are_answered_in_order(serve: Callable[..., Awa
     await client.close()
 
 
+async def test_methods_and_keep_alive_of_requests_sharing_a_read(serve: Callable[..., Awaitable[HttpServer]]) -> None:
+    # The method of a GET that starts a read is taken from the read; requests later in the same read
+    # (and those of other methods) ask the parser; "connection: close" ends an HTTP/1.1 connection.
+    server = await serve()
+    client = await RawClient.open(server.port)
+    client.send(get("/gateway/a") + b"DELETE /gateway/b HTTP/1.1\r\nhost: t\r\n\r\n" + get("/gateway/c")
+                + post("/gateway/d", b"x") + get("/gateway/e", "connection: close"))
+    answers = [await client.response() for _ in range(5)]
+    assert [json.loads(a.body)["method"] for a in answers] == ["GET", "DELETE", "GET", "POST", "GET"]
+    assert [a.keep_alive for a in answers] == [True, True, True, True, False]
+    assert await client.closed_by_server()
+    client = await RawClient.open(server.port)
+    client.send(b"GETX /gateway/a HTTP/1.1\r\nhost: t\r\n\r\n")  # not a GET: the parser refuses it
+    assert (await client.response()).status == 400
+    await client.close()
+
+
 async def test_http10_closes_unless_keep_alive_asked(serve: Callable[..., Awaitable[HttpServer]]) -> None:
     server = await serve()
     client = await RawClient.open(server.port)
