@@ -41,18 +41,25 @@ config_state = Table(
     Column("revision", BigInteger, nullable=False),
 )
 
+def _subject_columns() -> list[Column[str]]:
+    """Who an event is about: columns of both ``transaction_events`` and ``event_subjects``."""
+    return [
+        Column("api_id", String(128), nullable=True),
+        Column("api_name", String(512), nullable=True),
+        Column("api_version", String(128), nullable=True),
+        Column("application_id", String(128), nullable=True),
+        Column("application_name", String(512), nullable=True),
+        Column("package_id", String(128), nullable=True),
+        Column("plan_id", String(128), nullable=True),
+    ]
+
+
 transaction_events = Table(
     "transaction_events",
     metadata,
     Column("id", String(64), primary_key=True),
     Column("creation_date", BigInteger, nullable=False),
-    Column("api_id", String(128), nullable=True),
-    Column("api_name", String(512), nullable=True),
-    Column("api_version", String(128), nullable=True),
-    Column("application_id", String(128), nullable=True),
-    Column("application_name", String(512), nullable=True),
-    Column("package_id", String(128), nullable=True),
-    Column("plan_id", String(128), nullable=True),
+    *_subject_columns(),
     Column("status", String(32), nullable=True),
     Column("response_code", Integer, nullable=True),
     Column("correlation_id", String(128), nullable=True),
@@ -71,13 +78,7 @@ event_subjects = Table(
     "event_subjects",
     metadata,
     Column("key", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
-    Column("api_id", String(128), nullable=True),
-    Column("api_name", String(512), nullable=True),
-    Column("api_version", String(128), nullable=True),
-    Column("application_id", String(128), nullable=True),
-    Column("application_name", String(512), nullable=True),
-    Column("package_id", String(128), nullable=True),
-    Column("plan_id", String(128), nullable=True),
+    *_subject_columns(),
 )
 
 # Counters that must survive a restart (quotas): persisted periodically, restored on start.
