@@ -35,6 +35,7 @@ import orjson
 from portico.events.calls import CallQueue, CallRecord, EventRow, Subject, call_row, key_of
 from portico.events.model import TransactionEvent
 from portico.store import Store
+from portico.store.tables import event_subjects, transaction_events
 from portico.tasks import stop_task, wait_event
 
 log = logging.getLogger(__name__)
@@ -61,32 +62,26 @@ def event_row(event: TransactionEvent, keys: dict[Subject, int]) -> EventRow:
     return (event.id, event.creation_date, key_of(keys, subject), failed, event.response_code, correlation, body)
 
 
-_COLUMNS = (
-    "id", "creation_date", "api_id", "api_name", "api_version", "application_id", "application_name",
-    "package_id", "plan_id", "status", "response_code", "correlation_id", "body",
-)
-_SUBJECT_COLUMNS = ("api_id", "api_name", "api_version", "application_id", "application_name", "package_id", "plan_id")
+_COLUMNS = ", ".join(c.name for c in transaction_events.c)
+_SUBJECT_COLUMNS = tuple(c.name for c in event_subjects.c if c.name != "key")
+_FROM_SUBJECT = ", ".join(f"s.{c}" for c in _SUBJECT_COLUMNS)
 _ROW_WIDTH = 7  # values bound per event (calls.EventRow)
 
-# The columns of an event row from the bound values (v.column1 .. v.column7, calls.EventRow) and its
-# subject (s): the subject's seven values are copied by the database, not bound.
+# The columns of an event row, in the table's order, from the bound values (v.column1 .. v.column7,
+# calls.EventRow) and its subject (s): the subject's seven values are copied by the database.
 _SELECTED = (
-    "v.column1, v.column2, "
-    + ", ".join(f"s.{c}" for c in _SUBJECT_COLUMNS)
-    + ", CASE v.column4 WHEN 0 THEN 'SUCCESS' ELSE 'FAILURE' END, v.column5, "
-    "CASE v.column6 WHEN 0 THEN v.column1 ELSE NULLIF(v.column6, '') END, v.column7"
+    f"v.column1, v.column2, {_FROM_SUBJECT}, CASE v.column4 WHEN 0 THEN 'SUCCESS' ELSE 'FAILURE' END, "
+    "v.column5, CASE v.column6 WHEN 0 THEN v.column1 ELSE NULLIF(v.column6, '') END, v.column7"
 )
 
-
-def _pg_insert_sql() -> str:
-    """PostgreSQL's statement, executed per row (asyncpg batches them); its parameters are a row's
-    values with the correlation id resolved (``_pg_params``), typed: the select list does not take
-    the types of the columns it fills."""
-    subject = ", ".join(f"s.{c}" for c in _SUBJECT_COLUMNS)
-    return (f"INSERT INTO transaction_events ({', '.join(_COLUMNS)}) "
-            f"SELECT $1::varchar, $2::bigint, {subject}, "
-            "CASE $4::int WHEN 0 THEN 'SUCCESS' ELSE 'FAILURE' END, $5::int, $6::varchar, $7::text "
-            "FROM event_subjects AS s WHERE s.key = $3::bigint")
+# PostgreSQL's statement, executed per row (asyncpg batches them); its parameters are a row's values
+# with the correlation id resolved (``_pg_params``), typed: the select list does not take the types
+# of the columns it fills.
+_PG_INSERT_SQL = (
+    f"INSERT INTO transaction_events ({_COLUMNS}) SELECT $1::varchar, $2::bigint, {_FROM_SUBJECT}, "
+    "CASE $4::int WHEN 0 THEN 'SUCCESS' ELSE 'FAILURE' END, $5::int, $6::varchar, $7::text "
+    "FROM event_subjects AS s WHERE s.key = $3::bigint"
+)
 
 
 def _pg_params(row: EventRow) -> tuple[object, ...]:
@@ -104,7 +99,7 @@ SQLITE_ROWS_PER_STATEMENT = 200 if sqlite3.sqlite_version_info >= (3, 32, 0) els
 @functools.cache
 def _sqlite_multi_row_sql(rows: int) -> str:
     values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
-    return (f"INSERT INTO transaction_events ({', '.join(_COLUMNS)}) SELECT {_SELECTED} "
+    return (f"INSERT INTO transaction_events ({_COLUMNS}) SELECT {_SELECTED} "
             f"FROM (VALUES {values}) AS v LEFT JOIN event_subjects AS s ON s.key = v.column3")
 
 
@@ -315,7 +310,7 @@ class EventRecorder:
                 values = [(key, *(v or None for v in subject)) for subject, key in new]
                 await conn.exec_driver_sql(_SUBJECT_SQL[backend], values)
             if backend != "sqlite":
-                await conn.exec_driver_sql(_pg_insert_sql(), [_pg_params(row) for row in rows])
+                await conn.exec_driver_sql(_PG_INSERT_SQL, [_pg_params(row) for row in rows])
             else:
                 start = 0
                 for size in _statement_sizes(len(rows)):

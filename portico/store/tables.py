@@ -41,6 +41,7 @@ config_state = Table(
     Column("revision", BigInteger, nullable=False),
 )
 
+
 def _subject_columns() -> list[Column[str]]:
     """Who an event is about: columns of both ``transaction_events`` and ``event_subjects``."""
     return [
