@@ -58,7 +58,7 @@ def _subject_columns() -> list[Column[str]]:
 transaction_events = Table(
     "transaction_events",
     metadata,
-    Column("id", String(64), primary_key=True),
+    Column("id", String(64), nullable=False),
     Column("creation_date", BigInteger, nullable=False),
     *_subject_columns(),
     Column("status", String(32), nullable=True),
@@ -66,7 +66,7 @@ transaction_events = Table(
     Column("correlation_id", String(128), nullable=True),
     Column("body", Text, nullable=False),
     # The time only: every query has a time range, and each index more costs every gateway call
-    # (migration 0008).
+    # (migration 0008). ``id`` has none either: nothing looks an event up by it (migration 0011).
     Index("ix_events_date", "creation_date"),
 )
 
