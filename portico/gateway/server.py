@@ -365,7 +365,7 @@ class _Connection(asyncio.Protocol):
 
     def _build_request(self) -> Request:
         parser = self._parser
-        url = self._url
+        url = raw_url = self._url
         if url[:1] != b"/":
             url = _origin_form(url)
         target = url.decode("latin-1")  # str methods, unlike bytes methods, are native when compiled
@@ -374,11 +374,17 @@ class _Connection(asyncio.Protocol):
             path, query = target, ""
         else:
             path, query = target[:q], target[q + 1 :]
-        # A GET read whole from the read it began with needs no call to the parser for its method;
-        # an HTTP/1.1 request without a Connection header none for its keep-alive (each call costs
-        # as much as the rest of this).
+        # A GET whose request line came whole in the read its head began with needs no call to the
+        # parser for its method or version (each call costs as much as the rest of this); an
+        # HTTP/1.1 request without a Connection header none for its keep-alive.
         start, self._head_start = self._head_start, b""
-        method = "GET" if start.startswith(b"GET ") else None
+        method: str | None = None
+        version = ""
+        if start.startswith(b"GET "):
+            method = "GET"
+            end = 4 + len(raw_url)
+            if start[end : end + 11] == b" HTTP/1.1\r\n" and start[4:end] == raw_url:
+                version = "1.1"
         content_length: int | None = None
         chunked = False
         expect = False
@@ -392,7 +398,8 @@ class _Connection(asyncio.Protocol):
                 expect = value.lower() == b"100-continue"
             elif name == b"connection":
                 connection = True
-        version = parser.get_http_version()
+        if not version:
+            version = parser.get_http_version()
         if chunked or content_length:
             body = self._body = BodyReader(self, self._limits.body_timeout)
             self._continue_pending = expect and version == "1.1"

@@ -102,6 +102,29 @@ async def test_methods_and_keep_alive_of_requests_sharing_a_read(serve: Callable
     await client.close()
 
 
+async def test_version_of_a_get_whether_its_request_line_is_read_whole_or_not(
+    serve: Callable[..., Awaitable[HttpServer]],
+) -> None:
+    # A GET's version is read from the read its head began with only when the whole request line
+    # is there as the parser saw it; otherwise the parser says.
+    server = await serve()
+    client = await RawClient.open(server.port)
+    kept = await client.request(get("/gateway/v10", "connection: keep-alive", version="1.0"))
+    assert json.loads(kept.body)["version"] == "1.0"
+    client.send(b"GET /gateway/spl")  # the request line split across reads
+    await asyncio.sleep(0.05)
+    client.send(b"it HTTP/1.1\r\nhost: t\r\n\r\n")
+    split = await client.response()
+    assert (json.loads(split.body)["path"], json.loads(split.body)["version"]) == ("/gateway/split", "1.1")
+    client.send(b"GET /gateway/head-split HTTP/1.")
+    await asyncio.sleep(0.05)
+    client.send(b"0\r\nhost: t\r\nconnection: keep-alive\r\n\r\n")
+    assert json.loads((await client.response()).body)["version"] == "1.0"
+    absolute = await client.request(b"GET http://example.test/gateway/abs?q=1 HTTP/1.1\r\nhost: t\r\n\r\n")
+    assert (json.loads(absolute.body)["path"], json.loads(absolute.body)["version"]) == ("/gateway/abs", "1.1")
+    await client.close()
+
+
 async def test_http10_closes_unless_keep_alive_asked(serve: Callable[..., Awaitable[HttpServer]]) -> None:
     server = await serve()
     client = await RawClient.open(server.port)
