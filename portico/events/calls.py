@@ -17,14 +17,14 @@ import hashlib
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 from urllib.parse import unquote
 
 import orjson
 
 from portico.ids import fast_id
 
-_SECRET_HEADERS = frozenset({b"authorization", b"proxy-authorization", b"cookie", b"x-gateway-apikey"})
+_SECRET_HEADERS: Final = frozenset({b"authorization", b"proxy-authorization", b"cookie", b"x-gateway-apikey"})
 
 
 # A call record is a plain tuple of these fields, in this order. Plain, not a NamedTuple, and
@@ -144,8 +144,8 @@ def call_row(rec: CallRecord, keys: dict[Subject, int]) -> EventRow:
     return (fast_id(), rec[0], key, failed, code, "", body.decode())
 
 
-COMPACT_V1 = 1
-_dumps = orjson.dumps
+COMPACT_V1: Final = 1
+_dumps: Final = orjson.dumps
 
 
 def wire_body(row: Any) -> dict[str, Any]:

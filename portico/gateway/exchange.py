@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from portico.gateway.http import Request
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 # ``ex.policy_state(EVENT_HOOKS)``: name -> callable(TransactionEvent), run before the event is recorded.
-EVENT_HOOKS = "eventHooks"
+EVENT_HOOKS: Final = "eventHooks"
 
 
 class RouteTarget:

@@ -237,7 +237,7 @@ class BodyReader:
 
 
 # The reader of every request without a body: immutable in practice, since nothing ever feeds it.
-EMPTY_BODY = BodyReader(None)
+EMPTY_BODY: Final = BodyReader(None)
 
 
 class Request:

@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from typing import Final
 
 from portico.gateway.exchange import BufferedResponse, Exchange, RouteTarget
 from portico.gateway.http import ResponseWriter
 from portico.gateway.upstream import UpstreamPool, UpstreamResponse
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and the ones the gateway sets itself.
-_DROP_REQUEST = frozenset(
+_DROP_REQUEST: Final = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"proxy-authenticate", b"proxy-authorization",
      b"te", b"trailer", b"transfer-encoding", b"upgrade", b"host", b"content-length", b"expect"}
 )
-_DROP_RESPONSE = frozenset(
+_DROP_RESPONSE: Final = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"proxy-authenticate", b"te", b"trailer",
      b"transfer-encoding", b"upgrade", b"content-length"}
 )
 
 # Set by the gateway from what it saw; a client's own values would let it claim another origin.
-_FORWARDED = frozenset({b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"})
+_FORWARDED: Final = frozenset({b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"})
 
 
 # Request headers the loop below looks at: everything else is forwarded as it is.
-_SPECIAL_REQUEST = _DROP_REQUEST | _FORWARDED
-_HOST_HEADERS: dict[tuple[str, str, int], bytes] = {}
+_SPECIAL_REQUEST: Final = _DROP_REQUEST | _FORWARDED
+_HOST_HEADERS: Final[dict[tuple[str, str, int], bytes]] = {}
 
 
 def _host_header(route: RouteTarget) -> bytes:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable
-from time import perf_counter
-from time import time as wall_clock  # imported names: compiled, no module lookup per call
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 from urllib.parse import unquote
 
 from portico.events.calls import CallQueue, loggable_headers, query_dict
@@ -24,7 +23,7 @@ from portico.gateway.errors import render_template, send_error
 from portico.gateway.exchange import EVENT_HOOKS, BufferedResponse, Exchange, Fault, RouteTarget
 from portico.gateway.http import BodyTooLarge, ClientDisconnected, Request, ResponseWriter
 from portico.gateway.parts.federated import FEDERATED_APIS
-from portico.gateway.parts.ip_deny import EXTRAS as IP_DENY
+from portico.gateway.parts.ip_deny import EXTRAS as _IP_DENY_EXTRAS
 from portico.gateway.parts.ip_deny import counts_as_failure
 from portico.gateway.proxy import call_upstream, relay_buffered, relay_response
 from portico.gateway.snapshot import CompiledApi, Snapshot
@@ -47,7 +46,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("portico.gateway")
 
-_PREFIX_LEN = len("/gateway/")
+_PREFIX_LEN: Final = len("/gateway/")
+# Final: compiled, a C static each; an imported or plain module-level name is a dict lookup per use.
+IP_DENY: Final = _IP_DENY_EXTRAS
+perf_counter: Final = time.perf_counter
+wall_clock: Final = time.time
 MAX_BUFFERED_BODY = 32 * 1024 * 1024
 
 

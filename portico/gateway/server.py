@@ -17,7 +17,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import httptools
 
@@ -61,14 +61,14 @@ def _status_line(status: int) -> bytes:
     return b"HTTP/1.1 %d %s\r\n" % (status, phrase.encode("latin-1"))
 
 
-_STATUS_LINES: dict[int, bytes] = {int(s): _status_line(int(s)) for s in HTTPStatus}
-_CONN_CLOSE = b"connection: close\r\n"
-_CONN_KEEP_ALIVE = b"connection: keep-alive\r\n"
+_STATUS_LINES: Final[dict[int, bytes]] = {int(s): _status_line(int(s)) for s in HTTPStatus}
+_CONN_CLOSE: Final = b"connection: close\r\n"
+_CONN_KEEP_ALIVE: Final = b"connection: keep-alive\r\n"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _WRITE_HIGH_WATER = 256 * 1024
-_METHODS = {m: m.decode() for m in (b"GET", b"POST", b"PUT", b"DELETE", b"PATCH", b"HEAD", b"OPTIONS")}
-_ERROR_JSON = b'{"errorDetails": "internal error"}'
-_JSON_HEADERS = [(b"content-type", b"application/json")]
+_METHODS: Final = {m: m.decode() for m in (b"GET", b"POST", b"PUT", b"DELETE", b"PATCH", b"HEAD", b"OPTIONS")}
+_ERROR_JSON: Final = b'{"errorDetails": "internal error"}'
+_JSON_HEADERS: Final = [(b"content-type", b"application/json")]
 
 
 def error_response(status: int, message: str, close: bool = True) -> bytes:

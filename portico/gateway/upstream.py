@@ -12,7 +12,7 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterator, Callable
 from http import HTTPStatus
-from typing import Literal, cast
+from typing import Final, Literal, cast
 
 import httptools
 
@@ -31,11 +31,13 @@ __all__ = [
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 # Headers the pool writes itself: framing must match how it sends the body, and Host is added
 # when missing.
-_OWN_HEADERS = frozenset({b"host", b"content-length", b"transfer-encoding", b"connection"})
+_OWN_HEADERS: Final = frozenset({b"host", b"content-length", b"transfer-encoding", b"connection"})
 _SMALL_BODY = 16384  # bodies up to this size are copied into the head's write; bigger ones are not
 _WRITE_HIGH_WATER = 256 * 1024
 # How much of the request went out on a connection: a stale one may be retried only if replaying is safe.
-_NOT_SENT, _SENDING, _SENT = 0, 1, 2
+_NOT_SENT: Final = 0
+_SENDING: Final = 1
+_SENT: Final = 2
 # Read timeouts are checked by one sweep over the pool's connections this often, instead of a timer
 # per request (a timer costs ~2 us per request; the sweep costs nothing per request).
 _SWEEP_INTERVAL = 0.1
