@@ -14,7 +14,7 @@ import ssl
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from portico.gateway.exchange import Exchange, RouteTarget
+from portico.gateway.exchange import Exchange, RouteTarget, authority
 from portico.gateway.tls import OUTBOUND, TLS_FAILURE
 from portico.gateway.variables import SYSTEM_NAMES, Template
 from portico.policies.base import Violation
@@ -48,8 +48,9 @@ class Endpoint:
     """A compiled endpoint: ``route(ex)`` builds the :class:`RouteTarget` or a violation."""
 
     __slots__ = (
-        "_aliases", "_fast", "_fixed_query", "_host", "_method", "_netloc", "_port", "_prefix", "_scheme",
-        "_suffix", "_template", "_uses_resource_path", "connect_timeout", "read_timeout", "tls_choice", "uri",
+        "_aliases", "_fast", "_fixed_query", "_host", "_host_header", "_method", "_netloc", "_port", "_prefix",
+        "_scheme", "_suffix", "_template", "_uses_resource_path", "connect_timeout", "read_timeout", "tls_choice",
+        "uri",
     )
 
     def __init__(self, uri: str, method: str = "CUSTOM", connect_timeout: float | None = None,
@@ -71,6 +72,7 @@ class Endpoint:
             self._scheme = parts.scheme
             self._host = parts.hostname or ""
             self._port = parts.port or (443 if parts.scheme == "https" else 80)
+            self._host_header = authority(self._scheme, self._host, self._port)
             self._netloc = parts.netloc
             self._prefix = parts.path
             self._suffix = tail
@@ -95,7 +97,8 @@ class Endpoint:
     def route(self, ex: Exchange) -> RouteTarget | Violation:
         if self._fast:
             return self._target(ex, self._scheme, self._host, self._port, self._netloc, self._joined_path(ex),
-                                self._fixed_query, self._uses_resource_path, self._aliased_timeouts(ex))
+                                self._fixed_query, self._uses_resource_path, self._aliased_timeouts(ex),
+                                self._host_header)
         return self._render(ex)
 
     def _joined_path(self, ex: Exchange) -> str:
@@ -125,7 +128,7 @@ class Endpoint:
                                                       "which is not an absolute http(s) URL")
         path = _SLASHES.sub("/", parts.path)
         return self._target(ex, parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80),
-                            parts.netloc, path, parts.query, self._uses_resource_path, self._aliased_timeouts(ex))
+                            parts.netloc, path, parts.query, self._uses_resource_path, self._aliased_timeouts(ex), b"")
 
     def _aliased_timeouts(self, ex: Exchange) -> tuple[float, float]:
         connect, read = self.connect_timeout, self.read_timeout
@@ -140,7 +143,7 @@ class Endpoint:
         return connect, read
 
     def _target(self, ex: Exchange, scheme: str, host: str, port: int, netloc: str, path: str, fixed_query: str,
-                with_query: bool, timeouts: tuple[float, float]) -> RouteTarget | Violation:
+                with_query: bool, timeouts: tuple[float, float], host_header: bytes) -> RouteTarget | Violation:
         settings = ex.snapshot.settings
         context: ssl.SSLContext | None = None
         if scheme == "https":  # the sslConfig's stores, else the alias's own, else the outbound defaults
@@ -166,6 +169,7 @@ class Endpoint:
             read_timeout=timeouts[1] or settings.read_timeout,
             url=f"{scheme}://{netloc}{target}",
             tls=context,
+            host_header=host_header,
         )
 
 

@@ -28,7 +28,7 @@ class RouteTarget:
     def __init__(
         self, scheme: str, host: str, port: int, target: str, method: str, connect_timeout: float,
         read_timeout: float, url: str, fallbacks: tuple[RouteTarget, ...] = (), failover_on_fault: bool = False,
-        tls: ssl.SSLContext | None = None,
+        tls: ssl.SSLContext | None = None, host_header: bytes = b"",
     ) -> None:
         self.scheme = scheme
         self.host = host
@@ -42,6 +42,14 @@ class RouteTarget:
         self.fallbacks = fallbacks
         self.failover_on_fault = failover_on_fault  # also on 5xx (pg.lb.failoverOnDowntimeErrorOnly=false)
         self.tls = tls  # https: the client context (gateway/tls.py); None: the pool's default
+        # The Host header for it, when the router knew it in advance (b"": proxy.py works it out).
+        self.host_header = host_header
+
+
+def authority(scheme: str, host: str, port: int) -> bytes:
+    """The Host header naming ``host``:``port`` (the port left out when it is the scheme's default)."""
+    default_port = 443 if scheme == "https" else 80
+    return (host if port == default_port else f"{host}:{port}").encode("latin-1")
 
 
 class BufferedResponse:

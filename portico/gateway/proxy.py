@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Final
 
-from portico.gateway.exchange import BufferedResponse, Exchange, RouteTarget
+from portico.gateway.exchange import BufferedResponse, Exchange, RouteTarget, authority
 from portico.gateway.http import ResponseWriter
 from portico.gateway.upstream import UpstreamPool, UpstreamResponse
 
@@ -29,14 +29,14 @@ _HOST_HEADERS: Final[dict[tuple[str, str, int], bytes]] = {}
 
 
 def _host_header(route: RouteTarget) -> bytes:
+    if route.host_header:  # a fixed endpoint's, worked out once
+        return route.host_header
     key = (route.scheme, route.host, route.port)
     value = _HOST_HEADERS.get(key)
     if value is None:
-        default_port = 443 if route.scheme == "https" else 80
-        host = route.host if route.port == default_port else f"{route.host}:{route.port}"
         if len(_HOST_HEADERS) > 10_000:  # endpoints built from request data must not grow it forever
             _HOST_HEADERS.clear()
-        value = _HOST_HEADERS[key] = host.encode("latin-1")
+        value = _HOST_HEADERS[key] = authority(route.scheme, route.host, route.port)
     return value
 
 

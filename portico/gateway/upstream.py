@@ -198,6 +198,7 @@ class _UpstreamConnection(asyncio.Protocol):
     def __init__(self, pool: UpstreamPool, key: Key) -> None:
         self._pool = pool
         self.key = key
+        self.idle_list = pool.idle_list(key)
         self._parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
         self.closed = False
@@ -462,8 +463,7 @@ class UpstreamPool:
         if self.loop is None:
             self._bind_loop()
         key: Key = (scheme, host, port) if tls is None else (scheme, host, port, tls)
-        host_header = self._host_headers.get(key) or self._host_header(key)
-        head, keep_alive = _request_head(method, target, headers, host_header, body, content_length)
+        head, keep_alive = _request_head(method, target, headers, body, content_length, self, key)
         conn = self._pop_idle(key)
         fresh = conn is None
         # One coroutine for the whole exchange (no helper coroutine): every await layer costs on
@@ -541,12 +541,23 @@ class UpstreamPool:
         if not self._closed:
             self._sweeper = self.loop.call_later(_SWEEP_INTERVAL, self._sweep)
 
-    def _host_header(self, key: Key) -> bytes:
-        scheme, host, port = key[0], key[1], key[2]
-        default_port = 443 if scheme == "https" else 80
-        authority = host if port == default_port else f"{host}:{port}"
-        value = self._host_headers[key] = authority.encode("idna")
+    def host_header(self, key: Key) -> bytes:
+        """The Host header the pool sends to ``key`` when the caller's headers have none."""
+        value = self._host_headers.get(key)
+        if value is None:
+            scheme, host, port = key[0], key[1], key[2]
+            default_port = 443 if scheme == "https" else 80
+            authority = host if port == default_port else f"{host}:{port}"
+            value = self._host_headers[key] = authority.encode("idna")
         return value
+
+    def idle_list(self, key: Key) -> list[_UpstreamConnection]:
+        """Where the idle connections to ``key`` wait (each connection keeps it: releasing one
+        needs no lookup)."""
+        idle = self._idle.get(key)
+        if idle is None:
+            idle = self._idle[key] = []
+        return idle
 
     def _ssl_context(self, host: str, port: int) -> ssl.SSLContext:
         context = self._ssl_contexts.get((host, port))
@@ -568,9 +579,7 @@ class UpstreamPool:
         return None
 
     def _release(self, conn: _UpstreamConnection) -> None:
-        idle = self._idle.get(conn.key)
-        if idle is None:
-            idle = self._idle[conn.key] = []
+        idle = conn.idle_list
         if self._closed or len(idle) >= self.max_idle_per_host:
             conn.abort()
             return
@@ -579,9 +588,8 @@ class UpstreamPool:
 
     def _forget(self, conn: _UpstreamConnection) -> None:
         conn.idle = False
-        idle = self._idle.get(conn.key)
-        if idle is not None and conn in idle:
-            idle.remove(conn)
+        if conn in conn.idle_list:
+            conn.idle_list.remove(conn)
 
 
 def _abandon(waiter: asyncio.Future[UpstreamResponse]) -> None:
@@ -615,9 +623,10 @@ def _request_head(
     method: str,
     target: str,
     headers: list[tuple[bytes, bytes]],
-    host_header: bytes,
     body: bytes | AsyncIterator[bytes] | None,
     content_length: int | None,
+    pool: UpstreamPool,
+    key: Key,
 ) -> tuple[bytes, bool]:
     """The serialized request head, and whether the caller's headers allow keep-alive."""
     # Compiled, a bytes % of bytes and ints is one native build and the shared join skips a method
@@ -634,8 +643,8 @@ def _request_head(
             else:
                 continue  # framing is ours
         parts.append(b"%s: %s\r\n" % (name, value))
-    if not has_host:
-        parts.append(b"host: %s\r\n" % host_header)
+    if not has_host:  # the gateway always sends one
+        parts.append(b"host: %s\r\n" % pool.host_header(key))
     if isinstance(body, bytes):
         parts.append(b"content-length: %d\r\n" % len(body))
     elif body is not None:

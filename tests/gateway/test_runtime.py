@@ -398,6 +398,7 @@ async def test_request_values_in_a_routing_uri_are_percent_encoded(sqlite_node: 
         {"templateKey": "endpointUri", "values": [f"{upstream.url}/echo/${{request.query.p}}"]}])
     euro = await node.gw.get("/Echo/1.0/echo", params={"p": "€"})
     assert euro.status_code == 200 and euro.json()["path"] == "/echo/%E2%82%AC"
+    assert euro.json()["headers"]["host"] == f"127.0.0.1:{upstream.port}"  # a rendered endpoint's Host
     sneaky = await node.gw.get("/Echo/1.0/echo", params={"p": "a?admin=1#x"})
     assert sneaky.json()["path"] == "/echo/a%3Fadmin%3D1%23x"
     spaced = await node.gw.get("/Echo/1.0/echo", params={"p": "a b/../c"})
