@@ -386,4 +386,3 @@ async def test_request_body_failing_mid_stream_leaves_no_unretrieved_future(
     assert "never retrieved" not in caplog.text
     status, _ = await call(pool, upstream.port, "/echo")
     assert status == 200
-
