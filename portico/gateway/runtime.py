@@ -13,7 +13,6 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Final
 from urllib.parse import unquote
 
@@ -31,6 +30,7 @@ from portico.gateway.tls import TLS_FAILURE, note_tls_failure
 from portico.gateway.upstream import (
     UpstreamClosed,
     UpstreamConnectError,
+    UpstreamError,
     UpstreamPool,
     UpstreamResponse,
     UpstreamTimeout,
@@ -223,13 +223,6 @@ class Gateway:
 
     # -- native call and response phase ----------------------------------------------------------
 
-    def _call(self, ex: Exchange) -> Awaitable[UpstreamResponse]:
-        route = ex.route
-        assert route is not None
-        if route.fallbacks:
-            return self._call_with_failover(ex, route)
-        return self._call_one(ex, route)
-
     async def _call_with_failover(self, ex: Exchange, route: RouteTarget) -> UpstreamResponse:
         """Load-balanced routing: try ``route``, then its fallbacks in order, on downtime errors
         (connect failures, timeouts) or, with ``failover_on_fault``, also on 5xx answers and broken
@@ -254,28 +247,23 @@ class Gateway:
         raise Failure(503, "ALL_ENDPOINTS_DOWN", f"None of the {len(candidates)} endpoints answered; last: {last}")
 
     async def _call_one(self, ex: Exchange, route: RouteTarget) -> UpstreamResponse:
-        settings = ex.snapshot.settings
         try:
             return await call_upstream(self.pool, ex, route)
-        except UpstreamTimeout as timeout:
-            status = 408 if settings.return_408_for_timeout else 504
-            message = f"The native service did not answer in time ({timeout.phase})"
-            raise Failure(status, "NATIVE_TIMEOUT", message) from None
-        except UpstreamTlsError as untrusted:  # an untrusted native certificate: 502 and why (issue 5)
-            raise Failure(502, TLS_FAILURE, note_tls_failure(ex, str(untrusted))) from None
-        except UpstreamConnectError as refused:
-            raise Failure(503, "NATIVE_UNAVAILABLE", f"Cannot connect to the native service: {refused}") from None
-        except UpstreamClosed as closed:
-            raise Failure(502, "NATIVE_PROTOCOL_ERROR", f"The native service closed the connection: {closed}") from None
-        except TimeoutError:
-            raise Failure(408, "REQUEST_BODY_TIMEOUT", "The client stopped sending the request body") from None
+        except (UpstreamError, TimeoutError) as exc:
+            raise _native_failure(ex, exc) from None
 
     async def _forward(self, ex: Exchange, resp: ResponseWriter) -> tuple[int, float, int]:
         if ex.response is not None:  # answered by a policy (serviceResultCache) without the native call
             await self._response_phase(ex)
             return ex.response.status, 0.0, await relay_buffered(ex.response, resp, ex.request.method)
+        route = ex.route
+        assert route is not None
         t0 = perf_counter()
-        up = await self._call(ex)
+        try:
+            # The pool's coroutine awaited here, not through _call_one: an await layer less per call.
+            up = await (self._call_with_failover(ex, route) if route.fallbacks else call_upstream(self.pool, ex, route))
+        except (UpstreamError, TimeoutError) as exc:  # _call_with_failover raises Failures only
+            raise _native_failure(ex, exc) from None
         provider_ms = (perf_counter() - t0) * 1000
         plan = ex.plan
         fault = up.status >= 400 and not ex.snapshot.settings.send_native_provider_fault
@@ -440,6 +428,21 @@ class Gateway:
         for hook in hooks.values():
             hook(event)
         self.events.record(event)  # type: ignore[union-attr]
+
+
+def _native_failure(ex: Exchange, exc: Exception) -> Failure:
+    """The failure to answer for an error of the native call (the pool's, or the client's body
+    timing out while it was streamed there)."""
+    if isinstance(exc, UpstreamTimeout):
+        status = 408 if ex.snapshot.settings.return_408_for_timeout else 504
+        return Failure(status, "NATIVE_TIMEOUT", f"The native service did not answer in time ({exc.phase})")
+    if isinstance(exc, UpstreamTlsError):  # an untrusted native certificate: 502 and why (issue 5)
+        return Failure(502, TLS_FAILURE, note_tls_failure(ex, str(exc)))
+    if isinstance(exc, UpstreamConnectError):
+        return Failure(503, "NATIVE_UNAVAILABLE", f"Cannot connect to the native service: {exc}")
+    if isinstance(exc, UpstreamClosed):
+        return Failure(502, "NATIVE_PROTOCOL_ERROR", f"The native service closed the connection: {exc}")
+    return Failure(408, "REQUEST_BODY_TIMEOUT", "The client stopped sending the request body")
 
 
 def _unquote(text: str) -> str:
