@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final, Protocol
 
 from portico.gateway.disconnect import ClientDisconnected
@@ -345,6 +345,12 @@ class ResponseWriter(ABC):
     @abstractmethod
     async def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         """Send a whole response (head and body) in one transport write."""
+
+    def send(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> Awaitable[None] | None:
+        """``respond`` without a coroutine where the writer can: None once the response is handed to
+        the transport, else an awaitable to await (the transport's buffer is full, or this writer has
+        no quicker way than ``respond``)."""
+        return self.respond(status, headers, body)
 
     @abstractmethod
     async def wait_disconnected(self) -> None:

@@ -128,7 +128,9 @@ async def relay_response(up: UpstreamResponse, resp: ResponseWriter, head_only: 
         body = up.whole_body()
         if body is None:
             body = await up.read_all(length)
-        await resp.respond(up.status, headers, body)
+        waiting = resp.send(up.status, headers, body)  # no coroutine for the common small answer
+        if waiting is not None:
+            await waiting
         return len(body)
     await resp.start(up.status, headers, length)
     sent = 0

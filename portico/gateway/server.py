@@ -702,6 +702,11 @@ class _ResponseStream(ResponseWriter):
         return JOIN_BYTES(parts)
 
     async def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        waiting = self.send(status, headers, body)
+        if waiting is not None:
+            await waiting
+
+    def send(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> Awaitable[None] | None:
         if self._started:
             raise RuntimeError("response already started")
         self._started = self.ended = True
@@ -719,8 +724,7 @@ class _ResponseStream(ResponseWriter):
             conn._transport.write(head + body)
         else:
             conn._transport.writelines((head, body))  # no copy of a big body; still one writev
-        if conn._write_paused:
-            await conn.drain()
+        return conn.drain() if conn._write_paused else None
 
     async def start(self, status: int, headers: list[tuple[bytes, bytes]], content_length: int | None) -> None:
         if self._started:

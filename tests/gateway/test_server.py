@@ -438,3 +438,31 @@ async def test_shutdown_answer_reaches_a_client_still_uploading() -> None:
         for task in uploads:
             task.cancel()
         await deaf.close()
+
+
+async def test_send_hands_over_at_once_or_asks_to_wait_for_the_client(
+    serve: Callable[..., Awaitable[HttpServer]],
+) -> None:
+    # send() is respond() without a coroutine: None once the whole answer is with the transport,
+    # an awaitable while the client is not reading and the buffer is past its high-water mark.
+    outcomes: list[bool] = []
+    big = b"x" * (32 << 20)  # more than the loopback socket buffers hold
+
+    async def handler(request: Request, response: ResponseWriter) -> None:
+        waiting = response.send(200, [], big if request.path.endswith("/big") else b"small")
+        outcomes.append(waiting is not None)
+        if waiting is not None:
+            await waiting
+
+    server = await serve(handler)
+    client = await RawClient.open(server.port)
+    assert (await client.request(get("/gateway/small"))).body == b"small"
+    client.send(get("/gateway/big"))
+    for _ in range(100):
+        if len(outcomes) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert outcomes == [False, True]  # the client has read nothing of the big one yet
+    assert len((await client.response(timeout=10)).body) == len(big)
+    assert (await client.request(get("/gateway/small"))).body == b"small"
+    await client.close()
