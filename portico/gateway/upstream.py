@@ -40,7 +40,7 @@ _SENDING: Final = 1
 _SENT: Final = 2
 # Read timeouts are checked by one sweep over the pool's connections this often, instead of a timer
 # per request (a timer costs ~2 us per request; the sweep costs nothing per request).
-_SWEEP_INTERVAL = 0.1
+_SWEEP_INTERVAL: Final = 0.1
 
 # (scheme, host, port), plus the TLS context for https routes that bring their own (gateway/tls.py)
 Key = tuple[str, str, int] | tuple[str, str, int, ssl.SSLContext]
@@ -399,8 +399,11 @@ class _UpstreamConnection(asyncio.Protocol):
         self._response = response
         waiter = self._waiter
         self._waiter = None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(response)
+        if waiter is not None:
+            try:
+                waiter.set_result(response)
+            except asyncio.InvalidStateError:  # cancelled meanwhile (cheaper than asking done() first)
+                pass
 
     def on_body(self, body: bytes) -> None:
         chunks = self._early_chunks
@@ -435,6 +438,9 @@ class UpstreamPool:
         self._closed = False
         self._sweeper: asyncio.TimerHandle | None = None
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # bound on first use
+        # The loop's time as of the last sweep (about _SWEEP_INTERVAL old at most): read timeouts
+        # are armed from it, since a deadline is only checked by the sweeps anyway.
+        self.now = 0.0
 
     async def request(
         self,
@@ -476,12 +482,16 @@ class UpstreamPool:
                 if conn.closed:
                     raise UpstreamClosed("pooled connection was closed")
                 if body is None or isinstance(body, bytes):
+                    # Armed before the write: no answer can come before this coroutine yields, and
+                    # on_headers_complete disarms it. From the sweep's clock (no call per request),
+                    # which may be one interval behind: never early, at most two intervals late.
+                    conn.deadline = self.now + _SWEEP_INTERVAL + read_timeout
                     _send_bytes(conn, head, body)
                 else:
                     conn.transport.write(head)
                     await _stream_body(conn, body, chunked=content_length is None)
-                if not waiter.done():
-                    conn.deadline = self.loop.time() + read_timeout
+                    if not waiter.done():  # the native service may have answered before the body's end
+                        conn.deadline = self.loop.time() + read_timeout
                 return await waiter
             except UpstreamClosed:
                 conn.abort()
@@ -531,10 +541,11 @@ class UpstreamPool:
 
     def _bind_loop(self) -> None:
         self.loop = asyncio.get_running_loop()
+        self.now = self.loop.time()
         self._sweeper = self.loop.call_later(_SWEEP_INTERVAL, self._sweep)
 
     def _sweep(self) -> None:
-        now = self.loop.time()
+        now = self.now = self.loop.time()
         for conn in list(self._connections):
             if conn.deadline and now > conn.deadline:
                 conn.expire()

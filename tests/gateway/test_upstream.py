@@ -163,6 +163,23 @@ async def test_upstream_that_never_answers_times_out(pool: UpstreamPool) -> None
     assert 0.25 < time.monotonic() - started < 1.5
 
 
+async def test_read_timeout_never_fires_early(pool: UpstreamPool) -> None:
+    # The timeout is armed from the sweep's clock, which lags the loop's by up to a sweep interval:
+    # an answer a little before the timeout must still get through, on fresh and pooled connections.
+    async def late(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.readuntil(b"\r\n\r\n"):
+            await asyncio.sleep(0.4)
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+
+    port = await raw_upstream(late)
+    for _ in range(3):
+        await asyncio.sleep(0.07)  # land at different points of the sweep's interval
+        started = time.monotonic()
+        up = await pool.request("GET", "http", "127.0.0.1", port, "/", [], None, None, 2.0, 0.5)
+        assert (up.status, await up.read_all(10)) == (200, b"ok")
+        assert time.monotonic() - started >= 0.4
+
+
 async def test_read_timeout_between_body_chunks(pool: UpstreamPool) -> None:
     async def stalls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
