@@ -4,7 +4,8 @@
 Runs, pinned to CPU1 like Portico in `run.py`, and alternating round by round:
 - `nginx A`: the shared reference proxy (`nginx-proxy.conf`), the ratio's denominator;
 - `raw`: the floor of a Python proxy (`ceiling_servers.py raw`: asyncio + uvloop + httptools);
-- `layers`: Portico's HTTP server and upstream pool with a pass-through handler;
+- `layers`: Portico's HTTP server and upstream pool with a pass-through handler (with `--portico-rev`,
+  the compiled tree the `portico` row runs);
 - `portico`: the `proxy` scenario of `run.py` (the `portico` command, or `--portico-rev REV`).
 
 For each: requests/second under `wrk -t1 -c64`, the ratio to nginx A in the same round, and the
@@ -21,6 +22,7 @@ a total per request of at most (nginx A's total) / r.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import statistics
 import subprocess
@@ -49,10 +51,14 @@ class Row:
     kernel: list[float] = field(default_factory=list)
 
 
-def start_reference_server(kind: str, cleanup: Cleanup) -> Row:
+def start_reference_server(kind: str, cleanup: Cleanup, source: Path | None = None) -> Row:
+    """``source``: the Portico tree ``layers`` imports (the measured revision's, compiled as the
+    ``portico`` row runs it); None: the installed one."""
     port = services.free_port()
     argv = ["taskset", "-c", "1", sys.executable, str(HERE / "ceiling_servers.py"), kind, str(port)]
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = dict(os.environ, PYTHONPATH=str(source)) if source is not None else None
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                               env=env)
 
     def stop() -> None:
         process.terminate()
@@ -81,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         proxy_pids = _Pids()
         start_nginx(nginx["proxy"], cleanup, proxy_pids, args.reuse_running)  # type: ignore[arg-type]
         rows = [Row("nginx A", f"http://127.0.0.1:{nginx['proxy'].port}/json", proxy_pids.pids[-1])]
-        rows += [start_reference_server("raw", cleanup), start_reference_server("layers", cleanup)]
+        source = services.export_revision(args.portico_rev) if args.portico_rev else None
+        rows += [start_reference_server("raw", cleanup), start_reference_server("layers", cleanup, source)]
         variant = Variant(f"rev:{args.portico_rev}" if args.portico_rev else "installed")
         start_variant(variant, 0, args, cleanup)
         assert variant.portico is not None
