@@ -69,6 +69,15 @@ class CallQueue:
         if len(items) == self.batch:
             self._on_batch()
 
+    def take(self, n: int) -> list[Any]:
+        """The oldest ``n`` queued events (all of them, when there are no more), in order."""
+        items = self.items
+        if len(items) <= n:
+            taken = list(items)
+            items.clear()
+            return taken
+        return [items.popleft() for _ in range(n)]
+
 
 def loggable_headers(headers: list[tuple[bytes, bytes]], api_key_header: bytes) -> dict[str, str]:
     """Request headers for the event, with credentials masked: events are read by many people."""
@@ -142,6 +151,27 @@ def call_row(rec: CallRecord, keys: dict[Subject, int]) -> EventRow:
     if correlation_id:
         return (correlation_id, rec[0], key, failed, code, 0, body.decode())
     return (fast_id(), rec[0], key, failed, code, "", body.decode())
+
+
+def rows_of(
+    batch: list[Any],
+    keys: dict[Subject, int],
+    event_row: Callable[[Any, dict[Subject, int]], EventRow],
+    on_error: Callable[[], None],
+) -> list[EventRow]:
+    """The rows of a batch: call records by :func:`call_row`, other events by ``event_row``. An
+    event that cannot be turned into a row is left out; ``on_error`` is called while its exception
+    is being handled. Compiled, the loop costs a fraction of what it did in the recorder."""
+    rows: list[EventRow] = []
+    for event in batch:
+        try:
+            if type(event) is tuple:
+                rows.append(call_row(event, keys))
+            else:
+                rows.append(event_row(event, keys))
+        except Exception:
+            on_error()
+    return rows
 
 
 COMPACT_V1: Final = 1

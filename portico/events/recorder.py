@@ -37,7 +37,7 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import make_url
 
-from portico.events.calls import CallQueue, CallRecord, EventRow, Subject, call_row, key_of
+from portico.events.calls import CallQueue, CallRecord, EventRow, Subject, key_of, rows_of
 from portico.events.model import TransactionEvent
 from portico.events.sqlite_sink import SqliteEventSink
 from portico.store import Store
@@ -263,8 +263,7 @@ class EventRecorder:
                     await self._write_batch(self._take_batch())
 
     def _take_batch(self) -> list[TransactionEvent | CallRecord]:
-        n = min(self.batch_size, len(self._queue))
-        return [self._queue.popleft() for _ in range(n)]
+        return self.calls.take(self.batch_size)
 
     async def _write_batch(self, batch: list[TransactionEvent | CallRecord]) -> None:
         rows: list[EventRow] = []
@@ -283,18 +282,12 @@ class EventRecorder:
             raise
 
     def _rows(self, batch: list[TransactionEvent | CallRecord]) -> list[EventRow]:
-        rows = []
-        keys = self._subjects
-        for event in batch:
-            try:
-                if isinstance(event, TransactionEvent):
-                    rows.append(event_row(event, keys))
-                else:
-                    rows.append(call_row(event, keys))
-            except Exception:  # one malformed event must not cost the whole batch
-                self.failed += 1
-                log.exception("cannot serialise a transaction event")
-        return rows
+        return rows_of(batch, self._subjects, event_row, self._row_failed)
+
+    def _row_failed(self) -> None:
+        """One malformed event must not cost the whole batch: counted and logged, then skipped."""
+        self.failed += 1
+        log.exception("cannot serialise a transaction event")
 
     async def _insert_with_retries(self, rows: list[EventRow]) -> None:
         for attempt in range(1, self.max_attempts + 1):

@@ -207,6 +207,20 @@ async def test_unserialisable_values_do_not_lose_the_batch(store: Store) -> None
     assert (recorder.written, recorder.failed) == (2, 0)
 
 
+async def test_a_malformed_record_is_counted_and_logged_and_the_rest_written(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = EventRecorder(store)
+    recorder.record(call_record())
+    recorder.record(call_record()[:5])  # cut short: no row can be made of it
+    recorder.record(event())
+    await recorder.flush()
+    assert (recorder.written, recorder.failed) == (2, 1)
+    logged = [r for r in caplog.records if "cannot serialise" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is not None and logged[0].exc_info[0] is IndexError
+    assert await stored_count(store) == 2
+
+
 async def test_catch_up_writes_what_is_pending_without_waiting_for_the_interval(store: Store) -> None:
     recorder = EventRecorder(store, flush_interval=60)
     recorder.start()
