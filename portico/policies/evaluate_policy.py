@@ -16,7 +16,7 @@ from pydantic import Field
 
 from portico.policies._identify.tokens import RULES as TOKEN_RULES
 from portico.policies._identify.verdict import SYNC_RULES, Judge, Verdict
-from portico.policies.base import PolicyConfig, PolicyHandler, Violation
+from portico.policies.base import PolicyConfig, PolicyHandler, Step, Violation
 from portico.policies.inbound_auth_transport import basic_credentials
 
 if TYPE_CHECKING:
@@ -107,6 +107,10 @@ class EvaluatePolicy(PolicyHandler):
         if self._judge.sync_rules is not None:
             return self._judge.run_sync(ex)
         return self._run_async(ex)
+
+    def request_step(self) -> Step:
+        # Rules that answer at once: the compiled judge is the whole step (no interpreted frame).
+        return self._judge.run_sync if self._judge.sync_rules is not None else self.run
 
     async def _run_async(self, ex: Exchange) -> Violation | None:
         judge = self._judge

@@ -180,6 +180,25 @@ async def test_api_key_identification(node: Node, upstream: Upstream) -> None:
     assert (await node.gw.get("/Echo/1.0/echo", headers={"x-key": key_of(registered)})).status_code == 200
 
 
+async def test_identification_that_never_waits_is_a_compiled_step(node: Node, upstream: Upstream) -> None:
+    # API-key (and IP, certificate) rules answer at once: the phase calls the compiled judge itself;
+    # a rule that may wait (HTTP basic) keeps the policy's run.
+    keyed = await node.create_api(spec_for(upstream.url))
+    basic = await node.create_api(spec_for(upstream.url, "Basic"))
+    await add_action(node, keyed, "evaluatePolicy", "IAM", API_KEY_RULE)
+    await add_action(node, basic, "evaluatePolicy", "IAM", rules("httpBasicAuth"))
+    apis = node.portico.gateway.snapshot.apis_by_id
+    keyed_plan, basic_plan = apis[keyed["id"]].plan, apis[basic["id"]].plan
+    keyed_policy = next(h for h in keyed_plan.request if h.template_key == "evaluatePolicy")
+    basic_policy = next(h for h in basic_plan.request if h.template_key == "evaluatePolicy")
+    assert (keyed_policy.request_step(), False) in keyed_plan.request_steps
+    assert keyed_policy.request_step() == keyed_policy._judge.run_sync  # type: ignore[attr-defined]
+    assert basic_policy.request_step() == basic_policy.run
+    app = await new_app(node, [keyed["id"]])
+    assert (await node.gw.get("/Echo/1.0/echo", headers={"x-gateway-apikey": key_of(app)})).status_code == 200
+    assert (await node.gw.get("/Echo/1.0/echo")).status_code == 403
+
+
 async def test_global_lookup_suspension_regeneration_and_expiry(node: Node, upstream: Upstream) -> None:
     api = await node.create_api(spec_for(upstream.url))
     await add_action(node, api, "evaluatePolicy", "IAM", rules("apiKey", lookup="global"))
