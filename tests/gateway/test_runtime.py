@@ -187,6 +187,7 @@ async def test_identification_that_never_waits_is_a_compiled_step(node: Node, up
     basic = await node.create_api(spec_for(upstream.url, "Basic"))
     await add_action(node, keyed, "evaluatePolicy", "IAM", API_KEY_RULE)
     await add_action(node, basic, "evaluatePolicy", "IAM", rules("httpBasicAuth"))
+    assert node.portico.gateway is not None
     apis = node.portico.gateway.snapshot.apis_by_id
     keyed_plan, basic_plan = apis[keyed["id"]].plan, apis[basic["id"]].plan
     keyed_policy = next(h for h in keyed_plan.request if h.template_key == "evaluatePolicy")
