@@ -100,10 +100,6 @@ def _pg_params(row: EventRow) -> tuple[object, ...]:
 # thread switch, which cost as much as the insert itself. 7 values x 200 rows = 1,400 parameters,
 # under the 32,766 of SQLite 3.32+ (142 rows for older ones, limited to 999).
 SQLITE_ROWS_PER_STATEMENT = 200 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999 // _ROW_WIDTH
-# The SQLite sink runs on the loop's thread, where every statement and commit holds up requests:
-# smaller pieces there (a statement of 100 rows takes about 0.1 ms, a commit of 1,000 about 0.3 ms).
-SINK_ROWS_PER_STATEMENT = 100
-SINK_BATCH = 1_000
 
 
 @functools.cache
@@ -164,8 +160,6 @@ class EventRecorder:
         # in-memory SQLite through the store's engine.
         path = _sqlite_file(store)
         self._sink = SqliteEventSink(path) if path is not None else None
-        if self._sink is not None:
-            self.calls.batch = min(batch_size, SINK_BATCH)
 
     @property
     def pending(self) -> int:
@@ -324,7 +318,7 @@ class EventRecorder:
             if subjects:
                 statements.append((_SUBJECT_SQL[backend], subjects, True))
             start = 0
-            for size in _statement_sizes(len(rows), SINK_ROWS_PER_STATEMENT):
+            for size in _statement_sizes(len(rows)):
                 statements.append((_sqlite_multi_row_sql(size), tuple(chain.from_iterable(rows[start : start + size])),
                                    False))
                 start += size
@@ -356,12 +350,12 @@ def _sqlite_file(store: Store) -> str | None:
     return database
 
 
-def _statement_sizes(n: int, most: int = SQLITE_ROWS_PER_STATEMENT) -> list[int]:
+def _statement_sizes(n: int) -> list[int]:
     """Rows per SQLite statement for a batch of ``n``: full statements, then powers of two for the
     rest. A handful of distinct statements stay prepared in the driver's cache; a statement for
     every remainder (a batch cut by the flush interval has any size) was parsed anew each time."""
-    full, rest = divmod(n, most)
-    sizes = [most] * full
+    full, rest = divmod(n, SQLITE_ROWS_PER_STATEMENT)
+    sizes = [SQLITE_ROWS_PER_STATEMENT] * full
     bit = 1 << max(rest.bit_length() - 1, 0)
     while rest:
         if rest & bit:

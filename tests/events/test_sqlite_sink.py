@@ -119,11 +119,3 @@ async def test_the_wal_is_checkpointed_off_the_loop_and_stays_small(tmp_path: Pa
 def test_only_sqlite_files_get_the_sink(tmp_path: Path) -> None:
     assert _sqlite_file(Store(f"sqlite:///{tmp_path / 'p.db'}")) == str(tmp_path / "p.db")
     assert _sqlite_file(Store("postgresql://postgres@127.0.0.1:5432/nothing")) is None
-
-
-def test_batches_written_on_the_loop_are_smaller(tmp_path: Path) -> None:
-    from portico.events.recorder import SINK_BATCH
-
-    store = Store(f"sqlite:///{tmp_path / 'p.db'}")
-    assert EventRecorder(store).batch_size == SINK_BATCH < 5_000
-    assert EventRecorder(store, batch_size=10).batch_size == 10
