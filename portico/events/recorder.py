@@ -3,10 +3,8 @@
 The gateway calls :meth:`EventRecorder.record` once per request. That call only
 appends to an in-memory queue: a slow or broken database must never slow down
 or fail API traffic, so events are shed (and counted) instead. A single
-background task drains the queue in batches, each batch in one transaction:
-multi-row statements through the store's engine on PostgreSQL, and on the loop's
-own thread on an SQLite file (``sqlite_sink.py``: the engine's driver thread cost
-four times the insert itself).
+background task drains the queue in batches, one ``executemany`` per batch in
+one transaction.
 
 Batches are large (up to ``batch_size`` events, or whatever a ``flush_interval``
 gathered): an insert's cost is mostly the index pages it dirties, and a bigger
@@ -30,16 +28,12 @@ import logging
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Sequence
 from itertools import chain, islice
-from typing import Any
 
 import orjson
-from sqlalchemy.engine import make_url
 
 from portico.events.calls import CallQueue, CallRecord, EventRow, Subject, key_of, rows_of
 from portico.events.model import TransactionEvent
-from portico.events.sqlite_sink import SqliteEventSink
 from portico.store import Store
 from portico.store.tables import event_subjects, transaction_events
 from portico.tasks import stop_task, wait_event
@@ -156,10 +150,6 @@ class EventRecorder:
         # ``_subjects_stored`` of them are in ``event_subjects`` (each batch's transaction adds the rest).
         self._subjects: dict[Subject, int] = {}
         self._subjects_stored = 0
-        # An SQLite file is written from the loop's thread (sqlite_sink.py); PostgreSQL and
-        # in-memory SQLite through the store's engine.
-        path = _sqlite_file(store)
-        self._sink = SqliteEventSink(path) if path is not None else None
 
     @property
     def pending(self) -> int:
@@ -232,8 +222,6 @@ class EventRecorder:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.flush(), timeout)
         await self._stop_task()
-        if self._sink is not None:
-            await self._sink.close()
         if self._queue:
             left = len(self._queue)
             self._queue.clear()
@@ -309,25 +297,11 @@ class EventRecorder:
         # than the insert itself at gateway rates).
         backend = self.store.backend
         met = len(self._subjects)
-        subjects: list[tuple[object, ...]] = []
-        if met > self._subjects_stored:  # subjects new since the last batch go first
-            new = islice(self._subjects.items(), self._subjects_stored, met)
-            subjects = [(key, *(v or None for v in subject)) for subject, key in new]
-        if self._sink is not None:
-            statements: list[tuple[str, Sequence[Any], bool]] = []
-            if subjects:
-                statements.append((_SUBJECT_SQL[backend], subjects, True))
-            start = 0
-            for size in _statement_sizes(len(rows)):
-                statements.append((_sqlite_multi_row_sql(size), tuple(chain.from_iterable(rows[start : start + size])),
-                                   False))
-                start += size
-            await self._sink.write(statements, len(rows))
-            self._subjects_stored = max(self._subjects_stored, met)
-            return
         async with self.store.engine.begin() as conn:
-            if subjects:
-                await conn.exec_driver_sql(_SUBJECT_SQL[backend], subjects)
+            if met > self._subjects_stored:  # subjects new since the last batch, first
+                new = islice(self._subjects.items(), self._subjects_stored, met)
+                values = [(key, *(v or None for v in subject)) for subject, key in new]
+                await conn.exec_driver_sql(_SUBJECT_SQL[backend], values)
             if backend != "sqlite":
                 await conn.exec_driver_sql(_PG_INSERT_SQL, [_pg_params(row) for row in rows])
             else:
@@ -337,17 +311,6 @@ class EventRecorder:
                     start += size
                     await conn.exec_driver_sql(_sqlite_multi_row_sql(size), tuple(chain.from_iterable(chunk)))
         self._subjects_stored = max(self._subjects_stored, met)
-
-
-def _sqlite_file(store: Store) -> str | None:
-    """The file of an SQLite store; None for PostgreSQL and in-memory databases."""
-    if store.backend != "sqlite":
-        return None
-    url = make_url(store.url)
-    database = url.database or ""
-    if database in ("", ":memory:") or url.query.get("mode") == "memory" or database.startswith("file:"):
-        return None
-    return database
 
 
 def _statement_sizes(n: int) -> list[int]:
