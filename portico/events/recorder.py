@@ -3,8 +3,8 @@
 The gateway calls :meth:`EventRecorder.record` once per request. That call only
 appends to an in-memory queue: a slow or broken database must never slow down
 or fail API traffic, so events are shed (and counted) instead. A single
-background task drains the queue in batches, one ``executemany`` per batch in
-one transaction.
+background task drains the queue in batches, each written in one transaction
+(on SQLite by ``sqlite_sink``, on a connection and thread of its own).
 
 Batches are large (up to ``batch_size`` events, or whatever a ``flush_interval``
 gathered): an insert's cost is mostly the index pages it dirties, and a bigger
@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
-import sqlite3
 import time
 from collections import deque
-from itertools import chain, islice
+from itertools import islice
 
 import orjson
 
 from portico.events.calls import CallQueue, CallRecord, EventRow, Subject, key_of, rows_of
 from portico.events.model import TransactionEvent
+from portico.events.sqlite_sink import SqliteEventSink
 from portico.store import Store
 from portico.store.tables import event_subjects, transaction_events
 from portico.tasks import stop_task, wait_event
@@ -65,14 +64,6 @@ def event_row(event: TransactionEvent, keys: dict[Subject, int]) -> EventRow:
 _COLUMNS = ", ".join(c.name for c in transaction_events.c)
 _SUBJECT_COLUMNS = tuple(c.name for c in event_subjects.c if c.name != "key")
 _FROM_SUBJECT = ", ".join(f"s.{c}" for c in _SUBJECT_COLUMNS)
-_ROW_WIDTH = 7  # values bound per event (calls.EventRow)
-
-# The columns of an event row, in the table's order, from the bound values (v.column1 .. v.column7,
-# calls.EventRow) and its subject (s): the subject's seven values are copied by the database.
-_SELECTED = (
-    f"v.column1, v.column2, {_FROM_SUBJECT}, CASE v.column4 WHEN 0 THEN 'SUCCESS' ELSE 'FAILURE' END, "
-    "v.column5, CASE v.column6 WHEN 0 THEN v.column1 ELSE NULLIF(v.column6, '') END, v.column7"
-)
 
 # PostgreSQL's statement, executed per row (asyncpg batches them); its parameters are a row's values
 # with the correlation id resolved (``_pg_params``), typed: the select list does not take the types
@@ -82,32 +73,13 @@ _PG_INSERT_SQL = (
     "CASE $4::int WHEN 0 THEN 'SUCCESS' ELSE 'FAILURE' END, $5::int, $6::varchar, $7::text "
     "FROM event_subjects AS s WHERE s.key = $3::bigint"
 )
+_PG_SUBJECT_SQL = (f"INSERT INTO event_subjects (key, {', '.join(_SUBJECT_COLUMNS)}) "
+                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING")
 
 
 def _pg_params(row: EventRow) -> tuple[object, ...]:
     correlation = row[5]
     return (*row[:5], row[0] if correlation == 0 else correlation or None, row[6])
-
-
-# SQLite: rows per INSERT statement. The driver releases the GIL around each statement's execution:
-# with executemany that is once per row, and whenever the event loop is busy each release is a
-# thread switch, which cost as much as the insert itself. 7 values x 200 rows = 1,400 parameters,
-# under the 32,766 of SQLite 3.32+ (142 rows for older ones, limited to 999).
-SQLITE_ROWS_PER_STATEMENT = 200 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999 // _ROW_WIDTH
-
-
-@functools.cache
-def _sqlite_multi_row_sql(rows: int) -> str:
-    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
-    return (f"INSERT INTO transaction_events ({_COLUMNS}) SELECT {_SELECTED} "
-            f"FROM (VALUES {values}) AS v LEFT JOIN event_subjects AS s ON s.key = v.column3")
-
-
-_SUBJECT_INTO = f"INTO event_subjects (key, {', '.join(_SUBJECT_COLUMNS)})"
-_SUBJECT_SQL = {
-    "sqlite": f"INSERT OR IGNORE {_SUBJECT_INTO} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    "postgresql": f"INSERT {_SUBJECT_INTO} VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-}
 
 
 class EventRecorder:
@@ -150,6 +122,8 @@ class EventRecorder:
         # ``_subjects_stored`` of them are in ``event_subjects`` (each batch's transaction adds the rest).
         self._subjects: dict[Subject, int] = {}
         self._subjects_stored = 0
+        # SQLite: the inserts run on a connection and a thread of their own (see sqlite_sink).
+        self._sqlite = SqliteEventSink(store.database_path) if store.backend == "sqlite" else None
 
     @property
     def pending(self) -> int:
@@ -222,6 +196,8 @@ class EventRecorder:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.flush(), timeout)
         await self._stop_task()
+        if self._sqlite is not None:
+            self._sqlite.close()
         if self._queue:
             left = len(self._queue)
             self._queue.clear()
@@ -295,34 +271,16 @@ class EventRecorder:
     async def _insert(self, rows: list[EventRow]) -> None:
         # The driver's own statements, not SQLAlchemy's per-row parameter processing (it cost more
         # than the insert itself at gateway rates).
-        backend = self.store.backend
         met = len(self._subjects)
-        async with self.store.engine.begin() as conn:
-            if met > self._subjects_stored:  # subjects new since the last batch, first
-                new = islice(self._subjects.items(), self._subjects_stored, met)
-                values = [(key, *(v or None for v in subject)) for subject, key in new]
-                await conn.exec_driver_sql(_SUBJECT_SQL[backend], values)
-            if backend != "sqlite":
+        # The subjects new since the last batch go first, in the batch's transaction.
+        new = islice(self._subjects.items(), self._subjects_stored, met)
+        subjects = [(key, *(v or None for v in subject)) for subject, key in new]
+        if self._sqlite is not None:
+            await self._sqlite.write(subjects, rows)
+        else:
+            async with self.store.engine.begin() as conn:
+                if subjects:
+                    await conn.exec_driver_sql(_PG_SUBJECT_SQL, subjects)
                 await conn.exec_driver_sql(_PG_INSERT_SQL, [_pg_params(row) for row in rows])
-            else:
-                start = 0
-                for size in _statement_sizes(len(rows)):
-                    chunk = rows[start : start + size]
-                    start += size
-                    await conn.exec_driver_sql(_sqlite_multi_row_sql(size), tuple(chain.from_iterable(chunk)))
         self._subjects_stored = max(self._subjects_stored, met)
 
-
-def _statement_sizes(n: int) -> list[int]:
-    """Rows per SQLite statement for a batch of ``n``: full statements, then powers of two for the
-    rest. A handful of distinct statements stay prepared in the driver's cache; a statement for
-    every remainder (a batch cut by the flush interval has any size) was parsed anew each time."""
-    full, rest = divmod(n, SQLITE_ROWS_PER_STATEMENT)
-    sizes = [SQLITE_ROWS_PER_STATEMENT] * full
-    bit = 1 << max(rest.bit_length() - 1, 0)
-    while rest:
-        if rest & bit:
-            sizes.append(bit)
-            rest -= bit
-        bit >>= 1
-    return sizes

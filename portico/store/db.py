@@ -308,6 +308,13 @@ class Store:
             self.read_engine = create_async_engine(self.url, **kwargs)
             _sqlite_setup(self.read_engine, immediate=False)
 
+    @property
+    def database_path(self) -> str:
+        """The SQLite file's path (for connections of its own, such as the event writer's)."""
+        if self.backend != "sqlite":
+            raise ValueError("a PostgreSQL store has no database file")
+        return make_url(self.url).database or ""
+
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision; safe with several nodes at once.
 

@@ -316,7 +316,8 @@ async def test_missing_values_are_stored_as_null(store: Store) -> None:
 
 
 def test_sqlite_batches_use_a_few_statement_sizes() -> None:
-    from portico.events.recorder import SQLITE_ROWS_PER_STATEMENT, _statement_sizes
+    from portico.events.sqlite_sink import ROWS_PER_STATEMENT as SQLITE_ROWS_PER_STATEMENT
+    from portico.events.sqlite_sink import statement_sizes as _statement_sizes
 
     seen: set[int] = set()
     for n in range(0, 3 * SQLITE_ROWS_PER_STATEMENT + 7):
