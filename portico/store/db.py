@@ -322,10 +322,11 @@ class Store:
         by side, and all but one failed on a duplicate catalog row (``pg_type_typname_nsp_index``).
         The migrating transaction takes an advisory lock first: the other nodes wait for it to
         commit and then find the schema at head. (On SQLite the write transaction's BEGIN IMMEDIATE
-        serialises the processes already.)"""
-        from portico.store.migrate import upgrade_to_head
+        serialises the processes already.) Within one process, migrations of any databases run one
+        at a time (Alembic's context is global: ``migrate.migration_turn``)."""
+        from portico.store.migrate import migration_turn, upgrade_to_head
 
-        async with self.engine.begin() as conn:
+        async with migration_turn(), self.engine.begin() as conn:
             await self._lock(conn, MIGRATION_LOCK)
             await conn.run_sync(upgrade_to_head)
 

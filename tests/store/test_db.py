@@ -7,9 +7,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from portico.store import ConflictError, Store, db
+from portico.store.migrate import alembic_config
+
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 async def test_failed_transaction_leaves_nothing(store: Store) -> None:
@@ -76,6 +80,24 @@ async def test_nodes_migrate_an_empty_database_at_once(db_url: str) -> None:
     try:
         await asyncio.wait_for(asyncio.gather(*(s.migrate() for s in stores)), 60)
         assert [await s.config_revision() for s in stores] == [1, 1, 1]
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_stores_of_different_databases_migrate_at_once(tmp_path: Path) -> None:
+    """Alembic's context is global to the process: migrations of separate databases started
+    together used to run their steps on each other's connection, or fail halfway."""
+    stores = [Store(f"sqlite:///{tmp_path / f'node{n}.db'}") for n in range(3)]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(s.migrate() for s in stores)), 60)
+        for s in stores:
+            async with s.engine.connect() as conn:
+                version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
+                tables = {r[0] for r in await conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
+            assert version == HEAD
+            assert {"assets", "transaction_events", "event_subjects"} <= tables
+            assert await s.config_revision() == 1
     finally:
         for s in stores:
             await s.close()
