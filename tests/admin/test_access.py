@@ -51,7 +51,7 @@ async def _operations(node: Node) -> list[tuple[str, str, Any]]:
 
 async def _call(client: httpx.AsyncClient, method: str, path: str) -> httpx.Response:
     url = _PARAM.sub("no-such-id", path)
-    body = {} if method in ("POST", "PUT", "PATCH") else None
+    body: dict[str, Any] | None = {} if method in ("POST", "PUT", "PATCH") else None
     return await client.request(method, url, json=body)
 
 

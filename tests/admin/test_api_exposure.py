@@ -82,7 +82,7 @@ async def test_disabling_by_sending_the_api_back_is_kept_and_enforced(
     file = {"file": ("echo.json", json.dumps(spec).encode(), "application/json")}
     for update in ({"files": file, "data": {"type": "openapi"}}, {"json": {"type": "openapi", "url": spec_url}},
                    {"json": {"type": "openapi", "apiDefinition": spec}}):
-        r = await node.admin.put(f"/apis/{api['id']}", **update)  # type: ignore[arg-type]
+        r = await node.admin.put(f"/apis/{api['id']}", **update)
         assert r.status_code == 200, r.text
         assert await calls(node) == off, update
     assert (await stored(node, api["id"]))["apiDefinition"]["paths"]["/status/{id}"]["post"]["enabled"] is True

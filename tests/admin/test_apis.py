@@ -16,7 +16,7 @@ import yaml
 from tests.support.node import Node
 from tests.support.upstream import Upstream, spec_for
 
-SWAGGER = {
+SWAGGER: dict[str, Any] = {
     "swagger": "2.0",
     "info": {"title": "Pets", "version": "2.1"},
     "host": "127.0.0.1:1",

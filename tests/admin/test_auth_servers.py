@@ -365,14 +365,15 @@ async def test_outbound_clients_see_a_replaced_truststore(sqlite_node: Node, fx:
             "localIntrospectionConfig": {"issuer": ext.issuer, "jwksuri": f"{ext.issuer}/jwks"}})
         assert r.status_code == 201, r.text
         await node.reload()
-        view: OAuthView = node.portico.gateway.snapshot.extras[EXTRAS]  # type: ignore[union-attr]
+        assert node.portico.gateway is not None
+        view: OAuthView = node.portico.gateway.snapshot.extras[EXTRAS]
         with pytest.raises(TokenError):  # the server's CA is not trusted yet
             await view.verify_jwt(ext.sign())
         r = await upload(node, "truststore", "Outbound", fx.read("ca.pem"), path="/is/truststore/Outbound",
                          keyStoreType="PEM")
         assert r.status_code == 200, r.text
         await node.reload()
-        view = node.portico.gateway.snapshot.extras[EXTRAS]  # type: ignore[assignment]
+        view = node.portico.gateway.snapshot.extras[EXTRAS]
         assert (await view.verify_jwt(ext.sign()))[0].name == "tlsServer"
 
 
@@ -392,7 +393,8 @@ async def test_outbound_clients_see_a_truststore_made_again(sqlite_url: str, fx:
             assert r.status_code == 201, r.text
             alias_id = r.json()["alias"]["id"]
             await b.reload()
-            view: OAuthView = b.portico.gateway.snapshot.extras[EXTRAS]  # type: ignore[union-attr]
+            assert b.portico.gateway is not None
+            view: OAuthView = b.portico.gateway.snapshot.extras[EXTRAS]
             assert (await view.verify_jwt(ext.sign()))[0].name == "tlsServer"
             r = await a.admin.put(f"/alias/{alias_id}", json={**server, "sslConfig": {}})
             assert r.status_code == 200, r.text
@@ -402,7 +404,7 @@ async def test_outbound_clients_see_a_truststore_made_again(sqlite_url: str, fx:
             r = await a.admin.put(f"/alias/{alias_id}", json=server)
             assert r.status_code == 200, r.text
             await b.reload()
-            view = b.portico.gateway.snapshot.extras[EXTRAS]  # type: ignore[assignment]
+            view = b.portico.gateway.snapshot.extras[EXTRAS]
             with pytest.raises(TokenError):  # the new Outbound does not know the server's CA
                 await view.verify_jwt(ext.sign())
 

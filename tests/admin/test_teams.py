@@ -4,6 +4,8 @@ scenarios 1 and 2, teams given at creation, and switching the feature off and on
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import httpx
 
 from portico.security import privileges as priv
@@ -32,7 +34,7 @@ async def _two_teams(node: Node) -> tuple[str, str]:
     return a["id"], b["id"]
 
 
-async def _assert_hidden(c: httpx.AsyncClient, path: str, body: dict[str, object]) -> None:
+async def _assert_hidden(c: httpx.AsyncClient, path: str, body: Mapping[str, object]) -> None:
     for method in ("GET", "PUT", "DELETE"):
         r = await c.request(method, path, json=body if method == "PUT" else None)
         assert r.status_code == 404, (method, path, r.status_code, r.text)

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from portico.events import EventRecorder, TransactionEvent
+from portico.events.calls import EventRow
 from portico.store import Store
 from portico.store.tables import transaction_events
 
@@ -41,7 +42,7 @@ def counting_inserts(recorder: EventRecorder) -> list[int]:
     sizes: list[int] = []
     real = recorder._insert
 
-    async def insert(rows: list[dict[str, Any]]) -> None:
+    async def insert(rows: list[EventRow]) -> None:
         sizes.append(len(rows))
         await real(rows)
 
@@ -145,7 +146,7 @@ async def test_store_recovering_between_retries_loses_nothing(store: Store) -> N
     real = recorder._insert
     calls = 0
 
-    async def flaky(rows: list[dict[str, Any]]) -> None:
+    async def flaky(rows: list[EventRow]) -> None:
         nonlocal calls
         calls += 1
         if calls < 3:
@@ -186,7 +187,7 @@ async def test_close_writes_everything_pending(store: Store) -> None:
 async def test_close_is_bounded_when_the_store_hangs(store: Store) -> None:
     recorder = EventRecorder(store, batch_size=5, flush_interval=60)
 
-    async def hang(rows: list[dict[str, Any]]) -> None:
+    async def hang(rows: list[EventRow]) -> None:
         await asyncio.sleep(3600)
 
     recorder._insert = hang  # type: ignore[method-assign]

@@ -105,6 +105,7 @@ async def test_commands_on_any_node_and_one_primary_across_nodes(db_url: str, tm
                 await asyncio.sleep(0.5)  # a few lease rounds: nobody changes their mind
                 assert _primary(first) and not _primary(second)
                 agents = (await status_of(b, iid))["agents"]
+                assert a.portico.federation is not None
                 assert [(x["node"], x["primary"]) for x in agents] == [(b.portico.federation.node_id, True),
                                                                          (a.portico.federation.node_id, False)]
 

@@ -89,7 +89,7 @@ async def test_deny_list_with_x_forwarded_for(node: Node, upstream: Upstream) ->
 
 async def test_bad_input_leaves_the_setting_untouched(node: Node) -> None:
     before = (await node.admin.get(PATH)).json()
-    for body, words in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"isEnabled": "maybe"}, "isEnabled"),
         ({"maximumFailedAuthRequests": "0"}, "maximumFailedAuthRequests"),
         ({"maximumFailedAuthRequestsDuration": "x"}, "maximumFailedAuthRequestsDuration"),
@@ -97,7 +97,8 @@ async def test_bad_input_leaves_the_setting_untouched(node: Node) -> None:
         ({"deniedIPList": ["not-an-ip"]}, "not-an-ip"),
         ({"deniedIPList": "10.0.0.1"}, "deniedIPList"),
         ({"other": 1}, "other"),
-    ]:
+    ]
+    for body, words in cases:
         r = await node.admin.put(PATH, json={"isEnabled": "true", **body})
         assert r.status_code == 400 and words in r.json()["errorDetails"], (body, r.text)
     assert (await node.admin.get(PATH)).json() == before

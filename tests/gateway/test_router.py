@@ -6,7 +6,7 @@ import pytest
 
 from portico.gateway.router import ResourceRouter
 
-PATHS = {
+PATHS: dict[str, dict[str, object]] = {
     "/pets": {"get": {}, "post": {}},
     "/pets/{id}": {"get": {}, "delete": {}},
     "/pets/mine": {"get": {}},

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
+from portico.policies.straight_through_routing import StraightThroughRouting
 from tests.support.node import Node
 from tests.support.upstream import Upstream, spec_for
 
@@ -282,6 +283,7 @@ async def test_entry_protocol_allowing_both_protocols_is_left_out_of_the_request
     api = await node.create_api(spec_for(upstream.url))
 
     def request_keys() -> list[str]:
+        assert node.portico.gateway is not None
         compiled = node.portico.gateway.snapshot.apis_by_id[api["id"]]
         return [h.template_key for h in compiled.plan.request]
 
@@ -295,12 +297,13 @@ async def test_the_request_phase_calls_each_handlers_step(node: Node, upstream: 
     # other handlers' step is their run, flagged when it needs the request body buffered first.
     api = await node.create_api(spec_for(upstream.url))
     await add_action(node, api, "entryProtocolPolicy", "transport", [{"templateKey": "protocol", "values": ["https"]}])
+    assert node.portico.gateway is not None
     plan = node.portico.gateway.snapshot.apis_by_id[api["id"]].plan
     keys = [h.template_key for h in plan.request]
     assert keys == ["entryProtocolPolicy", "straightThroughRouting"]
     assert plan.request_steps == tuple((h.request_step(), h.needs_request_body) for h in plan.request)
-    routing = plan.request[1]
-    assert plan.request_steps[1][0] == routing._endpoint.step  # type: ignore[attr-defined]
+    routing = cast(StraightThroughRouting, plan.request[1])  # the keys above: it is the routing handler
+    assert plan.request_steps[1][0] == routing._endpoint.step
     assert plan.request_steps[0][0] == plan.request[0].run
 
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey
 
-from portico.oauth.validate import JwksKeys, JwtVerifier, RemoteIntrospector, StaticKeys, TokenError
+from portico.oauth.validate import AnyKey, JwksKeys, JwtVerifier, RemoteIntrospector, StaticKeys, TokenError
 from tests.support.oauth_server import INTROSPECTOR, OAuthServerState, running_oauth_server
 
 
@@ -37,7 +37,7 @@ def _unsigned(header: dict[str, Any], claims: dict[str, Any], signature: bytes =
 
 
 def _verifier(state: OAuthServerState, **kwargs: Any) -> JwtVerifier:
-    keys = {state.keys[0].thumbprint(): state.keys[0]}
+    keys: dict[str, AnyKey] = {state.keys[0].thumbprint(): state.keys[0]}
     return JwtVerifier(issuer=state.issuer, keys=StaticKeys(keys), **kwargs)
 
 
@@ -126,8 +126,9 @@ async def test_wrong_key_and_tampered_payload_fail_the_signature(auth_server: OA
 ])
 async def test_claims_are_checked(auth_server: OAuthServerState, overrides: dict[str, Any], key: str) -> None:
     now = int(time.time())
-    claims = {name: now + value if name in ("exp", "nbf", "iat") and isinstance(value, int) else value
-              for name, value in overrides.items()}
+    claims: dict[str, Any] = {
+        name: now + value if name in ("exp", "nbf", "iat") and isinstance(value, int) else value
+        for name, value in overrides.items()}
     with pytest.raises(TokenError) as err:
         await _verifier(auth_server).verify(auth_server.sign(**claims))
     assert err.value.key == key

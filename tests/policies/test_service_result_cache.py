@@ -112,7 +112,7 @@ async def test_one_application_is_never_served_another_ones_answer(sqlite_node: 
     first, second = await new_app(node, [api["id"]], name="a"), await new_app(node, [api["id"]], name="b")
 
     async def seen_key(app: dict[str, object]) -> str:
-        r = await node.gw.get("/Echo/1.0/echo", headers={"x-gateway-apikey": key_of(app)})  # type: ignore[arg-type]
+        r = await node.gw.get("/Echo/1.0/echo", headers={"x-gateway-apikey": key_of(app)})
         assert r.status_code == 200
         value: str = r.json()["headers"]["x-gateway-apikey"]
         return value

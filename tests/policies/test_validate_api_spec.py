@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.gateway.test_runtime import add_action
@@ -13,7 +15,7 @@ ALL_CHECKS = flags(schemaValidationFlag=True, validateQueryParams=True, validate
                    validateCookieParams=True, validateContentTypes=True, headersValidationFlag=True)
 
 
-async def _api(node: Node, upstream: Upstream, params: list[object], stage: str = "requestPayloadProcessing",
+async def _api(node: Node, upstream: Upstream, params: list[Any], stage: str = "requestPayloadProcessing",
                template: str = "validateAPISpec") -> dict[str, object]:
     api = await node.create_api(pet_spec(upstream.url))
     await add_action(node, api, template, stage, params)

@@ -60,6 +60,7 @@ async def test_lock_and_unlock(node: Node) -> None:
 
     r = await node.admin.post("/is/lockedAccounts", json={"unLockAccounts": {"userName": ["ghost"]}})
     assert r.status_code == 400 and "ghost" in r.json()["errorDetails"]
+    bad: dict[str, Any]
     for bad in ({}, {"unLockAccounts": {"userName": []}}, {"unLockAccounts": "rita"}):
         assert (await node.admin.post("/is/lockedAccounts", json=bad)).status_code == 400
     r = await node.admin.post("/is/lockedAccounts", json={"unLockAccounts": {"userName": ["rita"]}})

@@ -48,7 +48,7 @@ def _name(cn: str) -> x509.Name:
 
 def _cert(subject: str, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, issuer: str,
           issuer_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, ca: bool,
-          usage: ExtendedKeyUsageOID | None = None) -> x509.Certificate:
+          usage: x509.ObjectIdentifier | None = None) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
