@@ -7,9 +7,9 @@ whole batch is one hand-over, and the thread runs under ``SCHED_BATCH`` (Linux):
 not let it preempt the event loop when it wakes, so requests are not cut short by a batch, while
 the thread still gets its fair share of the CPU (the queue never starves).
 
-The connection is opened on first use, with the store's busy timeout: while another writer of the
-store (this process's management API, another process) holds SQLite's write lock, a batch waits
-for it here, off the event loop. The file's WAL mode is the store's (set when it opened)."""
+The connection is opened on first use and set up as the store's are (``prepare_sqlite_connection``):
+while another writer of the store (this process's management API, another process) holds SQLite's
+write lock, a batch waits for it through the busy timeout, here, off the event loop."""
 
 from __future__ import annotations
 
@@ -24,24 +24,21 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 
 from portico.events.calls import EventRow
-from portico.store.db import SQLITE_BUSY_TIMEOUT_MS
-from portico.store.tables import event_subjects, transaction_events
+from portico.store.db import prepare_sqlite_connection
+from portico.store.tables import EVENT_COLUMNS, SUBJECT_COLUMNS, SUBJECT_VALUES_OF_S
 
 log = logging.getLogger(__name__)
 
-_COLUMNS = ", ".join(c.name for c in transaction_events.c)
-_SUBJECT_COLUMNS = tuple(c.name for c in event_subjects.c if c.name != "key")
-_FROM_SUBJECT = ", ".join(f"s.{c}" for c in _SUBJECT_COLUMNS)
 ROW_WIDTH = 7  # values bound per event (calls.EventRow)
 
 # The columns of an event row, in the table's order, from the bound values (v.column1 .. v.column7,
 # calls.EventRow) and its subject (s): the subject's seven values are copied by the database.
 _SELECTED = (
-    f"v.column1, v.column2, {_FROM_SUBJECT}, CASE v.column4 WHEN 0 THEN 'SUCCESS' ELSE 'FAILURE' END, "
+    f"v.column1, v.column2, {SUBJECT_VALUES_OF_S}, CASE v.column4 WHEN 0 THEN 'SUCCESS' ELSE 'FAILURE' END, "
     "v.column5, CASE v.column6 WHEN 0 THEN v.column1 ELSE NULLIF(v.column6, '') END, v.column7"
 )
 
-SUBJECT_SQL = (f"INSERT OR IGNORE INTO event_subjects (key, {', '.join(_SUBJECT_COLUMNS)}) "
+SUBJECT_SQL = (f"INSERT OR IGNORE INTO event_subjects (key, {', '.join(SUBJECT_COLUMNS)}) "
                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 
 # Rows per INSERT statement. sqlite3 releases the GIL around each statement's execution: with
@@ -54,7 +51,7 @@ ROWS_PER_STATEMENT = 200 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999 /
 @functools.cache
 def multi_row_sql(rows: int) -> str:
     values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
-    return (f"INSERT INTO transaction_events ({_COLUMNS}) SELECT {_SELECTED} "
+    return (f"INSERT INTO transaction_events ({EVENT_COLUMNS}) SELECT {_SELECTED} "
             f"FROM (VALUES {values}) AS v LEFT JOIN event_subjects AS s ON s.key = v.column3")
 
 
@@ -104,10 +101,9 @@ class SqliteEventSink:
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
-            db = sqlite3.connect(self.path, isolation_level=None)
+            db = sqlite3.connect(self.path)
             try:
-                db.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-                db.execute("PRAGMA synchronous=NORMAL")
+                prepare_sqlite_connection(db)
             except BaseException:
                 db.close()
                 raise

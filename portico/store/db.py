@@ -264,18 +264,26 @@ def _use_wal(cur: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")   # a last try: its error, if any, is the caller's
 
 
+def prepare_sqlite_connection(dbapi_conn: Any) -> None:
+    """Set up a new connection to the store's SQLite file (the engines', the event writer's): no
+    implicit transactions (BEGIN is issued explicitly), the busy timeout, WAL, synchronous=NORMAL."""
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    try:
+        # First: the statements below take locks too, and must wait for them like any other.
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _use_wal(cur)
+        cur.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cur.close()
+
+
 def _sqlite_setup(engine: AsyncEngine, immediate: bool) -> None:
     from sqlalchemy import event
 
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
-        cur = dbapi_conn.cursor()
-        # First: the statements below take locks too, and must wait for them like any other.
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        _use_wal(cur)
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.close()
+        prepare_sqlite_connection(dbapi_conn)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:

@@ -82,6 +82,13 @@ event_subjects = Table(
     *_subject_columns(),
 )
 
+# Column lists of the event writer's own insert statements (events/recorder.py for PostgreSQL,
+# events/sqlite_sink.py for SQLite): the table's columns in order, and the subject's values as
+# selected from ``event_subjects`` aliased ``s``.
+EVENT_COLUMNS = ", ".join(c.name for c in transaction_events.c)
+SUBJECT_COLUMNS = tuple(c.name for c in event_subjects.c if c.name != "key")
+SUBJECT_VALUES_OF_S = ", ".join(f"s.{c}" for c in SUBJECT_COLUMNS)
+
 # Counters that must survive a restart (quotas): persisted periodically, restored on start.
 quota_counters = Table(
     "quota_counters",

@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -93,7 +92,7 @@ async def test_close_lets_handed_over_writes_finish_and_a_later_write_reopens(sq
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_BATCH is Linux's")
-async def test_the_writer_thread_does_not_preempt_the_event_loop(sqlite_store: Store, tmp_path: Path) -> None:
+async def test_the_writer_thread_does_not_preempt_the_event_loop(sqlite_store: Store) -> None:
     sink = SqliteEventSink(sqlite_store.database_path)
     try:
         await sink.write([], [])
