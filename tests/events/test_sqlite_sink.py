@@ -32,6 +32,15 @@ def rows_in(path: str, table: str = "transaction_events") -> int:
         return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
+async def first_write_thread(sink: SqliteEventSink) -> threading.Thread:
+    """Make ``sink``'s first write and return the thread it started. Other tests' sinks (a live
+    server kept for a module, say) may have writer threads of the same name running."""
+    before = set(threading.enumerate())
+    await sink.write([], [])
+    (writer,) = (t for t in set(threading.enumerate()) - before if t.name.startswith("portico-events"))
+    return writer
+
+
 def event(n: int) -> TransactionEvent:
     return TransactionEvent(api_id="api-1", api_name="PetStore", application_id=f"app-{n % 3}")
 
@@ -81,10 +90,10 @@ async def test_close_lets_handed_over_writes_finish_and_a_later_write_reopens(sq
     path = sqlite_store.database_path
     sink = SqliteEventSink(path)
     subject = (1, "api-1", "PetStore", "1.0", None, None, None, None)
+    writer = await first_write_thread(sink)
     await sink.write([subject], [("e-1", 1, 1, 0, 200, 0, "[]")])
-    writer = next(t for t in threading.enumerate() if t.name.startswith("portico-events"))
     sink.close()
-    writer.join(5)
+    writer.join(10)
     assert not writer.is_alive()  # its thread ended, with the connection closed in it
     await sink.write([], [("e-2", 2, 1, 1, 500, "c-1", "[]")])
     sink.close()
@@ -95,8 +104,7 @@ async def test_close_lets_handed_over_writes_finish_and_a_later_write_reopens(sq
 async def test_the_writer_thread_does_not_preempt_the_event_loop(sqlite_store: Store) -> None:
     sink = SqliteEventSink(sqlite_store.database_path)
     try:
-        await sink.write([], [])
-        writer = next(t for t in threading.enumerate() if t.name.startswith("portico-events"))
+        writer = await first_write_thread(sink)
         assert writer.native_id is not None
         assert os.sched_getscheduler(writer.native_id) == os.SCHED_BATCH
         assert os.sched_getscheduler(0) != os.SCHED_BATCH  # the loop's own thread is left as it was
