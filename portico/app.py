@@ -18,9 +18,11 @@ from starlette.applications import Starlette
 import portico
 from portico.admin.app import build_admin_app
 from portico.admin.context import AdminContext
+from portico.admin.event_purge import JOBS as PURGE_JOBS
 from portico.admin.global_policies import seed_transaction_logging
 from portico.audit.recorder import AuditRecorder
 from portico.counters import REDIS_PREFIX, redis_prefix_problem
+from portico.events.purge import PurgeJobs
 from portico.events.recorder import EventRecorder
 from portico.federation.controller import Controller
 from portico.federation.ws_server import PATH as FEDERATION_PATH
@@ -130,6 +132,7 @@ class Portico:
         self.public_app: Starlette | None = None  # the public endpoints (portico/public)
         self.federation: Controller | None = None  # agent links (issue 6)
         self.token_removal = ExpiredTokenRemoval(self.store, removal_interval())  # OAuth tokens (issue 5)
+        self.purge_jobs = PurgeJobs(self.store)  # DELETE /apitransactions
 
     @property
     def port(self) -> int:
@@ -155,7 +158,7 @@ class Portico:
         ctx = AdminContext(store=self.store, events=self.events, audit=self.audit, on_change=self.reloader.poke,
                            settle=self.reloader.settle,
                            extras={"services": self.services, "reloader": self.reloader, "secrets": self.secrets,
-                                   "federation": self.federation})
+                                   "federation": self.federation, PURGE_JOBS: self.purge_jobs})
         self.admin_app = admin_app = build_admin_app(ctx)
         # /rest/pub/apigateway, /invoke/pub.apigateway.oauth2, /oauth2, /.well-known: the public endpoints
         self.public_app = build_public_app(ctx)
@@ -214,6 +217,7 @@ class Portico:
         if self.reloader is not None:
             await self.reloader.stop()
         await self.token_removal.stop()
+        await self.purge_jobs.close()
         await self.events.close(timeout=5.0)
         await self.audit.close(timeout=5.0)
         await self.services.close()

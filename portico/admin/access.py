@@ -129,6 +129,9 @@ REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/search"): AUTHENTICATED,
     ("POST", "/search/_count"): AUTHENTICATED,
     ("GET", "/apitransactions"): (*_VIEW_CONFIG, p.MANAGE_EVENT_PURGE),
+    ("DELETE", "/apitransactions"): (p.MANAGE_EVENT_PURGE,),
+    ("GET", "/apitransactions/jobs"): (*_VIEW_CONFIG, p.MANAGE_EVENT_PURGE),
+    ("GET", "/apitransactions/jobs/{jobId}"): (*_VIEW_CONFIG, p.MANAGE_EVENT_PURGE),
     ("GET", "/configurations/auditlogDestinationConfig"): (*_VIEW_CONFIG, p.MANAGE_DESTINATIONS),
     ("PUT", "/configurations/auditlogDestinationConfig"): (p.MANAGE_DESTINATIONS,),
     # users, groups, login settings, personal access tokens (issue 4 part 1; see SELF_SERVICE)

@@ -31,11 +31,12 @@ from starlette.routing import Route
 from portico.admin.common import json_response, read_object
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError, bad_request
-from portico.admin.events import parse_date
+from portico.admin.events import parse_age, parse_date
 from portico.audit import AuditEntry, actions
 from portico.audit.areas import FLAGS, as_flags, load_enabled_areas, save_enabled_areas
 from portico.audit.export import build_zip, stream
 from portico.audit.query import TEXT_FIELDS, AuditQuery, FieldFilter, PatternTooSlow
+from portico.events.purge import EVENT_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -161,11 +162,6 @@ async def put_destination(request: Request) -> Response:
 
 # -- download -------------------------------------------------------------------------------------
 
-_DURATION = re.compile(r"^(\d{1,6})([dMy])$")
-_DURATION_MS = {"d": 86_400_000, "M": 30 * 86_400_000, "y": 365 * 86_400_000}
-_EVENT_TYPES = ("transactionalEvents", "monitorEvents", "errorEvents", "performanceMetrics",
-                "threatProtectionEvents", "lifecycleEvents", "policyViolationEvents", "auditlogs",
-                "applicationlogs", "mediatorTraceSpan", "serverLogTraceSpan", "ALL")
 _REGEX_CHARS = frozenset(".*+?[](){}|^$\\")
 
 
@@ -174,19 +170,16 @@ def download_query(params: Any, now_ms: int | None = None) -> AuditQuery:
     than it, as in the reference), plus optional per-field filters named like the columns."""
     event_type = params.get("eventType", "")
     if event_type != "auditlogs":
-        if event_type in _EVENT_TYPES:
+        if event_type in EVENT_TYPES:
             raise bad_request(f"eventType {event_type!r} cannot be downloaded from Portico yet; "
                               "only eventType=auditlogs is supported")
-        raise bad_request(f"eventType must be one of {list(_EVENT_TYPES)}, got {event_type!r}")
+        raise bad_request(f"eventType must be one of {list(EVENT_TYPES)}, got {event_type!r}")
     start, end, duration = (params.get(k, "").strip() for k in ("startDate", "endDate", "duration"))
     if duration:
         if start or end:
             raise bad_request("give either startDate and endDate, or duration, not both")
-        m = _DURATION.match(duration)
-        if not m:
-            raise bad_request(f"duration must be a number followed by d, M or y (e.g. 2d), got {duration!r}")
         now = now_ms if now_ms is not None else int(time.time() * 1000)
-        from_date, to_date = None, now - int(m.group(1)) * _DURATION_MS[m.group(2)]
+        from_date, to_date = None, now - parse_age("duration", duration)
     elif start and end:
         from_date, to_date = parse_date("startDate", start), parse_date("endDate", end, end_of_day=True)
         if from_date > to_date:

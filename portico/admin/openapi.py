@@ -32,6 +32,9 @@ _QUERY: dict[tuple[str, str], list[str]] = {
         "eventType", "startDate", "endDate", "duration", "objectType", "action", "object", "user", "message",
         "sourceMachine", "clientIPAddress", "id",
     ],
+    # purge of runtime data (admin/event_purge.py)
+    ("/apitransactions", "delete"): ["eventType", "from", "until", "olderThan", "action"],
+    ("/apitransactions/jobs", "get"): ["status", "action"],
 }
 _BODY_METHODS = {"post", "put", "patch"}
 _ERROR = {"description": "error", "content": {"application/json": {"schema": {

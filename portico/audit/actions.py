@@ -97,6 +97,7 @@ ROUTE_ACTIONS: dict[tuple[str, str], Described] = {
     # federation (issue 6): integrations with other gateways, ingestion creates APIs
     ("POST", "/integrations/{integrationId}/ingest"): ("Integration", "Ingest"),
     # administration
+    ("DELETE", "/apitransactions"): ("RuntimeData", "Purge"),
     ("DELETE", "/serviceResultCache"): ("ServiceResultCache", DELETE),
     ("DELETE", "/serviceResultCache/{apiId}"): ("ServiceResultCache", DELETE),
 }

@@ -113,6 +113,18 @@ gateway_events = Table(
     Index("ix_gateway_events_type_date", "event_type", "creation_date"),
 )
 
+# Purge jobs of stored runtime data (``DELETE /apitransactions``, events/purge.py): one row per job,
+# run by the node that accepted it; ``body`` holds its parameters and, once ended, what it removed.
+event_jobs = Table(
+    "event_jobs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("action", String(32), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("creation_date", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+)
+
 # Audit log (issue 4): who changed what, when and from where. Written by portico.audit.recorder on
 # the connection directly: audit rows are not configuration and do not move config_state.revision.
 audit_log = Table(
