@@ -34,7 +34,7 @@ from portico.events.calls import CallQueue, CallRecord, EventRow, Subject, key_o
 from portico.events.model import TransactionEvent
 from portico.events.sqlite_sink import SqliteEventSink
 from portico.store import Store
-from portico.store.tables import EVENT_COLUMNS, SUBJECT_COLUMNS
+from portico.store.tables import EVENT_COLUMNS, SUBJECT_COLUMNS, SUBJECT_VALUES_OF_S
 from portico.tasks import stop_task, wait_event
 
 log = logging.getLogger(__name__)
@@ -62,10 +62,12 @@ def event_row(event: TransactionEvent, keys: dict[Subject, int]) -> EventRow:
 
 
 # PostgreSQL's statement, executed per row (asyncpg batches them); its parameters are a row's values
-# with the correlation id resolved (``_pg_params``).
+# with the correlation id resolved (``_pg_params``), typed: the select list does not take the types
+# of the columns it fills.
 _PG_INSERT_SQL = (
-    f"INSERT INTO transaction_events ({EVENT_COLUMNS}) VALUES ($1::varchar, $2::bigint, $3::bigint, "
-    "CASE $4::int WHEN 0 THEN 'SUCCESS' ELSE 'FAILURE' END, $5::int, $6::varchar, $7::text)"
+    f"INSERT INTO transaction_events ({EVENT_COLUMNS}) SELECT $1::varchar, $2::bigint, {SUBJECT_VALUES_OF_S}, "
+    "CASE $4::int WHEN 0 THEN 'SUCCESS' ELSE 'FAILURE' END, $5::int, $6::varchar, $7::text "
+    "FROM event_subjects AS s WHERE s.key = $3::bigint"
 )
 _PG_SUBJECT_SQL = (f"INSERT INTO event_subjects (key, {', '.join(SUBJECT_COLUMNS)}) "
                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING")

@@ -23,8 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portico.events.calls import wire_body
 from portico.store import Store
-from portico.store.tables import SUBJECT_COLUMNS
-from portico.store.tables import event_subjects as subjects
 from portico.store.tables import transaction_events as events
 from portico.store.time_limit import QueryTooSlow, limited_connection
 
@@ -34,13 +32,10 @@ QUERY_SECONDS = 10.0
 _SQLITE_MATCH = "portico_event_matches"
 
 _REGEX_CHARS = frozenset(".*+?[](){}|^$\\")
-# An event's subject columns: the row's own values (rows written before migration 0013), else
-# those of the subject its key names.
-_EVENTS = events.outerjoin(subjects, subjects.c.key == events.c.subject_key)
-_SUBJECT = {name: func.coalesce(events.c[name], subjects.c[name]).label(name) for name in SUBJECT_COLUMNS}
 # What wire_body needs: call records store the values that have a column only there.
 _WIRE_COLUMNS = (
-    events.c.id, events.c.creation_date, *_SUBJECT.values(),
+    events.c.id, events.c.creation_date, events.c.api_id, events.c.api_name, events.c.api_version,
+    events.c.application_id, events.c.application_name, events.c.package_id, events.c.plan_id,
     events.c.status, events.c.response_code, events.c.correlation_id, events.c.body,
 )
 
@@ -105,19 +100,18 @@ def conditions(store: Store, f: EventFilter) -> list[ColumnElement[bool]]:
         where.append(events.c.creation_date >= f.from_date)
     if f.to_date is not None:
         where.append(events.c.creation_date <= f.to_date)
-    subject = _SUBJECT
-    for name, value in (
-        ("api_id", f.api_id),
-        ("api_version", f.api_version),
-        ("application_id", f.application_id),
-        ("package_id", f.package_id),
-        ("plan_id", f.plan_id),
+    for column, value in (
+        (events.c.api_id, f.api_id),
+        (events.c.api_version, f.api_version),
+        (events.c.application_id, f.application_id),
+        (events.c.package_id, f.package_id),
+        (events.c.plan_id, f.plan_id),
     ):
         if value is not None:
-            where.append(subject[name].element == value)
+            where.append(column == value)
     for expr, value in (
-        (subject["api_name"].element, f.api_name),
-        (subject["application_name"].element, f.application_name),
+        (events.c.api_name, f.api_name),
+        (events.c.application_name, f.application_name),
         (_body_field(store, "packageName"), f.package_name),
         (_body_field(store, "planName"), f.plan_name),
     ):
@@ -134,7 +128,6 @@ async def search(
     where = and_(True, *conditions(store, filters))
     page = (
         select(*_WIRE_COLUMNS)
-        .select_from(_EVENTS)
         .where(where)
         .order_by(events.c.creation_date.desc(), events.c.id.desc())
         .offset(offset)
@@ -152,19 +145,18 @@ async def count(store: Store, filters: EventFilter) -> int:
 
 
 async def _count(conn: AsyncConnection, where: ColumnElement[bool]) -> int:
-    res = await conn.execute(select(func.count()).select_from(_EVENTS).where(where))
+    res = await conn.execute(select(func.count()).select_from(events).where(where))
     return int(res.scalar_one())
 
 
 async def count_by_api(store: Store, filters: EventFilter) -> list[ApiCount]:
     """Matching events counted per API (id, name, version), as ``_count`` reports them."""
-    key = (_SUBJECT["api_id"], _SUBJECT["api_name"], _SUBJECT["api_version"])
+    key = (events.c.api_id, events.c.api_name, events.c.api_version)
     q = (
         select(*key, func.count().label("n"))
-        .select_from(_EVENTS)
         .where(*conditions(store, filters))
-        .group_by(*(k.element for k in key))
-        .order_by(*(_SUBJECT[name].element for name in ("api_name", "api_version", "api_id")))
+        .group_by(*key)
+        .order_by(events.c.api_name, events.c.api_version, events.c.api_id)
     )
     async with limited_connection(store, QUERY_SECONDS, match=_SQLITE_MATCH) as conn:
         rows = (await conn.execute(q)).all()

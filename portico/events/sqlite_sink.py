@@ -25,16 +25,17 @@ from itertools import chain
 
 from portico.events.calls import EventRow
 from portico.store.db import prepare_sqlite_connection
-from portico.store.tables import EVENT_COLUMNS, SUBJECT_COLUMNS
+from portico.store.tables import EVENT_COLUMNS, SUBJECT_COLUMNS, SUBJECT_VALUES_OF_S
 
 log = logging.getLogger(__name__)
 
 ROW_WIDTH = 7  # values bound per event (calls.EventRow)
 
-# An event row's columns (EVENT_COLUMNS) from its bound values (column1 .. column7, calls.EventRow).
+# The columns of an event row, in the table's order, from the bound values (v.column1 .. v.column7,
+# calls.EventRow) and its subject (s): the subject's seven values are copied by the database.
 _SELECTED = (
-    "column1, column2, column3, CASE column4 WHEN 0 THEN 'SUCCESS' ELSE 'FAILURE' END, "
-    "column5, CASE column6 WHEN 0 THEN column1 ELSE NULLIF(column6, '') END, column7"
+    f"v.column1, v.column2, {SUBJECT_VALUES_OF_S}, CASE v.column4 WHEN 0 THEN 'SUCCESS' ELSE 'FAILURE' END, "
+    "v.column5, CASE v.column6 WHEN 0 THEN v.column1 ELSE NULLIF(v.column6, '') END, v.column7"
 )
 
 SUBJECT_SQL = (f"INSERT OR IGNORE INTO event_subjects (key, {', '.join(SUBJECT_COLUMNS)}) "
@@ -50,7 +51,8 @@ ROWS_PER_STATEMENT = 200 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999 /
 @functools.cache
 def multi_row_sql(rows: int) -> str:
     values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
-    return f"INSERT INTO transaction_events ({EVENT_COLUMNS}) SELECT {_SELECTED} FROM (VALUES {values})"
+    return (f"INSERT INTO transaction_events ({EVENT_COLUMNS}) SELECT {_SELECTED} "
+            f"FROM (VALUES {values}) AS v LEFT JOIN event_subjects AS s ON s.key = v.column3")
 
 
 def statement_sizes(n: int) -> list[int]:

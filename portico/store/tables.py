@@ -65,11 +65,6 @@ transaction_events = Table(
     Column("response_code", Integer, nullable=True),
     Column("correlation_id", String(128), nullable=True),
     Column("body", Text, nullable=False),
-    # Who the event is about, as a key of ``event_subjects`` (migration 0013). The event writers fill
-    # this and leave the seven subject columns above empty: copying their text into every row made
-    # each row larger and its insert dearer. Rows written before keep their copies (readers take
-    # the row's own value where it has one, else the subject's: ``events/search.py``).
-    Column("subject_key", BigInteger, nullable=True),
     # The time only: every query has a time range, and each index more costs every gateway call
     # (migration 0008). ``id`` has none either: nothing looks an event up by it (migration 0011).
     Index("ix_events_date", "creation_date"),
@@ -87,11 +82,12 @@ event_subjects = Table(
     *_subject_columns(),
 )
 
-# Column lists of the event writers' own insert statements (events/recorder.py for PostgreSQL,
-# events/sqlite_sink.py for SQLite): the columns an event row fills, in the order of its values
-# (events.calls.EventRow), and the subject's columns.
-EVENT_COLUMNS = "id, creation_date, subject_key, status, response_code, correlation_id, body"
+# Column lists of the event writer's own insert statements (events/recorder.py for PostgreSQL,
+# events/sqlite_sink.py for SQLite): the table's columns in order, and the subject's values as
+# selected from ``event_subjects`` aliased ``s``.
+EVENT_COLUMNS = ", ".join(c.name for c in transaction_events.c)
 SUBJECT_COLUMNS = tuple(c.name for c in event_subjects.c if c.name != "key")
+SUBJECT_VALUES_OF_S = ", ".join(f"s.{c}" for c in SUBJECT_COLUMNS)
 
 # Counters that must survive a restart (quotas): persisted periodically, restored on start.
 quota_counters = Table(
