@@ -4,7 +4,8 @@ purge removes, and the jobs that remove them.
 A purge runs as a job on the node that accepted it, off the request: rows go in chunks of
 ``CHUNK`` per transaction, so the gateway's event writer and the management API wait for SQLite's
 write lock no longer than one chunk takes. Each job is a row of ``event_jobs``, readable from
-every node; a job cut short by a shutdown ends ``Failed``, with what it had removed so far."""
+every node; a job cut short by a shutdown ends ``Failed``, with what it had removed so far (less
+the chunk whose commit the shutdown interrupted, when the database committed it nonetheless)."""
 
 from __future__ import annotations
 

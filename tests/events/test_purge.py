@@ -119,7 +119,9 @@ async def test_shutdown_ends_running_jobs_failed(store: Store) -> None:
     left = await count(store)
     assert 0 < left < 490
     job = await find_job(store, first)
-    assert job is not None and job["purged"] == {"transactionalEvents": 500 - left}  # removed until then
+    assert job is not None
+    # what it removed until then: a chunk whose commit the cancellation interrupted may be missing
+    assert 0 <= (500 - left) - job["purged"]["transactionalEvents"] <= 1
 
 
 async def count(store: Store) -> int:
