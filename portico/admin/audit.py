@@ -31,12 +31,13 @@ from starlette.routing import Route
 from portico.admin.common import json_response, read_object
 from portico.admin.context import context_of
 from portico.admin.errors import ApiError, bad_request
-from portico.admin.events import parse_age, parse_date
+from portico.admin.events import older_than, parse_date
 from portico.audit import AuditEntry, actions
 from portico.audit.areas import FLAGS, as_flags, load_enabled_areas, save_enabled_areas
 from portico.audit.export import build_zip, stream
 from portico.audit.query import TEXT_FIELDS, AuditQuery, FieldFilter, PatternTooSlow
 from portico.events.purge import EVENT_TYPES
+from portico.store.db import now_ms as now
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +179,7 @@ def download_query(params: Any, now_ms: int | None = None) -> AuditQuery:
     if duration:
         if start or end:
             raise bad_request("give either startDate and endDate, or duration, not both")
-        now = now_ms if now_ms is not None else int(time.time() * 1000)
-        from_date, to_date = None, now - parse_age("duration", duration)
+        from_date, to_date = None, older_than("duration", duration, now_ms if now_ms is not None else now())
     elif start and end:
         from_date, to_date = parse_date("startDate", start), parse_date("endDate", end, end_of_day=True)
         if from_date > to_date:

@@ -7,7 +7,6 @@ before that age. The jobs themselves live in ``events/purge.py``."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 
 from starlette.requests import Request
@@ -17,7 +16,7 @@ from starlette.routing import Route
 from portico.admin.common import json_response
 from portico.admin.context import context_of
 from portico.admin.errors import bad_request, not_found
-from portico.admin.events import parse_age, parse_date
+from portico.admin.events import older_than, parse_date
 from portico.events.purge import (
     COMPLETED,
     EVENT_TYPES,
@@ -29,6 +28,7 @@ from portico.events.purge import (
     kinds_of,
     list_jobs,
 )
+from portico.store.db import now_ms as current_ms
 
 JOBS = "purgeJobs"  # AdminContext.extras key of this node's PurgeJobs
 _STATUSES = (IN_PROGRESS, COMPLETED, FAILED)
@@ -50,15 +50,15 @@ def purge_of(params: Mapping[str, str], now_ms: int | None = None) -> Purge:
                               "download audit logs first (GET /apitransactions?eventType=auditlogs), then purge")
         raise bad_request(f"action must be purge or archiveAndPurge, got {action!r}")
     start, until, older = (params.get(k, "").strip() for k in ("from", "until", "olderThan"))
+    now = now_ms if now_ms is not None else current_ms()
     if older:
         if start or until:
             raise bad_request("give either from and/or until, or olderThan, not both")
-        now = now_ms if now_ms is not None else int(time.time() * 1000)
-        return Purge(kinds, None, now - parse_age("olderThan", older))
+        return Purge(kinds, None, older_than("olderThan", older, now))
     if not (start or until):
         raise bad_request("from, until or olderThan is required: which runtime data to purge")
     from_ms = parse_date("from", start) if start else None
-    until_ms = parse_date("until", until, end_of_day=True) if until else (now_ms or int(time.time() * 1000))
+    until_ms = parse_date("until", until, end_of_day=True) if until else now
     if from_ms is not None and from_ms > until_ms:
         raise bad_request("from must not be after until")
     return Purge(kinds, from_ms, until_ms)

@@ -76,13 +76,14 @@ _AGE = re.compile(r"^(\d{1,6})([dMy])$")
 _AGE_MS = {"d": _DAY_MS, "M": 30 * _DAY_MS, "y": 365 * _DAY_MS}
 
 
-def parse_age(name: str, value: str) -> int:
-    """Milliseconds of an age parameter as the reference writes them: a number of days, months
-    (30 days) or years (365 days), ``2d``, ``1M``, ``1y``; 400 naming ``name`` otherwise."""
+def older_than(name: str, value: str, now_ms: int) -> int:
+    """The epoch ms an age parameter reaches back to from ``now_ms``. Ages are written as the
+    reference writes them: a number of days, months (30 days) or years (365 days), ``2d``, ``1M``,
+    ``1y``; 400 naming ``name`` otherwise."""
     m = _AGE.match(value.strip())
     if not m:
         raise bad_request(f"{name} must be a number followed by d, M or y (e.g. 2d), got {value!r}")
-    return int(m.group(1)) * _AGE_MS[m.group(2)]
+    return now_ms - int(m.group(1)) * _AGE_MS[m.group(2)]
 
 
 def _epoch_ms(moment: datetime) -> int:

@@ -14,7 +14,6 @@ import contextlib
 import functools
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert, select, text, update
 
 from portico.store import Store
+from portico.store.db import now_ms
 from portico.store.tables import audit_log, event_jobs, gateway_events, transaction_events
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class PurgeJobs:
         body = {**purge.as_json(), "purged": {}}
         async with self.store.engine.begin() as conn:
             await conn.execute(insert(event_jobs).values(
-                id=job_id, action="purge", status=IN_PROGRESS, creation_date=_now(), body=json.dumps(body)))
+                id=job_id, action="purge", status=IN_PROGRESS, creation_date=now_ms(), body=json.dumps(body)))
         task = asyncio.get_running_loop().create_task(self._run(job_id, purge, body), name=f"portico-purge-{job_id}")
         self._running[job_id] = (task, body)
         return job_id
@@ -142,7 +142,7 @@ class PurgeJobs:
             body["errorDetails"] = f"the purge failed: {exc.__class__.__name__}"
         finally:
             self._running.pop(job_id, None)
-            body["completionDate"] = _now()
+            body["completionDate"] = now_ms()
             with contextlib.suppress(Exception):  # a store down now leaves the job "In progress"
                 await asyncio.shield(self._finish(job_id, status, body))
 
@@ -168,10 +168,6 @@ class PurgeJobs:
             body["errorDetails"] = INTERRUPTED
             with contextlib.suppress(Exception):
                 await self._finish(job_id, FAILED, body)
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 def job_json(row: Any) -> dict[str, Any]:
